@@ -1,0 +1,414 @@
+"""The live actor: ``create_actor(machine)``, ``start``, ``send``, ``subscribe``, ``on``, ``stop``.
+
+Run-to-completion: events go through a mailbox and are processed one at a time; effects that xstate
+defers (emits, scheduling, sends) run after the new snapshot is committed, then observers are told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ActorError, SnapshotError
+from ..machine.actions import ExecutableAction
+from ..machine.callables import call_impl
+from ..machine.events import XSTATE_STOP, init_event
+from ..machine.machine import StateMachine
+from ..machine.snapshot import MachineSnapshot
+from .clock import Clock, SimulatedClock
+from .system import ActorSystem
+
+__all__ = ["Actor", "Subscription", "create_actor"]
+
+_log = logging.getLogger("durable_xstate")
+
+NOT_STARTED, RUNNING, STOPPED = 0, 1, 2
+
+
+class Subscription:
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+
+    def unsubscribe(self) -> None:
+        self._fn()
+
+
+class _Observer:
+    __slots__ = ("complete", "error", "next")
+
+    def __init__(self, next: Any = None, error: Any = None, complete: Any = None) -> None:
+        self.next = next
+        self.error = error
+        self.complete = complete
+
+
+def report_unhandled_error(err: BaseException | Any) -> None:
+    _log.error("unhandled error in actor: %r", err, exc_info=err if isinstance(err, BaseException) else None)
+
+
+class ActorScope:
+    """What the machine logic sees of its actor (xstate's ``actorScope``)."""
+
+    __slots__ = ("action_executor", "actor", "defer", "emit", "id", "logger", "self", "session_id", "system")
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self.self = actor
+        self.id = actor.id
+        self.session_id = actor.session_id
+        self.system = actor.system
+        self.logger = actor.logger
+        self.defer = actor._deferred.append
+        self.emit = actor._emit
+        self.action_executor = actor._execute_action
+
+
+class Actor:
+    """A running instance of a machine (xstate's ``Actor``)."""
+
+    __xstate_actor__ = True
+
+    def __init__(
+        self,
+        logic: StateMachine,
+        *,
+        id: str | None = None,
+        input: Any = None,
+        snapshot: Mapping[str, Any] | None = None,
+        inspect: Any = None,
+        clock: Clock | None = None,
+        logger: Callable[..., None] | None = None,
+        parent: Actor | None = None,
+        system_id: str | None = None,
+        sync_snapshot: bool | None = None,
+        src: Any = None,
+    ) -> None:
+        self.logic = logic
+        if parent is not None:
+            self.system: ActorSystem = parent.system
+        else:
+            self.system = ActorSystem(clock or SimulatedClock(), logger)
+            self.system.root = self
+            if inspect is not None:
+                self.system.inspect(inspect)
+        self.session_id = self.system.book_id()
+        self.id: str = id if id is not None else self.session_id
+        self.logger = logger or self.system.logger
+        self.clock = clock or self.system.clock
+        self._parent = parent
+        self.sync_snapshot = sync_snapshot
+        self.src = src if src is not None else logic
+        self.system_id = system_id
+        self.options_input = input
+        self._status = NOT_STARTED
+        self._deferred: list[Callable[[], None]] = []
+        self._mailbox: deque[Any] = deque()
+        self._processing = False
+        self._observers: list[_Observer] = []
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+        self._scope = ActorScope(self)
+        if self.system.inspecting:
+            self.system.send_inspection_event({"type": "@xstate.actor", "actorRef": self})
+        if system_id:
+            self.system.set(system_id, self)
+        if isinstance(logic, StateMachine):
+            logic.check_implementations()
+        self._snapshot: Any = self._init_state(snapshot)
+        if system_id and self._snapshot.status != "active":
+            self.system.unregister(self)
+
+    def _init_state(self, persisted: Mapping[str, Any] | None) -> Any:
+        if persisted is not None:
+            # A snapshot that does not fit the machine is a caller error: raise, build nothing.
+            return self.logic.restore_snapshot(persisted, self._scope)
+        try:
+            return self.logic.get_initial_snapshot(self._scope, self.options_input)
+        except (SnapshotError,):
+            raise
+        except Exception as err:  # xstate 5.33: an error while computing the initial snapshot
+            return MachineSnapshot(self.logic, [self.logic.root], {}, "error", error=err)
+
+    # ------------------------------------------------------------------ action execution
+    def _execute_action(self, action: ExecutableAction) -> None:
+        if self._status == RUNNING:
+            self._run_action(action)
+        else:
+            self._deferred.append(lambda: self._run_action(action))
+
+    def _run_action(self, action: ExecutableAction) -> None:
+        if self.system.inspecting:
+            self.system.send_inspection_event(
+                {"type": "@xstate.action", "actorRef": self, "action": {"type": action.type, "params": action.params}}
+            )
+        fn = action.exec
+        if fn is not None:
+            call_impl(fn, action.info, action.params)
+
+    def _emit(self, event: Any) -> None:
+        listeners = self._listeners.get(event["type"])
+        wildcard = self._listeners.get("*")
+        if not listeners and not wildcard:
+            return
+        for handler in [*(listeners or ()), *(wildcard or ())]:
+            try:
+                handler(event)
+            except Exception as err:
+                report_unhandled_error(err)
+
+    # ------------------------------------------------------------------ public API
+    def start(self) -> Actor:
+        """Start the actor: run the deferred initial actions, notify observers, process queued events."""
+        if self._status == RUNNING:
+            return self
+        if self.sync_snapshot and self._parent is not None:
+            parent = self._parent
+
+            def relay(snap: Any) -> None:
+                if snap.status == "active":
+                    self.system.relay(self, parent, {"type": f"xstate.snapshot.{self.id}", "snapshot": snap})
+
+            self.subscribe(relay, lambda _e: None)
+        self.system.register(self.session_id, self)
+        if self.system_id:
+            self.system.set(self.system_id, self)
+        self._status = RUNNING
+        ev = init_event(self.options_input)
+        if self.system.inspecting:
+            self.system.send_inspection_event(
+                {"type": "@xstate.event", "sourceRef": self._parent, "actorRef": self, "event": ev}
+            )
+        status = self._snapshot.status
+        if status == "done":
+            self._update(self._snapshot, ev)
+            return self
+        if status == "error":
+            self._error(self._snapshot.error)
+            return self
+        start = getattr(self.logic, "start", None)
+        if start is not None:
+            try:
+                start(self._snapshot, self._scope)
+            except Exception as err:
+                self._snapshot = self._snapshot._replace(status="error", error=err)
+                self._error(err)
+                return self
+        self._update(self._snapshot, ev)
+        self._drain()
+        return self
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        """Send an event (a dict with ``type``). Events sent before ``start()`` are queued."""
+        if isinstance(event, str):
+            raise TypeError(f'Only event objects may be sent to actors; use send({{"type": "{event}"}}) instead')
+        self.system.relay(None, self, event)
+
+    def _send(self, event: Any) -> None:
+        if self._status == STOPPED:
+            return
+        self._mailbox.append(event)
+        if self._status == RUNNING and not self._processing:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._processing:
+            return
+        self._processing = True
+        mailbox = self._mailbox
+        try:
+            while mailbox:
+                self._process(mailbox.popleft())
+        finally:
+            self._processing = False
+
+    def _process(self, event: Any) -> None:
+        try:
+            next_snapshot = self.logic.transition(self._snapshot, event, self._scope)
+        except Exception as err:
+            self._deferred.clear()
+            self._snapshot = self._snapshot._replace(status="error", error=err)
+            self._error(err)
+            return
+        self._update(next_snapshot, event)
+        if event["type"] == XSTATE_STOP:
+            self._stop_procedure()
+            self._complete()
+
+    def _update(self, snapshot: Any, event: Any) -> None:
+        self._snapshot = snapshot
+        deferred = self._deferred
+        while deferred:
+            fn = deferred.pop(0)
+            try:
+                fn()
+            except Exception as err:
+                deferred.clear()
+                self._snapshot = snapshot._replace(status="error", error=err)
+        status = self._snapshot.status
+        if status == "active":
+            for obs in list(self._observers):
+                if obs.next is not None:
+                    try:
+                        obs.next(snapshot)
+                    except Exception as err:
+                        report_unhandled_error(err)
+        elif status == "done":
+            for obs in list(self._observers):
+                if obs.next is not None:
+                    try:
+                        obs.next(snapshot)
+                    except Exception as err:
+                        report_unhandled_error(err)
+            self._stop_procedure()
+            self._complete()
+            if self._parent is not None:
+                done = {"type": f"xstate.done.actor.{self.id}", "output": self._snapshot.output, "actorId": self.id}
+                self.system.relay(self, self._parent, done)
+        elif status == "error":
+            self._error(self._snapshot.error)
+        if self.system.inspecting:
+            self.system.send_inspection_event(
+                {"type": "@xstate.snapshot", "actorRef": self, "event": event, "snapshot": snapshot}
+            )
+
+    def stop(self) -> Actor:
+        """Stop the actor (no exit actions run, as in xstate); status becomes ``stopped``."""
+        if self._parent is not None:
+            raise ActorError("A non-root actor cannot be stopped directly.")
+        return self._stop()
+
+    def _stop(self) -> Actor:
+        if self._status == STOPPED:
+            return self
+        if self._processing:
+            # keep only the event being processed; the stop goes behind it
+            self._mailbox.clear()
+        else:
+            self._mailbox.clear()
+        if self._status == NOT_STARTED:
+            self._status = STOPPED
+            return self
+        self._send({"type": XSTATE_STOP})
+        return self
+
+    def _stop_procedure(self) -> None:
+        if self._status != RUNNING:
+            return
+        self.system.scheduler.cancel_all(self)
+        self._mailbox.clear()
+        self._status = STOPPED
+        self.system.unregister(self)
+
+    def _complete(self) -> None:
+        for obs in list(self._observers):
+            if obs.complete is not None:
+                try:
+                    obs.complete()
+                except Exception as err:
+                    report_unhandled_error(err)
+        self._observers.clear()
+        self._listeners.clear()
+
+    def _report_error(self, err: Any) -> None:
+        if not self._observers:
+            if self._parent is None:
+                report_unhandled_error(err)
+            self._listeners.clear()
+            return
+        report = False
+        for obs in list(self._observers):
+            if obs.error is None:
+                report = True
+            else:
+                try:
+                    obs.error(err)
+                except Exception as err2:
+                    report_unhandled_error(err2)
+        self._observers.clear()
+        self._listeners.clear()
+        if report:
+            report_unhandled_error(err)
+
+    def _error(self, err: Any) -> None:
+        self._stop_procedure()
+        self._report_error(err)
+        if self._parent is not None:
+            self.system.relay(self, self._parent, {"type": f"xstate.error.actor.{self.id}", "error": err, "actorId": self.id})
+
+    def subscribe(
+        self,
+        next: Any = None,
+        error: Callable[[Any], None] | None = None,
+        complete: Callable[[], None] | None = None,
+    ) -> Subscription:
+        """Observe snapshots: ``subscribe(fn)``, ``subscribe(next, error, complete)`` or an observer object."""
+        if next is not None and not callable(next) and any(
+            hasattr(next, k) for k in ("next", "error", "complete")
+        ):
+            obs = _Observer(getattr(next, "next", None), getattr(next, "error", None), getattr(next, "complete", None))
+        else:
+            obs = _Observer(next, error, complete)
+        if self._status != STOPPED:
+            self._observers.append(obs)
+        else:
+            status = self._snapshot.status
+            if status == "done" and obs.complete is not None:
+                obs.complete()
+            elif status == "error":
+                if obs.error is None:
+                    report_unhandled_error(self._snapshot.error)
+                else:
+                    obs.error(self._snapshot.error)
+
+        def unsubscribe() -> None:
+            if obs in self._observers:
+                self._observers.remove(obs)
+
+        return Subscription(unsubscribe)
+
+    def on(self, type: str, handler: Callable[[Any], None]) -> Subscription:
+        """Receive events the machine emits with ``emit`` (``"*"`` receives them all)."""
+        lst = self._listeners.setdefault(type, [])
+        lst.append(handler)
+
+        def unsubscribe() -> None:
+            current = self._listeners.get(type)
+            if current is not None and handler in current:
+                current.remove(handler)
+
+        return Subscription(unsubscribe)
+
+    def get_snapshot(self) -> Any:
+        return self._snapshot
+
+    def get_persisted_snapshot(self) -> dict[str, Any]:
+        """The same dict as xstate's ``actor.getPersistedSnapshot()``."""
+        return self.logic.get_persisted_snapshot(self._snapshot)
+
+    @property
+    def parent(self) -> Actor | None:
+        return self._parent
+
+    def __repr__(self) -> str:
+        return f"<Actor {self.id!r} {self._snapshot.status}>"
+
+
+def create_actor(
+    logic: StateMachine,
+    *,
+    id: str | None = None,
+    input: Any = None,
+    snapshot: Mapping[str, Any] | None = None,
+    inspect: Any = None,
+    clock: Clock | None = None,
+    logger: Callable[..., None] | None = None,
+    system_id: str | None = None,
+) -> Actor:
+    """Create an actor for ``logic`` (xstate's ``createActor``). Restores from ``snapshot`` when given."""
+    return Actor(
+        logic, id=id, input=input, snapshot=snapshot, inspect=inspect, clock=clock, logger=logger,
+        system_id=system_id,
+    )

@@ -1,0 +1,123 @@
+"""The actor system: session ids, system ids, inspection, relaying events, and the scheduler."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock
+
+if TYPE_CHECKING:
+    from .actor import Actor
+
+__all__ = ["ActorSystem", "Scheduler"]
+
+_log = logging.getLogger("durable_xstate")
+
+
+def default_logger(*args: Any) -> None:
+    _log.info(" ".join(str(a) for a in args))
+
+
+class Scheduler:
+    """Delayed events, keyed ``<source session id>.<send id>`` as in xstate."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.scheduled_events: dict[str, dict[str, Any]] = {}
+        self._timers: dict[str, Any] = {}
+        self._ids = itertools.count()
+
+    def schedule(self, source: Actor, target: Actor, event: Any, delay: float, id: str | None = None) -> None:
+        if id is None:
+            id = f"scheduled.{next(self._ids)}"
+        key = f"{source.session_id}.{id}"
+        clock = self.system.clock
+        self.scheduled_events[key] = {
+            "source": source,
+            "target": target,
+            "event": event,
+            "delay": delay,
+            "id": id,
+            "startedAt": clock.now(),
+        }
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.scheduled_events.pop(key, None)
+            self.system.relay(source, target, event)
+
+        self._timers[key] = clock.set_timeout(fire, delay)
+
+    def cancel(self, source: Actor, id: str) -> None:
+        key = f"{source.session_id}.{id}"
+        timer = self._timers.pop(key, None)
+        self.scheduled_events.pop(key, None)
+        if timer is not None:
+            self.system.clock.clear_timeout(timer)
+
+    def cancel_all(self, actor: Actor) -> None:
+        for key, ev in list(self.scheduled_events.items()):
+            if ev["source"] is actor:
+                self.cancel(actor, ev["id"])
+
+
+class ActorSystem:
+    """Shared by a root actor and all its descendants."""
+
+    def __init__(self, clock: Clock, logger: Callable[..., None] | None = None) -> None:
+        self.clock = clock
+        self.logger = logger or default_logger
+        self._ids = itertools.count()
+        self._actors: dict[str, Actor] = {}
+        self._keyed: dict[str, Actor] = {}
+        self._observers: list[Any] = []
+        self.inspecting = False
+        self.root: Actor | None = None
+        self.scheduler = Scheduler(self)
+
+    def book_id(self) -> str:
+        return f"x:{next(self._ids)}"
+
+    def register(self, session_id: str, actor: Actor) -> None:
+        self._actors[session_id] = actor
+
+    def unregister(self, actor: Actor) -> None:
+        self._actors.pop(actor.session_id, None)
+        sid = actor.system_id
+        if sid is not None and self._keyed.get(sid) is actor:
+            del self._keyed[sid]
+
+    def set(self, system_id: str, actor: Actor) -> None:
+        existing = self._keyed.get(system_id)
+        if existing is not None and existing is not actor:
+            raise ValueError(f"Actor with system ID '{system_id}' already exists.")
+        self._keyed[system_id] = actor
+
+    def get(self, system_id: str) -> Actor | None:
+        """The actor registered under ``system_id``, or None."""
+        return self._keyed.get(system_id)
+
+    def get_all(self) -> dict[str, Actor]:
+        return dict(self._keyed)
+
+    def inspect(self, observer: Any) -> None:
+        self._observers.append(observer)
+        self.inspecting = True
+
+    def send_inspection_event(self, event: dict[str, Any]) -> None:
+        root = self.root
+        event["rootId"] = root.session_id if root is not None else None
+        for obs in self._observers:
+            fn = obs if callable(obs) else getattr(obs, "next", None)
+            if fn is not None:
+                fn(event)
+
+    def relay(self, source: Actor | None, target: Actor, event: Any) -> None:
+        if self.inspecting:
+            self.send_inspection_event(
+                {"type": "@xstate.event", "sourceRef": source, "actorRef": target, "event": event}
+            )
+        target._send(event)

@@ -1,0 +1,307 @@
+"""Built-in actions: ``assign``, ``raise_``, ``emit``, ``log``, ``cancel``, ``enqueue_actions``.
+
+Each built-in has a pure ``resolve`` (run during the microstep against the intermediate snapshot)
+and, where xstate has one, an ``execute`` (the side effect, which the actor runs at once or defers).
+Built-ins with an ``execute`` are reported to inspection as ``@xstate.action``; ``assign`` is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .callables import call_impl
+from .guards import evaluate_guard
+
+if TYPE_CHECKING:
+    from .snapshot import MachineSnapshot
+
+__all__ = [
+    "ActionArgs",
+    "BuiltinAction",
+    "ExecutableAction",
+    "assign",
+    "cancel",
+    "emit",
+    "enqueue_actions",
+    "log",
+    "raise_",
+]
+
+
+class ActionArgs:
+    """The first argument of every action implementation: ``context``, ``event``, ``self``, ``system``."""
+
+    __slots__ = ("context", "event", "self", "system")
+
+    def __init__(self, context: Any, event: Any, self_: Any, system: Any) -> None:
+        self.context = context
+        self.event = event
+        self.self = self_
+        self.system = system
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+class AssignArgs(ActionArgs):
+    """``assign`` implementations also get ``spawn``."""
+
+    __slots__ = ("spawn",)
+
+    def __init__(self, context: Any, event: Any, self_: Any, system: Any, spawn: Any) -> None:
+        super().__init__(context, event, self_, system)
+        self.spawn = spawn
+
+
+class ExecutableAction:
+    """An action ready to run: what ``transition()`` returns and what inspection reports."""
+
+    __slots__ = ("exec", "info", "params", "type")
+
+    def __init__(self, type_: str, info: ActionArgs | None, params: Any, exec_: Callable[..., Any] | None):
+        self.type = type_
+        self.info = info
+        self.params = params
+        self.exec = exec_
+
+    def __repr__(self) -> str:
+        return f"<ExecutableAction {self.type} {self.params!r}>"
+
+
+class BuiltinAction:
+    """Base of the built-in actions. Subclasses set ``type`` and implement ``resolve``."""
+
+    type: str = "xstate.builtin"
+    has_execute = False
+
+    def resolve(
+        self,
+        scope: Any,
+        snapshot: MachineSnapshot,
+        args: ActionArgs,
+        params: Any,
+        internal_queue: list[Any],
+    ) -> tuple[MachineSnapshot, Any, list[Any] | None]:
+        raise NotImplementedError
+
+    def execute(self, scope: Any, params: Any) -> None:
+        """The side effect; only called when ``has_execute`` is true."""
+
+    def __call__(self, *args: Any) -> None:
+        raise TypeError(f"{self.type} is a built-in action; put it in a machine config, do not call it")
+
+    def __repr__(self) -> str:
+        return f"<{self.type}>"
+
+
+def _resolve_value(value: Any, args: ActionArgs, params: Any) -> Any:
+    return call_impl(value, args, params) if callable(value) else value
+
+
+class Assign(BuiltinAction):
+    type = "xstate.assign"
+
+    def __init__(self, assignment: Any) -> None:
+        if not (callable(assignment) or isinstance(assignment, Mapping)):
+            raise TypeError("assign() takes a function or a mapping of property assigners")
+        self.assignment = assignment
+        self.is_fn = callable(assignment)
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        context = snapshot.context
+        if context is None:
+            raise TypeError(
+                "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config."
+            )
+        spawned: dict[str, Any] = {}
+        spawner = scope.create_spawner(snapshot, args.event, spawned) if hasattr(scope, "create_spawner") else _no_spawn
+        a_args = AssignArgs(context, args.event, args.self, args.system, spawner)
+        if self.is_fn:
+            partial = call_impl(self.assignment, a_args, params)
+        else:
+            partial = {
+                k: (call_impl(v, a_args, params) if callable(v) else v) for k, v in self.assignment.items()
+            }
+        new_context = {**context, **partial} if partial else dict(context)
+        if spawned:
+            return snapshot._replace(context=new_context, children={**snapshot.children, **spawned}), None, None
+        return snapshot._replace(context=new_context), None, None
+
+
+def _no_spawn(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("spawn() is only available while an actor resolves an assign")
+
+
+class Raise(BuiltinAction):
+    type = "xstate.raise"
+    has_execute = True
+
+    def __init__(self, event: Any, id: str | None = None, delay: Any = None) -> None:
+        if isinstance(event, str):
+            raise TypeError(
+                f'Only event objects may be used with raise; use raise_({{"type": "{event}"}}) instead'
+            )
+        self.event = event
+        self.id = id
+        self.delay = delay
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        event = _resolve_value(self.event, args, params)
+        delay = self.delay
+        if isinstance(delay, str):
+            configured = snapshot.machine.implementations.delays.get(delay)
+            delay = _resolve_value(configured, args, params)
+        elif callable(delay):
+            delay = call_impl(delay, args, params)
+        if not isinstance(delay, int | float) or isinstance(delay, bool):
+            delay = None
+            internal_queue.append(event)
+        return snapshot, {"event": event, "id": self.id, "delay": delay}, None
+
+    def execute(self, scope: Any, params: Any) -> None:
+        delay = params["delay"]
+        if delay is not None:
+            event, send_id = params["event"], params["id"]
+
+            def schedule() -> None:
+                me = scope.self
+                scope.system.scheduler.schedule(me, me, event, delay, send_id)
+
+            scope.defer(schedule)
+
+
+class Emit(BuiltinAction):
+    type = "xstate.emit"
+    has_execute = True
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        return snapshot, {"event": _resolve_value(self.event, args, params)}, None
+
+    def execute(self, scope: Any, params: Any) -> None:
+        event = params["event"]
+        scope.defer(lambda: scope.emit(event))
+
+
+def _default_log(args: ActionArgs) -> Any:
+    return {"context": args.context, "event": args.event}
+
+
+class Log(BuiltinAction):
+    type = "xstate.log"
+    has_execute = True
+
+    def __init__(self, value: Any = None, label: str | None = None) -> None:
+        self.value = _default_log if value is None else value
+        self.label = label
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        return snapshot, {"value": _resolve_value(self.value, args, params), "label": self.label}, None
+
+    def execute(self, scope: Any, params: Any) -> None:
+        if params["label"]:
+            scope.logger(params["label"], params["value"])
+        else:
+            scope.logger(params["value"])
+
+
+class Cancel(BuiltinAction):
+    type = "xstate.cancel"
+    has_execute = True
+
+    def __init__(self, send_id: Any) -> None:
+        self.send_id = send_id
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        return snapshot, {"sendId": _resolve_value(self.send_id, args, params)}, None
+
+    def execute(self, scope: Any, params: Any) -> None:
+        send_id = params["sendId"]
+        scope.defer(lambda: scope.system.scheduler.cancel(scope.self, send_id))
+
+
+class Enqueue:
+    """The ``enqueue`` callable given to ``enqueue_actions``; also has ``.assign``, ``.raise_``, ``.emit``..."""
+
+    __slots__ = ("actions",)
+
+    def __init__(self) -> None:
+        self.actions: list[Any] = []
+
+    def __call__(self, action: Any) -> None:
+        self.actions.append(action)
+
+    def assign(self, assignment: Any) -> None:
+        self.actions.append(Assign(assignment))
+
+    def raise_(self, event: Any, id: str | None = None, delay: Any = None) -> None:
+        self.actions.append(Raise(event, id=id, delay=delay))
+
+    def emit(self, event: Any) -> None:
+        self.actions.append(Emit(event))
+
+    def cancel(self, send_id: Any) -> None:
+        self.actions.append(Cancel(send_id))
+
+    def log(self, value: Any = None, label: str | None = None) -> None:
+        self.actions.append(Log(value, label))
+
+
+class EnqueueArgs(ActionArgs):
+    __slots__ = ("check", "enqueue")
+
+    def __init__(self, base: ActionArgs, enqueue: Enqueue, check: Callable[[Any], bool]) -> None:
+        super().__init__(base.context, base.event, base.self, base.system)
+        self.enqueue = enqueue
+        self.check = check
+
+
+class EnqueueActions(BuiltinAction):
+    type = "xstate.enqueueActions"
+
+    def __init__(self, collect: Callable[..., Any]) -> None:
+        self.collect = collect
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        enqueue = Enqueue()
+        # check() sees the snapshot as it was before the enqueued actions run
+        event = args.event
+
+        def check(guard: Any) -> bool:
+            return evaluate_guard(guard, snapshot.context, event, snapshot)
+
+        call_impl(self.collect, EnqueueArgs(args, enqueue, check), params)
+        return snapshot, None, enqueue.actions
+
+
+def assign(assignment: Any) -> BuiltinAction:
+    """Shallow-merge a partial context: ``assign({"n": lambda a, p: a.context["n"] + 1})`` or a function."""
+    return Assign(assignment)
+
+
+def raise_(event: Any, *, id: str | None = None, delay: Any = None) -> BuiltinAction:
+    """Put ``event`` on the internal queue (or schedule it on the actor itself after ``delay`` ms)."""
+    return Raise(event, id=id, delay=delay)
+
+
+def emit(event: Any) -> BuiltinAction:
+    """Emit ``event`` to the handlers registered with ``actor.on(type, handler)``."""
+    return Emit(event)
+
+
+def log(value: Any = None, label: str | None = None) -> BuiltinAction:
+    """Log a value (default: context and event) through the actor's logger."""
+    return Log(value, label)
+
+
+def cancel(send_id: Any) -> BuiltinAction:
+    """Cancel a delayed event this actor scheduled with ``id=send_id``."""
+    return Cancel(send_id)
+
+
+def enqueue_actions(collect: Callable[..., Any]) -> BuiltinAction:
+    """Decide at run time which actions to run: ``collect(args, params)`` calls ``args.enqueue(...)``."""
+    return EnqueueActions(collect)

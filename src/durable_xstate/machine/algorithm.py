@@ -1,0 +1,782 @@
+"""The statechart algorithm: transition selection, exit/entry sets, microstep and macrostep.
+
+A port of the structure of xstate's ``stateUtils.ts`` (itself a variant of the W3C SCXML algorithm).
+Pure: no I/O, no clock. Side effects reach the outside world only through ``scope.action_executor``
+and ``scope.defer``, which the actor runtime (or the pure ``transition()``) provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .actions import ActionArgs, BuiltinAction, ExecutableAction
+from .callables import call_impl
+from .events import XSTATE_INIT, XSTATE_STOP, done_state_event
+from .guards import evaluate_guard, guard_type
+from .node import StateNode, Transition
+
+if TYPE_CHECKING:
+    from .snapshot import MachineSnapshot
+
+__all__ = [
+    "get_all_state_nodes",
+    "get_initial_state_nodes",
+    "initial_microstep",
+    "macrostep",
+    "resolve_actions_and_context",
+]
+
+HistoryValue = dict[str, list[StateNode]]
+
+
+class OutputArgs:
+    """What ``output`` mappers and ``invoke.input`` mappers receive: ``context``, ``event``, ``self``."""
+
+    __slots__ = ("context", "event", "self")
+
+    def __init__(self, context: Any, event: Any, self_: Any) -> None:
+        self.context = context
+        self.event = event
+        self.self = self_
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+# --------------------------------------------------------------------------- tree helpers
+
+
+def is_descendant(child: StateNode, parent: StateNode | None) -> bool:
+    if parent is None:
+        return True  # xstate: every node descends from an undefined domain
+    return parent in child.ancestor_set
+
+
+def get_proper_ancestors(node: StateNode, to_node: StateNode | None) -> list[StateNode]:
+    if to_node is node:
+        return []
+    out = []
+    for a in node.ancestors:
+        if a is to_node:
+            break
+        out.append(a)
+    return out
+
+
+def get_initial_state_nodes(node: StateNode) -> dict[StateNode, None]:
+    found: dict[StateNode, None] = {}
+
+    def visit(n: StateNode) -> None:
+        if n in found:
+            return
+        found[n] = None
+        if n.type == "compound":
+            assert n.initial is not None and n.initial.target
+            visit(n.initial.target[0])
+        elif n.type == "parallel":
+            for c in n.children:
+                visit(c)
+
+    visit(node)
+    return found
+
+
+def _initial_with_ancestors(node: StateNode) -> dict[StateNode, None]:
+    states = get_initial_state_nodes(node)
+    for s in list(states):
+        for a in get_proper_ancestors(s, node):
+            states[a] = None
+    return states
+
+
+def get_all_state_nodes(nodes: list[StateNode]) -> dict[StateNode, None]:
+    """Complete a set of nodes to a full configuration (initial descendants, all ancestors)."""
+    node_set: dict[StateNode, None] = dict.fromkeys(nodes)
+    # adjacency: which of the set's nodes have a child in the set
+    has_child = {n.parent for n in node_set if n.parent is not None}
+    i = 0
+    items = list(node_set)
+    while i < len(items):
+        s = items[i]
+        i += 1
+        if s.type == "compound" and s not in has_child:
+            for n in _initial_with_ancestors(s):
+                if n not in node_set:
+                    node_set[n] = None
+                    items.append(n)
+                    if n.parent is not None:
+                        has_child.add(n.parent)
+        elif s.type == "parallel":
+            for child in s.children:
+                if child not in node_set:
+                    for n in _initial_with_ancestors(child):
+                        if n not in node_set:
+                            node_set[n] = None
+                            items.append(n)
+                            if n.parent is not None:
+                                has_child.add(n.parent)
+    for s in list(node_set):
+        m = s.parent
+        while m is not None:
+            node_set[m] = None
+            m = m.parent
+    return node_set
+
+
+def get_state_nodes(node: StateNode, value: Any) -> list[StateNode]:
+    """Nodes named by a state value under ``node`` (xstate's ``getStateNodes``); LookupError if unknown."""
+    if isinstance(value, str):
+        child = node.states.get(value)
+        if child is None:
+            raise LookupError(f"State '{value}' does not exist on '{node.id}'")
+        return [node, child]
+    if not isinstance(value, Mapping):
+        raise LookupError(f"invalid state value {value!r} at '{node.id}'")
+    out = [node.machine.root, node]
+    subs = []
+    for key in value:
+        child = _child_or_id(node, key)
+        out.append(child)
+        subs.append((child, value[key]))
+    for child, sub in subs:
+        out.extend(get_state_nodes(child, sub))
+    return out
+
+
+def _child_or_id(node: StateNode, key: str) -> StateNode:
+    if key.startswith("#"):
+        return node.machine.get_state_node_by_id(key)
+    if not node.states:
+        raise LookupError(f"Unable to retrieve child state '{key}' from '{node.id}'; no child states exist.")
+    child = node.states.get(key)
+    if child is None:
+        raise LookupError(f"Child state '{key}' does not exist on '{node.id}'")
+    return child
+
+
+def is_in_final_state(node_set: Mapping[StateNode, Any] | set[StateNode], node: StateNode) -> bool:
+    if node.type == "compound":
+        return any(s.type == "final" and s in node_set for s in node.children)
+    if node.type == "parallel":
+        return all(is_in_final_state(node_set, c) for c in node.children)
+    return node.type == "final"
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> Transition | None:
+    """The first enabled candidate of ``node`` for ``event`` (guards evaluated), or None."""
+    if not node.has_transitions:
+        return None
+    event_type = event["type"]
+    candidates = node._candidates.get(event_type)
+    if candidates is None:
+        candidates = node.candidates(event_type)
+    for t in candidates:
+        guard = t.guard
+        if guard is None:
+            return t
+        try:
+            passed = evaluate_guard(guard, snapshot.context, event, snapshot)
+        except Exception as err:
+            gt = guard_type(guard)
+            raise GuardError(
+                f"Unable to evaluate guard {f'{gt!r} ' if gt else ''}in transition for event "
+                f"'{event_type}' in state node '{node.id}':\n{err}"
+            ) from err
+        if passed:
+            return t
+    return None
+
+
+class GuardError(Exception):
+    """A guard raised; xstate rethrows it with this wording and the actor goes to ``error``."""
+
+
+def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
+    """Enabled transitions for ``event`` (xstate's ``transitionNode`` over the active configuration)."""
+    adj = snapshot.machine._adjacency(snapshot._nodes)
+    return _select(snapshot.machine.root, adj, snapshot, event) or []
+
+
+def _select(
+    node: StateNode,
+    adj: Mapping[StateNode, list[StateNode]],
+    snapshot: MachineSnapshot,
+    event: Mapping[str, Any],
+) -> list[Transition] | None:
+    kids = adj.get(node)
+    if not kids:
+        t = node_next(node, snapshot, event)
+        return [t] if t is not None else None
+    if len(kids) == 1:
+        inner = _select(kids[0], adj, snapshot, event)
+        if inner:
+            return inner
+    else:
+        collected: list[Transition] = []
+        for k in kids:
+            inner = _select(k, adj, snapshot, event)
+            if inner:
+                collected.extend(inner)
+        if collected:
+            return collected
+    t = node_next(node, snapshot, event)
+    return [t] if t is not None else None
+
+
+def select_eventless_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
+    machine = snapshot.machine
+    if not machine.has_always:
+        return []
+    enabled: dict[Transition, None] = {}
+    for atomic in snapshot._nodes:
+        if not atomic.is_atomic:
+            continue
+        found = False
+        for s in (atomic, *atomic.ancestors):
+            if not s.always:
+                continue
+            for t in s.always:
+                if t.guard is None or evaluate_guard(t.guard, snapshot.context, event, snapshot):
+                    enabled[t] = None
+                    found = True
+                    break
+            if found:
+                break
+    if not enabled:
+        return []
+    return remove_conflicting_transitions(list(enabled), snapshot._nodes, snapshot.history_value)
+
+
+# --------------------------------------------------------------------------- exit / entry sets
+
+
+def get_effective_target_states(
+    target: tuple[StateNode, ...] | list[StateNode] | None, history_value: HistoryValue
+) -> list[StateNode]:
+    if not target:
+        return []
+    out: dict[StateNode, None] = {}
+    for node in target:
+        if node.type == "history":
+            recorded = history_value.get(node.id)
+            if recorded:
+                for n in recorded:
+                    out[n] = None
+            else:
+                default_target, _ = history_default(node)
+                for n in get_effective_target_states(default_target, history_value):
+                    out[n] = None
+        else:
+            out[node] = None
+    return list(out)
+
+
+def history_default(node: StateNode) -> tuple[tuple[StateNode, ...], bool]:
+    """A history node's default targets, and whether they are its parent's initial transition."""
+    parent = node.parent
+    assert parent is not None
+    if node.history_target is not None:
+        return node.history_target, False
+    if parent.type == "parallel":
+        return (parent,), False
+    assert parent.initial is not None and parent.initial.target is not None
+    return parent.initial.target, True
+
+
+def get_transition_domain(t: Transition, history_value: HistoryValue) -> StateNode | None:
+    targets = get_effective_target_states(t.target, history_value)
+    source = t.source
+    if not t.reenter and all(x is source or source in x.ancestor_set for x in targets):
+        return source
+    lca = find_lca([*targets, source])
+    if lca is not None:
+        return lca
+    if t.reenter:
+        return None
+    return source.machine.root
+
+
+def find_lca(nodes: list[StateNode]) -> StateNode | None:
+    head, tail = nodes[0], nodes[1:]
+    for anc in head.ancestors:
+        if all(anc in n.ancestor_set for n in tail):
+            return anc
+    return None
+
+
+def compute_exit_set(
+    transitions: list[Transition], node_set: Any, history_value: HistoryValue
+) -> dict[StateNode, None]:
+    to_exit: dict[StateNode, None] = {}
+    for t in transitions:
+        if t.target:
+            domain = get_transition_domain(t, history_value)
+            if t.reenter and t.source is domain:
+                assert domain is not None
+                to_exit[domain] = None
+            if domain is None:
+                for s in node_set:
+                    to_exit[s] = None
+            else:
+                for s in node_set:
+                    if domain in s.ancestor_set:
+                        to_exit[s] = None
+    return to_exit
+
+
+def remove_conflicting_transitions(
+    enabled: list[Transition], node_set: Any, history_value: HistoryValue
+) -> list[Transition]:
+    if len(enabled) < 2:
+        return enabled
+    filtered: dict[Transition, None] = {}
+    exit_sets: dict[Transition, dict[StateNode, None]] = {}
+
+    def exit_set(t: Transition) -> dict[StateNode, None]:
+        r = exit_sets.get(t)
+        if r is None:
+            r = exit_sets[t] = compute_exit_set([t], node_set, history_value)
+        return r
+
+    for t1 in enabled:
+        preempted = False
+        to_remove = []
+        for t2 in filtered:
+            e1, e2 = exit_set(t1), exit_set(t2)
+            if any(n in e2 for n in e1):
+                if t2.source in t1.source.ancestor_set:
+                    to_remove.append(t2)
+                else:
+                    preempted = True
+                    break
+        if not preempted:
+            for t3 in to_remove:
+                del filtered[t3]
+            filtered[t1] = None
+    return list(filtered)
+
+
+def compute_entry_set(
+    transitions: list[Transition],
+    history_value: HistoryValue,
+    default_entry: dict[StateNode, None],
+    to_enter: dict[StateNode, None],
+) -> None:
+    for t in transitions:
+        domain = get_transition_domain(t, history_value)
+        for s in t.target or ():
+            if s.type != "history" and (t.source is not s or t.source is not domain or t.reenter):
+                to_enter[s] = None
+                default_entry[s] = None
+            add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
+        for s in get_effective_target_states(t.target, history_value):
+            ancestors = get_proper_ancestors(s, domain)
+            if domain is not None and domain.type == "parallel":
+                ancestors.append(domain)
+            add_ancestor_states_to_enter(
+                to_enter,
+                history_value,
+                default_entry,
+                ancestors,
+                None if (t.source.parent is None and t.reenter) else domain,
+            )
+
+
+def add_descendant_states_to_enter(
+    node: StateNode,
+    history_value: HistoryValue,
+    default_entry: dict[StateNode, None],
+    to_enter: dict[StateNode, None],
+) -> None:
+    if node.type == "history":
+        recorded = history_value.get(node.id)
+        if recorded:
+            for s in recorded:
+                to_enter[s] = None
+                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
+            for s in recorded:
+                add_ancestor_states_to_enter(
+                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
+                )
+        else:
+            targets, is_initial = history_default(node)
+            for s in targets:
+                to_enter[s] = None
+                if is_initial:
+                    assert node.parent is not None
+                    default_entry[node.parent] = None
+                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
+            for s in targets:
+                add_ancestor_states_to_enter(
+                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
+                )
+    elif node.type == "compound":
+        assert node.initial is not None and node.initial.target
+        initial = node.initial.target[0]
+        if initial.type != "history":
+            to_enter[initial] = None
+            default_entry[initial] = None
+        add_descendant_states_to_enter(initial, history_value, default_entry, to_enter)
+        add_ancestor_states_to_enter(
+            to_enter, history_value, default_entry, get_proper_ancestors(initial, node)
+        )
+    elif node.type == "parallel":
+        for child in node.children:
+            if not any(child in s.ancestor_set for s in to_enter):
+                to_enter[child] = None
+                default_entry[child] = None
+                add_descendant_states_to_enter(child, history_value, default_entry, to_enter)
+
+
+def add_ancestor_states_to_enter(
+    to_enter: dict[StateNode, None],
+    history_value: HistoryValue,
+    default_entry: dict[StateNode, None],
+    ancestors: list[StateNode],
+    reentrancy_domain: StateNode | None = None,
+) -> None:
+    for anc in ancestors:
+        if reentrancy_domain is None or reentrancy_domain in anc.ancestor_set:
+            to_enter[anc] = None
+        if anc.type == "parallel":
+            for child in anc.children:
+                if not any(child in s.ancestor_set for s in to_enter):
+                    to_enter[child] = None
+                    add_descendant_states_to_enter(child, history_value, default_entry, to_enter)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def resolve_actions_and_context(
+    snapshot: MachineSnapshot,
+    event: Any,
+    scope: Any,
+    actions: list[Any] | tuple[Any, ...],
+    internal_queue: list[Any],
+    deferred_actor_ids: list[str] | None = None,
+) -> MachineSnapshot:
+    if not actions:
+        return snapshot
+    retries: list[tuple[Any, Any]] | None = [] if deferred_actor_ids is not None else None
+    extra = (internal_queue, deferred_actor_ids)
+    result = _resolve_and_execute(snapshot, event, scope, actions, extra, retries)
+    if retries:
+        for builtin, params in retries:
+            builtin.retry_resolve(scope, result, params)
+    return result
+
+
+def _resolve_and_execute(
+    snapshot: MachineSnapshot,
+    event: Any,
+    scope: Any,
+    actions: list[Any] | tuple[Any, ...],
+    extra: tuple[list[Any], list[str] | None],
+    retries: list[tuple[Any, Any]] | None,
+) -> MachineSnapshot:
+    machine = snapshot.machine
+    impls = machine.implementations.actions
+    executor = scope.action_executor
+    current = snapshot
+    for action in actions:
+        params = None
+        if isinstance(action, BuiltinAction):
+            resolved: Any = action
+            type_ = action.type
+        elif isinstance(action, str):
+            type_ = action
+            resolved = impls.get(action)
+        elif isinstance(action, Mapping):
+            type_ = action.get("type")
+            resolved = impls.get(type_)
+            if "params" in action:
+                params = action["params"]
+                if callable(params):
+                    params = call_impl(params, ActionArgs(current.context, event, scope.self, scope.system), None)
+        elif callable(action):
+            resolved = action
+            type_ = getattr(action, "__name__", None) or "(anonymous)"
+            if type_ == "<lambda>":
+                type_ = "(anonymous)"
+        else:
+            raise TypeError(f"invalid action {action!r}")
+        args = ActionArgs(current.context, event, scope.self, scope.system)
+        if not isinstance(resolved, BuiltinAction):
+            executor(ExecutableAction(type_, args, params, resolved))
+            continue
+        current, exec_params, more = resolved.resolve(scope, current, args, params, extra[0])
+        if retries is not None and hasattr(resolved, "retry_resolve"):
+            retries.append((resolved, exec_params))
+        if resolved.has_execute:
+            executor(ExecutableAction(resolved.type, args, exec_params, _bind_execute(resolved, scope, exec_params)))
+        if more:
+            current = _resolve_and_execute(current, event, scope, more, extra, retries)
+    return current
+
+
+def _bind_execute(builtin: BuiltinAction, scope: Any, params: Any) -> Any:
+    def run(_info: Any = None, _params: Any = None) -> None:
+        builtin.execute(scope, params)
+
+    run.__name__ = builtin.type
+    return run
+
+
+def resolve_output(mapper: Any, context: Any, event: Any, self_: Any) -> Any:
+    if callable(mapper):
+        return call_impl(mapper, OutputArgs(context, event, self_), None)
+    return mapper
+
+
+# --------------------------------------------------------------------------- microstep
+
+
+def _stop_child_action(child_id: str) -> Any:
+    from .children import stop_child
+
+    return stop_child(child_id)
+
+
+def _spawn_invoke_action(node: StateNode, invoke_def: Any) -> Any:
+    from .children import spawn_invoke
+
+    return spawn_invoke(invoke_def)
+
+
+def exit_states(
+    snapshot: MachineSnapshot,
+    event: Any,
+    scope: Any,
+    transitions: list[Transition],
+    node_set: dict[StateNode, None],
+    history_value: HistoryValue,
+    internal_queue: list[Any],
+) -> tuple[MachineSnapshot, HistoryValue]:
+    to_exit = sorted(compute_exit_set(transitions, node_set, history_value), key=_order, reverse=True)
+    changed: HistoryValue | None = None
+    for exiting in to_exit:
+        for h in exiting.history_children:
+            if changed is None:
+                changed = dict(history_value)
+            if h.history == "deep":
+                changed[h.id] = [s for s in node_set if s.is_atomic and exiting in s.ancestor_set]
+            else:
+                changed[h.id] = [s for s in node_set if s.parent is exiting]
+    current = snapshot
+    for s in to_exit:
+        if s.invoke:
+            acts = [*s.exit, *(_stop_child_action(d.id) for d in s.invoke)]
+            current = resolve_actions_and_context(current, event, scope, acts, internal_queue)
+        elif s.exit:
+            current = resolve_actions_and_context(current, event, scope, s.exit, internal_queue)
+        del node_set[s]
+    return current, (changed if changed is not None else history_value)
+
+
+def _order(n: StateNode) -> int:
+    return n.order
+
+
+def get_machine_output(
+    snapshot: MachineSnapshot, event: Any, scope: Any, root: StateNode, completion: StateNode
+) -> Any:
+    if root.output is None:
+        return None
+    inner = None
+    if completion.output is not None and completion.parent is not None:
+        inner = resolve_output(completion.output, snapshot.context, event, scope.self)
+    done_event = done_state_event(completion.id, inner)
+    return resolve_output(root.output, snapshot.context, done_event, scope.self)
+
+
+def enter_states(
+    snapshot: MachineSnapshot,
+    event: Any,
+    scope: Any,
+    transitions: list[Transition],
+    node_set: dict[StateNode, None],
+    internal_queue: list[Any],
+    history_value: HistoryValue,
+    is_initial: bool,
+) -> MachineSnapshot:
+    current = snapshot
+    to_enter: dict[StateNode, None] = {}
+    default_entry: dict[StateNode, None] = {}
+    compute_entry_set(transitions, history_value, default_entry, to_enter)
+    root = snapshot.machine.root
+    if is_initial:
+        default_entry[root] = None
+    completed: set[StateNode] = set()
+    for node in sorted(to_enter, key=_order):
+        node_set[node] = None
+        if node.invoke or (node in default_entry and node.initial is not None and node.initial.actions):
+            actions: list[Any] = list(node.entry)
+            for d in node.invoke:
+                actions.append(_spawn_invoke_action(node, d))
+            if node in default_entry and node.initial is not None:
+                actions.extend(node.initial.actions)
+            current = resolve_actions_and_context(
+                current, event, scope, actions, internal_queue, [d.id for d in node.invoke]
+            )
+        elif node.entry:
+            current = resolve_actions_and_context(current, event, scope, node.entry, internal_queue)
+        if node.type == "final":
+            parent = node.parent
+            marker = parent if (parent is not None and parent.type == "parallel") else (
+                parent.parent if parent is not None else None
+            )
+            completion = marker or node
+            if parent is not None and parent.type == "compound":
+                output = (
+                    resolve_output(node.output, current.context, event, scope.self)
+                    if node.output is not None
+                    else None
+                )
+                internal_queue.append(done_state_event(parent.id, output))
+            while (
+                marker is not None
+                and marker.type == "parallel"
+                and marker not in completed
+                and is_in_final_state(node_set, marker)
+            ):
+                completed.add(marker)
+                internal_queue.append(done_state_event(marker.id))
+                completion = marker
+                marker = marker.parent
+            if marker is not None:
+                continue
+            current = current._replace(
+                status="done",
+                output=get_machine_output(current, event, scope, root, completion),
+            )
+    return current
+
+
+def microstep(
+    transitions: list[Transition],
+    snapshot: MachineSnapshot,
+    scope: Any,
+    event: Any,
+    is_initial: bool,
+    internal_queue: list[Any],
+) -> MachineSnapshot:
+    if not transitions:
+        return snapshot
+    node_set: dict[StateNode, None] = dict.fromkeys(snapshot._nodes)
+    history_value = snapshot.history_value
+    filtered = remove_conflicting_transitions(transitions, node_set, history_value)
+    current = snapshot
+    if not is_initial:
+        current, history_value = exit_states(
+            current, event, scope, filtered, node_set, history_value, internal_queue
+        )
+    if len(filtered) == 1:
+        t_actions: Any = filtered[0].actions
+    else:
+        t_actions = [a for t in filtered for a in t.actions]
+    current = resolve_actions_and_context(current, event, scope, t_actions, internal_queue)
+    current = enter_states(
+        current, event, scope, filtered, node_set, internal_queue, history_value, is_initial
+    )
+    next_nodes = list(node_set)
+    if current.status == "done":
+        next_nodes.sort(key=_order, reverse=True)
+        exits = [a for n in next_nodes for a in n.exit]
+        current = resolve_actions_and_context(current, event, scope, exits, internal_queue)
+    if history_value is snapshot.history_value and _same_nodes(snapshot._nodes, node_set):
+        return current
+    return current._replace(nodes=next_nodes, history_value=history_value)
+
+
+def _same_nodes(prev: list[StateNode], nxt: dict[StateNode, None]) -> bool:
+    if len(prev) != len(nxt):
+        return False
+    return all(n in nxt for n in prev)
+
+
+def initial_microstep(
+    snapshot: MachineSnapshot, scope: Any, init_event: Any, internal_queue: list[Any]
+) -> MachineSnapshot:
+    root = snapshot.machine.root
+    t = Transition(root, None, {"reenter": True})
+    t.target = tuple(get_initial_state_nodes(root))
+    return microstep([t], snapshot, scope, init_event, True, internal_queue)
+
+
+# --------------------------------------------------------------------------- macrostep
+
+
+def macrostep(
+    snapshot: MachineSnapshot,
+    event: Mapping[str, Any],
+    scope: Any,
+    internal_queue: list[Any],
+    microsteps: list[tuple[Any, MachineSnapshot, list[Transition]]] | None = None,
+) -> MachineSnapshot:
+    """Process one external event to completion (eventless transitions, then raised events)."""
+    inspect_micro = scope.system.inspecting
+
+    def record(ev: Any, snap: MachineSnapshot, ts: list[Transition]) -> None:
+        if inspect_micro:
+            scope.system.send_inspection_event(
+                {
+                    "type": "@xstate.microstep",
+                    "actorRef": scope.self,
+                    "event": ev,
+                    "snapshot": snap,
+                    "_transitions": ts,
+                }
+            )
+        if microsteps is not None:
+            microsteps.append((ev, snap, ts))
+
+    event_type = event["type"]
+    if event_type == XSTATE_STOP:
+        stopped = stop_children(snapshot, event, scope)._replace(status="stopped")
+        record(event, stopped, [])
+        return stopped
+    current = snapshot
+    next_event: Any = event
+    if event_type != XSTATE_INIT:
+        transitions = select_transitions(current, event)
+        if not transitions and event_type.startswith("xstate.error.actor"):
+            errored = snapshot._replace(status="error", error=event.get("error"))
+            record(event, errored, [])
+            return errored
+        current = microstep(transitions, snapshot, scope, event, False, internal_queue)
+        record(event, current, transitions)
+    select_eventless = True
+    max_iterations = snapshot.machine.max_iterations
+    count = 0
+    while current.status == "active":
+        count += 1
+        if max_iterations is not None and count > max_iterations:
+            raise RuntimeError(
+                f"Infinite loop detected: the machine has processed more than {max_iterations} "
+                "microsteps without reaching a stable state."
+            )
+        enabled = select_eventless_transitions(current, next_event) if select_eventless else []
+        previous = current if enabled else None
+        if not enabled:
+            if not internal_queue:
+                break
+            next_event = internal_queue.pop(0)
+            enabled = select_transitions(current, next_event)
+        current = microstep(enabled, current, scope, next_event, False, internal_queue)
+        select_eventless = current is not previous
+        record(next_event, current, enabled)
+    if current.status != "active":
+        stop_children(current, next_event, scope)
+    return current
+
+
+def stop_children(snapshot: MachineSnapshot, event: Any, scope: Any) -> MachineSnapshot:
+    if not snapshot.children:
+        return snapshot
+    actions = [_stop_child_action(child) for child in list(snapshot.children.values())]
+    return resolve_actions_and_context(snapshot, event, scope, actions, [])

@@ -1,0 +1,411 @@
+"""The machine: built once from a config, then shared by every actor that runs it."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..errors import MachineConfigError, SnapshotError
+from .actions import Assign, BuiltinAction, EnqueueActions
+from .algorithm import (
+    get_all_state_nodes,
+    get_state_nodes,
+    initial_microstep,
+    macrostep,
+    select_transitions,
+)
+from .callables import call_impl
+from .events import init_event
+from .guards import BuiltinGuard
+from .node import StateNode, Transition, to_state_path
+from .snapshot import MachineSnapshot, persist_context
+
+__all__ = ["Implementations", "MachineSetup", "StateMachine", "create_machine", "setup"]
+
+
+class Implementations:
+    """The four implementation maps of a machine: actions, guards, actors, delays."""
+
+    __slots__ = ("actions", "actors", "delays", "guards")
+
+    def __init__(
+        self,
+        actions: Mapping[str, Any] | None = None,
+        guards: Mapping[str, Any] | None = None,
+        actors: Mapping[str, Any] | None = None,
+        delays: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.actions: dict[str, Any] = dict(actions or {})
+        self.guards: dict[str, Any] = dict(guards or {})
+        self.actors: dict[str, Any] = dict(actors or {})
+        self.delays: dict[str, Any] = dict(delays or {})
+
+
+class ContextArgs:
+    """What a context factory receives: ``args.input``, ``args.spawn``, ``args.self``."""
+
+    __slots__ = ("input", "self", "spawn")
+
+    def __init__(self, input_: Any, spawn: Any, self_: Any) -> None:
+        self.input = input_
+        self.spawn = spawn
+        self.self = self_
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+class StateMachine:
+    """Machine logic built from a config (xstate's ``StateMachine``). Immutable once built."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        implementations: Implementations | None = None,
+        *,
+        strict: bool = True,
+    ) -> None:
+        if not isinstance(config, Mapping):
+            raise MachineConfigError("", f"a machine config must be an object, got {type(config).__name__}")
+        self.config = config
+        self.id: str = config.get("id") or "(machine)"
+        self.version: str | None = config.get("version")
+        self.implementations = implementations or Implementations()
+        self.strict = strict
+        options = config.get("options") or {}
+        self.max_iterations: int | None = options.get("maxIterations") if isinstance(options, Mapping) else None
+        self.id_map: dict[str, StateNode] = {}
+        self.root = StateNode(config, key=self.id, parent=None, machine=self, path_str="")
+        self.root.initialize()
+        self.states = self.root.states
+        self.has_always = any(n.always for n in self.id_map.values())
+        self._config_cache: dict[tuple[StateNode, ...], _ConfigInfo] = {}
+        self._checked = False
+
+    # ------------------------------------------------------------------ implementations
+    def provide(
+        self,
+        *,
+        actions: Mapping[str, Any] | None = None,
+        guards: Mapping[str, Any] | None = None,
+        actors: Mapping[str, Any] | None = None,
+        delays: Mapping[str, Any] | None = None,
+    ) -> StateMachine:
+        """A new machine with these implementations merged over the current ones."""
+        impl = self.implementations
+        return StateMachine(
+            self.config,
+            Implementations(
+                {**impl.actions, **(actions or {})},
+                {**impl.guards, **(guards or {})},
+                {**impl.actors, **(actors or {})},
+                {**impl.delays, **(delays or {})},
+            ),
+            strict=self.strict,
+        )
+
+    def check_implementations(self) -> None:
+        """Raise MachineConfigError for every action/guard/delay name the machine uses but nobody provided.
+
+        xstate silently skips a missing action; we refuse to start such a machine unless built with
+        ``strict=False`` (the conformance runner does that to mirror xstate exactly).
+        """
+        if self._checked or not self.strict:
+            return
+        impl = self.implementations
+        for path, kind, name in self._referenced_names():
+            table = {"action": impl.actions, "guard": impl.guards, "delay": impl.delays}[kind]
+            if name not in table:
+                raise MachineConfigError(path, f"unknown {kind} {name!r}: no implementation was provided")
+        self._checked = True
+
+    def _referenced_names(self) -> Iterable[tuple[str, str, str]]:
+        for node in self.id_map.values():
+            base = node.config_path
+            pre = f"{base}." if base else ""
+            for key, actions in (("entry", node.entry), ("exit", node.exit)):
+                yield from _action_names(f"{pre}{key}", actions)
+            if node.initial is not None:
+                yield from _action_names(f"{pre}initial.actions", node.initial.actions)
+            for desc, ts in node.transitions.items():
+                for i, t in enumerate(ts):
+                    tp = f"{pre}on.{desc}[{i}]"
+                    yield from _action_names(f"{tp}.actions", t.actions)
+                    yield from _guard_names(f"{tp}.guard", t.guard)
+                    if isinstance(t.delay, str):
+                        yield (f"{pre}after.{t.delay}", "delay", t.delay)
+            for i, t in enumerate(node.always or ()):
+                yield from _action_names(f"{pre}always[{i}].actions", t.actions)
+                yield from _guard_names(f"{pre}always[{i}].guard", t.guard)
+
+    # ------------------------------------------------------------------ lookup
+    def get_state_node_by_id(self, state_id: str) -> StateNode:
+        """``#id`` or ``#id.child.path``; raises LookupError when it does not exist."""
+        full = to_state_path(state_id)
+        head = full[0][1:] if full[0].startswith("#") else full[0]
+        node = self.id_map.get(head)
+        if node is None:
+            raise LookupError(f"child state node '#{head}' does not exist on machine '{self.id}'")
+        from .node import get_state_node_by_path
+
+        return get_state_node_by_path(node, full[1:]) if len(full) > 1 else node
+
+    # ------------------------------------------------------------------ configuration cache
+    def _info(self, nodes: list[StateNode]) -> _ConfigInfo:
+        key = tuple(nodes)
+        info = self._config_cache.get(key)
+        if info is None:
+            if len(self._config_cache) > 4096:
+                self._config_cache.clear()
+            info = self._config_cache[key] = _ConfigInfo(self.root, nodes)
+        return info
+
+    def _value_of(self, nodes: list[StateNode]) -> Any:
+        return self._info(nodes).value
+
+    def _tags_of(self, nodes: list[StateNode]) -> frozenset[str]:
+        return self._info(nodes).tags
+
+    def _adjacency(self, nodes: list[StateNode]) -> dict[StateNode, list[StateNode]]:
+        return self._info(nodes).adj
+
+    # ------------------------------------------------------------------ logic
+    def get_transition_data(self, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
+        return select_transitions(snapshot, event)
+
+    def get_initial_snapshot(self, scope: Any, input_: Any = None) -> MachineSnapshot:
+        ev = init_event(input_)
+        internal_queue: list[Any] = []
+        pre = self._pre_initial_snapshot(scope, ev, internal_queue)
+        first = initial_microstep(pre, scope, ev, internal_queue)
+        return macrostep(first, ev, scope, internal_queue)
+
+    def _pre_initial_snapshot(self, scope: Any, ev: Any, internal_queue: list[Any]) -> MachineSnapshot:
+        context = self.config.get("context")
+        if callable(context):
+            pre = MachineSnapshot(self, [self.root], {})
+            factory = context
+
+            def assignment(args: Any) -> Any:
+                return call_impl(factory, ContextArgs(args.event.get("input"), args.spawn, args.self), None)
+
+            from .algorithm import resolve_actions_and_context
+
+            return resolve_actions_and_context(pre, ev, scope, [Assign(assignment)], internal_queue)
+        return MachineSnapshot(self, [self.root], copy.deepcopy(context) if context else {})
+
+    def transition(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: Any) -> MachineSnapshot:
+        return macrostep(snapshot, event, scope, [])
+
+    def resolve_state(self, value: Any, context: Any = None, history_value: Any = None) -> MachineSnapshot:
+        """A snapshot for a (partial) state value, filling in initial children (xstate's ``resolveState``)."""
+        nodes = list(get_all_state_nodes(get_state_nodes(self.root, value)))
+        from .algorithm import is_in_final_state
+
+        status = "done" if is_in_final_state(set(nodes), self.root) else "active"
+        return MachineSnapshot(self, nodes, context if context is not None else {}, status,
+                               history_value=history_value or {})
+
+    # ------------------------------------------------------------------ persistence
+    def get_persisted_snapshot(self, snapshot: MachineSnapshot) -> dict[str, Any]:
+        """The same dict as xstate's ``getPersistedSnapshot()``, key for key and in xstate's key order."""
+        children: dict[str, Any] = {}
+        for cid, child in snapshot.children.items():
+            entry: dict[str, Any] = {"snapshot": child.get_persisted_snapshot(), "src": child.src}
+            if child.system_id is not None:
+                entry["systemId"] = child.system_id
+            if child.sync_snapshot is not None:
+                entry["syncSnapshot"] = child.sync_snapshot
+            children[cid] = entry
+        out: dict[str, Any] = {"status": snapshot.status}
+        if snapshot.output is not None:
+            out["output"] = snapshot.output
+        if snapshot.error is not None:
+            out["error"] = snapshot.error
+        out["value"] = snapshot.value
+        out["historyValue"] = {k: [{"id": n.id} for n in v] for k, v in snapshot.history_value.items()}
+        out["context"] = persist_context(snapshot.context, _is_actor_ref)
+        out["children"] = children
+        return out
+
+    def restore_snapshot(self, persisted: Mapping[str, Any], scope: Any) -> MachineSnapshot:
+        """Rebuild a snapshot from its persisted form without running any action (xstate's ``restoreSnapshot``)."""
+        if not isinstance(persisted, Mapping):
+            raise SnapshotError("", f"a persisted snapshot must be an object, got {type(persisted).__name__}")
+        status = persisted.get("status")
+        if status not in ("active", "done", "error", "stopped"):
+            raise SnapshotError("status", f"unknown status {status!r}")
+        if "value" not in persisted:
+            raise SnapshotError("value", "missing state value")
+        try:
+            nodes = list(get_all_state_nodes(get_state_nodes(self.root, persisted["value"])))
+        except LookupError as err:
+            raise SnapshotError("value", f"{err} (machine '{self.id}')") from None
+        history_raw = persisted.get("historyValue") or {}
+        if not isinstance(history_raw, Mapping):
+            raise SnapshotError("historyValue", "must be an object")
+        history: dict[str, list[StateNode]] = {}
+        for key, items in history_raw.items():
+            if not isinstance(items, list):
+                raise SnapshotError(f"historyValue.{key}", "must be a list of {id} objects")
+            for i, item in enumerate(items):
+                if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                    raise SnapshotError(f"historyValue.{key}[{i}]", "must be an object with a string id")
+                node = self.id_map.get(item["id"])
+                if node is None:
+                    continue  # xstate skips unknown ids (with a dev warning)
+                history.setdefault(key, []).append(node)
+        children_raw = persisted.get("children") or {}
+        if not isinstance(children_raw, Mapping):
+            raise SnapshotError("children", "must be an object")
+        children: dict[str, Any] = {}
+        restore_child = getattr(scope, "restore_child", None)
+        for cid, data in children_raw.items():
+            if not isinstance(data, Mapping) or "snapshot" not in data:
+                raise SnapshotError(f"children.{cid}", "must be an object with a snapshot")
+            if restore_child is None:
+                continue
+            ref = restore_child(self, cid, data)
+            if ref is not None:
+                children[cid] = ref
+        context = copy.deepcopy(persisted.get("context"))
+        if children or _has_actor_mark(context):
+            context = _revive_context(context, children)
+        return MachineSnapshot(
+            self,
+            nodes,
+            context,
+            status,
+            persisted.get("output"),
+            persisted.get("error"),
+            history,
+            children,
+        )
+
+
+class _ConfigInfo:
+    """Everything derived from one active configuration: value, tags, child adjacency."""
+
+    __slots__ = ("adj", "tags", "value")
+
+    def __init__(self, root: StateNode, nodes: list[StateNode]) -> None:
+        adj: dict[StateNode, list[StateNode]] = {}
+        for s in nodes:
+            if s not in adj:
+                adj[s] = []
+            p = s.parent
+            if p is not None:
+                lst = adj.get(p)
+                if lst is None:
+                    lst = adj[p] = []
+                lst.append(s)
+        self.adj = adj
+        self.value = _value_from_adj(root, adj)
+        tags: set[str] = set()
+        for s in nodes:
+            tags.update(s.tags)
+        self.tags = frozenset(tags)
+
+
+def _value_from_adj(node: StateNode, adj: dict[StateNode, list[StateNode]]) -> Any:
+    kids = adj.get(node)
+    if kids is None:
+        return {}
+    if node.type == "compound":
+        if kids:
+            if kids[0].is_atomic:
+                return kids[0].key
+        else:
+            return {}
+    return {k.key: _value_from_adj(k, adj) for k in kids}
+
+
+def _is_actor_ref(value: Any) -> bool:
+    return getattr(value, "__xstate_actor__", False) is True
+
+
+def _has_actor_mark(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        if value.get("xstate$$type") == 1:
+            return True
+        return any(_has_actor_mark(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_actor_mark(v) for v in value)
+    return False
+
+
+def _revive_context(value: Any, children: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
+                value[k] = children.get(v.get("id"))
+            else:
+                _revive_context(v, children)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
+                value[i] = children.get(v.get("id"))
+            else:
+                _revive_context(v, children)
+    return value
+
+
+def _action_names(path: str, actions: Iterable[Any]) -> Iterable[tuple[str, str, str]]:
+    for i, a in enumerate(actions):
+        if isinstance(a, str):
+            yield (f"{path}[{i}]", "action", a)
+        elif isinstance(a, Mapping) and isinstance(a.get("type"), str):
+            yield (f"{path}[{i}]", "action", a["type"])
+
+
+def _guard_names(path: str, guard: Any) -> Iterable[tuple[str, str, str]]:
+    if guard is None:
+        return
+    if isinstance(guard, str):
+        yield (path, "guard", guard)
+    elif isinstance(guard, Mapping) and isinstance(guard.get("type"), str):
+        yield (path, "guard", guard["type"])
+    elif isinstance(guard, BuiltinGuard):
+        for i, g in enumerate(guard.guards):
+            yield from _guard_names(f"{path}.{guard.kind}[{i}]", g)
+
+
+class MachineSetup:
+    """What ``setup(...)`` returns: ``create_machine(config)`` with the implementations attached."""
+
+    def __init__(self, implementations: Implementations, strict: bool) -> None:
+        self.implementations = implementations
+        self.strict = strict
+
+    def create_machine(self, config: Mapping[str, Any]) -> StateMachine:
+        return StateMachine(config, self.implementations, strict=self.strict)
+
+
+def setup(
+    *,
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> MachineSetup:
+    """Declare implementations, then ``.create_machine(config)`` (xstate's ``setup``)."""
+    return MachineSetup(Implementations(actions, guards, actors, delays), strict)
+
+
+def create_machine(
+    config: Mapping[str, Any],
+    *,
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> StateMachine:
+    """Build a machine from a config dict (the JSON Stately Studio exports) and optional implementations."""
+    return StateMachine(config, Implementations(actions, guards, actors, delays), strict=strict)
+
+
+_unused: tuple[type, ...] = (BuiltinAction, EnqueueActions)
+ImplementationFn = Callable[..., Any]

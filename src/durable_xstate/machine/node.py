@@ -1,0 +1,474 @@
+"""State nodes and transition definitions, built once from a machine config.
+
+Everything the algorithm needs per node (ancestors, document order, candidate transitions per event
+type, history children) is computed here at build time so the hot path only reads attributes.
+A malformed config raises :class:`MachineConfigError` naming the config path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MachineConfigError
+from .events import matches_event_descriptor, validate_descriptor
+
+if TYPE_CHECKING:
+    from .machine import StateMachine
+
+__all__ = ["InvokeDefinition", "StateNode", "Transition"]
+
+STATE_TYPES = ("atomic", "compound", "parallel", "final", "history")
+STATE_KEYS = frozenset(
+    {
+        "id", "type", "initial", "states", "on", "always", "after", "entry", "exit", "invoke",
+        "onDone", "tags", "meta", "description", "output", "history", "target", "context",
+        "version", "route", "types", "schemas", "options", "predictableActionArguments",
+    }
+)  # fmt: skip
+
+
+def to_list(value: Any) -> list[Any]:
+    """xstate's ``toArray``: None becomes [], a list stays, anything else is wrapped."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def js_number_str(value: Any) -> str:
+    """Format a delay the way JavaScript prints a number inside a template string."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def to_state_path(state_id: str) -> list[str]:
+    """Split a dotted state path; a backslash escapes the next character (xstate's ``toStatePath``)."""
+    result: list[str] = []
+    segment = ""
+    i = 0
+    n = len(state_id)
+    while i < n:
+        ch = state_id[i]
+        if ch == "\\":
+            if i + 1 < n:
+                segment += state_id[i + 1]
+            i += 2
+            continue
+        if ch == ".":
+            result.append(segment)
+            segment = ""
+            i += 1
+            continue
+        segment += ch
+        i += 1
+    result.append(segment)
+    return result
+
+
+class Transition:
+    """A transition definition: source node, resolved targets, guard, actions, reenter flag."""
+
+    __slots__ = (
+        "actions",
+        "config",
+        "delay",
+        "description",
+        "event_type",
+        "guard",
+        "meta",
+        "reenter",
+        "source",
+        "target",
+        "target_config",
+    )
+
+    def __init__(
+        self,
+        source: StateNode,
+        event_type: str | None,
+        config: Mapping[str, Any],
+        *,
+        delay: Any = None,
+    ) -> None:
+        self.source = source
+        self.event_type = event_type
+        self.config = config
+        self.actions: tuple[Any, ...] = tuple(to_list(config.get("actions")))
+        self.guard = config.get("guard")
+        self.reenter: bool = bool(config.get("reenter", False))
+        self.meta = config.get("meta")
+        self.description = config.get("description")
+        raw_target = config.get("target")
+        if raw_target is None or raw_target == "":
+            self.target_config: list[Any] | None = None
+        else:
+            self.target_config = to_list(raw_target)
+        self.target: tuple[StateNode, ...] | None = None
+        self.delay = delay
+
+    def __repr__(self) -> str:
+        targets = [f"#{t.id}" for t in self.target] if self.target else None
+        return f"<Transition {self.event_type!r} #{self.source.id} -> {targets}>"
+
+
+class InvokeDefinition:
+    """An ``invoke`` entry, normalised as xstate does (id defaults to ``<index>.<stateId>``)."""
+
+    __slots__ = ("config", "id", "input", "on_done", "on_error", "on_snapshot", "src", "system_id")
+
+    def __init__(self, node: StateNode, index: int, config: Mapping[str, Any]) -> None:
+        default_id = f"{index}.{node.id}"
+        src = config.get("src")
+        self.config = config
+        self.id: str = config.get("id") if config.get("id") is not None else default_id
+        self.src: Any = src if isinstance(src, str) else f"xstate.invoke.{default_id}"
+        self.system_id: str | None = config.get("systemId")
+        self.input = config.get("input")
+        self.on_done = config.get("onDone")
+        self.on_error = config.get("onError")
+        self.on_snapshot = config.get("onSnapshot")
+
+
+class StateNode:
+    """One node of the statechart. Built by :class:`StateMachine`; treat as read-only."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        key: str,
+        parent: StateNode | None,
+        machine: StateMachine,
+        path_str: str,
+    ) -> None:
+        if not isinstance(config, Mapping):
+            raise MachineConfigError(path_str, f"a state config must be an object, got {type(config).__name__}")
+        self.config = config
+        self.key = key
+        self.parent = parent
+        self.machine = machine
+        self.config_path = path_str
+        self.path: tuple[str, ...] = (*parent.path, key) if parent else ()
+        custom_id = config.get("id")
+        if custom_id is not None and not isinstance(custom_id, str):
+            raise MachineConfigError(_join(path_str, "id"), "an id must be a string")
+        self.id: str = custom_id or ".".join((machine.id, *self.path))
+        states_cfg = config.get("states")
+        if states_cfg is not None and not isinstance(states_cfg, Mapping):
+            raise MachineConfigError(_join(path_str, "states"), "'states' must be an object")
+        declared_type = config.get("type")
+        if declared_type is not None and declared_type not in STATE_TYPES:
+            raise MachineConfigError(
+                _join(path_str, "type"),
+                f"unknown state type {declared_type!r}; expected one of {', '.join(STATE_TYPES)}",
+            )
+        if declared_type:
+            self.type: str = declared_type
+        elif states_cfg:
+            self.type = "compound"
+        elif config.get("history"):
+            self.type = "history"
+        else:
+            self.type = "atomic"
+        if self.type in ("history", "final", "atomic") and states_cfg:
+            raise MachineConfigError(
+                _join(path_str, "states"), f"a {self.type} state cannot have child states"
+            )
+        self.description = config.get("description")
+        if self.id in machine.id_map:
+            other = machine.id_map[self.id]
+            raise MachineConfigError(
+                _join(path_str, "id") if custom_id else path_str,
+                f"duplicate state id {self.id!r} (also used by {other.config_path or '<root>'})",
+            )
+        self.order: int = len(machine.id_map)
+        machine.id_map[self.id] = self
+        self.states: dict[str, StateNode] = {}
+        if states_cfg:
+            for child_key, child_cfg in states_cfg.items():
+                if not isinstance(child_key, str) or child_key == "":
+                    raise MachineConfigError(_join(path_str, "states"), f"invalid state key {child_key!r}")
+                self.states[child_key] = StateNode(
+                    child_cfg,
+                    key=child_key,
+                    parent=self,
+                    machine=machine,
+                    path_str=_join(path_str, f"states.{child_key}"),
+                )
+        if self.type == "compound" and not config.get("initial"):
+            first = next(iter(self.states), "...")
+            raise MachineConfigError(
+                _join(path_str, "initial"),
+                f'no initial state specified for compound state node "#{self.id}"; '
+                f'try adding {{ initial: "{first}" }}',
+            )
+        history = config.get("history")
+        self.history: str | None = "shallow" if history is True else (history or None)
+        if self.type == "history" and self.history not in ("shallow", "deep"):
+            if history is None:
+                self.history = "shallow"
+            else:
+                raise MachineConfigError(
+                    _join(path_str, "history"), f"history must be 'shallow' or 'deep', got {history!r}"
+                )
+        self.entry: list[Any] = to_list(config.get("entry"))
+        self.exit: list[Any] = to_list(config.get("exit"))
+        self.meta = config.get("meta")
+        self.output = config.get("output") if (self.type == "final" or parent is None) else None
+        self.has_output = "output" in config and (self.type == "final" or parent is None)
+        tags = config.get("tags")
+        self.tags: tuple[str, ...] = tuple(to_list(tags))
+        # derived structure
+        self.children: tuple[StateNode, ...] = tuple(
+            s for s in self.states.values() if s.type != "history"
+        )
+        self.history_children: tuple[StateNode, ...] = tuple(
+            s for s in self.states.values() if s.type == "history"
+        )
+        anc: list[StateNode] = []
+        p = parent
+        while p is not None:
+            anc.append(p)
+            p = p.parent
+        self.ancestors: tuple[StateNode, ...] = tuple(anc)  # proper ancestors, parent first
+        self.ancestor_set: frozenset[StateNode] = frozenset(anc)
+        self.is_atomic: bool = self.type in ("atomic", "final")
+        self.transitions: dict[str, list[Transition]] = {}
+        self.always: list[Transition] | None = None
+        self.invoke: list[InvokeDefinition] = []
+        self.after: list[Transition] = []
+        self.initial: Transition | None = None
+        self.history_target = None
+        self._candidates: dict[str, list[Transition]] = {}
+        self.has_transitions = False
+
+    # ------------------------------------------------------------------ build, second pass
+    def initialize(self) -> None:
+        """Second pass: format transitions and resolve targets (all nodes exist by now)."""
+        from .actions import cancel, raise_
+
+        path = self.config_path
+        cfg = self.config
+        initial_cfg = cfg.get("initial")
+        self.initial = self._format_initial(initial_cfg)
+        invoke_cfg = cfg.get("invoke")
+        for i, inv in enumerate(to_list(invoke_cfg)):
+            if not isinstance(inv, Mapping) or "src" not in inv:
+                raise MachineConfigError(
+                    _join(path, f"invoke[{i}]"), "an invoke config must be an object with 'src'"
+                )
+            self.invoke.append(InvokeDefinition(self, i, inv))
+        transitions: dict[str, list[Transition]] = {}
+        on_cfg = cfg.get("on")
+        if on_cfg is not None:
+            if not isinstance(on_cfg, Mapping):
+                raise MachineConfigError(_join(path, "on"), "'on' must be an object")
+            for descriptor, tcfg in on_cfg.items():
+                tpath = _join(path, f"on.{descriptor}")
+                if descriptor == "":
+                    raise MachineConfigError(
+                        tpath, 'null events ("") cannot be a transition key; use "always" instead'
+                    )
+                problem = validate_descriptor(descriptor)
+                if problem and self.machine.strict:
+                    raise MachineConfigError(tpath, problem)
+                transitions[descriptor] = self._format_all(descriptor, tcfg, tpath)
+        if cfg.get("onDone") is not None:
+            descriptor = f"xstate.done.state.{self.id}"
+            transitions[descriptor] = self._format_all(descriptor, cfg["onDone"], _join(path, "onDone"))
+        for i, inv in enumerate(self.invoke):
+            for key, prefix in (
+                ("onDone", "xstate.done.actor."),
+                ("onError", "xstate.error.actor."),
+                ("onSnapshot", "xstate.snapshot."),
+            ):
+                if inv.config.get(key) is not None:
+                    descriptor = prefix + inv.id
+                    transitions[descriptor] = self._format_all(
+                        descriptor, inv.config[key], _join(path, f"invoke[{i}].{key}")
+                    )
+        after_cfg = cfg.get("after")
+        if after_cfg is not None:
+            if not isinstance(after_cfg, Mapping):
+                raise MachineConfigError(_join(path, "after"), "'after' must be an object")
+            for delay_key, tcfg in after_cfg.items():
+                delay = _parse_delay_key(delay_key)
+                event_type = f"xstate.after.{js_number_str(delay)}.{self.id}"
+                self.entry.append(raise_({"type": event_type}, id=event_type, delay=delay))
+                self.exit.append(cancel(event_type))
+                tpath = _join(path, f"after.{delay_key}")
+                delayed = self._format_all(event_type, tcfg, tpath, delay=delay)
+                self.after.extend(delayed)
+                transitions.setdefault(event_type, []).extend(delayed)
+        self.transitions = transitions
+        always_cfg = cfg.get("always")
+        if always_cfg is not None:
+            self.always = self._format_all(None, always_cfg, _join(path, "always"))
+        self.has_transitions = bool(transitions)
+        self.history_target: tuple[StateNode, ...] | None = None
+        if self.type == "history" and cfg.get("target") not in (None, ""):
+            assert self.parent is not None
+            hpath = _join(path, "target")
+            targets = to_list(cfg["target"])
+            resolved = []
+            for i, tgt in enumerate(targets):
+                tpath = f"{hpath}[{i}]" if len(targets) > 1 else hpath
+                try:
+                    resolved.append(
+                        tgt if isinstance(tgt, StateNode) else get_state_node_by_path(self.parent, tgt)
+                    )
+                except LookupError as err:
+                    raise MachineConfigError(tpath, str(err)) from None
+            self.history_target = tuple(resolved)
+        for child in self.states.values():
+            child.initialize()
+
+    def _format_all(
+        self, descriptor: str | None, tcfg: Any, path: str, *, delay: Any = None
+    ) -> list[Transition]:
+        items = tcfg if isinstance(tcfg, list | tuple) else [tcfg]
+        many = isinstance(tcfg, list | tuple)
+        out = []
+        for i, item in enumerate(items):
+            ipath = f"{path}[{i}]" if many else path
+            if item is None or isinstance(item, str):
+                item = {"target": item}
+            elif not isinstance(item, Mapping):
+                raise MachineConfigError(
+                    ipath, f"a transition must be a target string or an object, got {type(item).__name__}"
+                )
+            if "cond" in item:
+                raise MachineConfigError(_join(ipath, "cond"), "'cond' was renamed to 'guard' in xstate v5")
+            t = Transition(self, descriptor, item, delay=delay)
+            t.target = self._resolve_targets(t.target_config, _join(ipath, "target"))
+            out.append(t)
+        return out
+
+    def _format_initial(self, initial_cfg: Any) -> Transition | None:
+        if initial_cfg is None:
+            return None
+        ipath = _join(self.config_path, "initial")
+        if self.type != "compound":
+            if self.type == "parallel":
+                raise MachineConfigError(ipath, "a parallel state cannot have an initial state")
+            raise MachineConfigError(ipath, f"a {self.type} state has no child states to start in")
+        if isinstance(initial_cfg, str):
+            target_key, actions = initial_cfg, []
+        elif isinstance(initial_cfg, Mapping) and isinstance(initial_cfg.get("target"), str):
+            target_key, actions = initial_cfg["target"], to_list(initial_cfg.get("actions"))
+        else:
+            raise MachineConfigError(ipath, "initial must be a child key or {target, actions}")
+        target = self.states.get(target_key)
+        if target is None:
+            raise MachineConfigError(
+                ipath,
+                f'initial state "{target_key}" not found on state node #{self.id} '
+                f"(children: {', '.join(self.states) or 'none'})",
+            )
+        t = Transition(self, None, {"actions": actions})
+        t.target = (target,)
+        return t
+
+    def _resolve_targets(self, targets: list[Any] | None, path: str) -> tuple[StateNode, ...] | None:
+        if targets is None:
+            return None
+        resolved = []
+        for i, target in enumerate(targets):
+            tpath = f"{path}[{i}]" if len(targets) > 1 else path
+            if isinstance(target, StateNode):
+                resolved.append(target)
+                continue
+            if not isinstance(target, str):
+                raise MachineConfigError(tpath, f"a target must be a string, got {type(target).__name__}")
+            try:
+                resolved.append(self.resolve_target(target))
+            except LookupError as err:
+                raise MachineConfigError(tpath, str(err)) from None
+        return tuple(resolved)
+
+    def resolve_target(self, target: str) -> StateNode:
+        """Resolve ``#id``, ``.child`` or ``sibling`` the way xstate's ``resolveTarget`` does."""
+        if target.startswith("#"):
+            return self.machine.get_state_node_by_id(target)
+        internal = target.startswith(".")
+        if internal and self.parent is None:
+            return get_state_node_by_path(self, target[1:])
+        if self.parent is None:
+            raise LookupError(
+                f'invalid target "{target}": not a valid target from the root node; did you mean ".{target}"?'
+            )
+        resolved = self.key + target if internal else target
+        return get_state_node_by_path(self.parent, resolved)
+
+    # ------------------------------------------------------------------ selection
+    def candidates(self, event_type: str) -> list[Transition]:
+        """Transitions for an event type: the exact match first, then wildcards, longest first."""
+        cached = self._candidates.get(event_type)
+        if cached is not None:
+            return cached
+        transitions = self.transitions
+        exact = transitions.get(event_type)
+        wild = sorted(
+            (d for d in transitions if d != event_type and matches_event_descriptor(event_type, d)),
+            key=len,
+            reverse=True,
+        )
+        result: list[Transition] = list(exact) if exact else []
+        for d in wild:
+            result.extend(transitions[d])
+        self._candidates[event_type] = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"<StateNode #{self.id}>"
+
+
+def _join(path: str, part: str) -> str:
+    return f"{path}.{part}" if path else part
+
+
+def _parse_delay_key(key: Any) -> Any:
+    if isinstance(key, int | float):
+        return key
+    try:
+        num = float(key)
+    except (TypeError, ValueError):
+        return key
+    if num != num:  # NaN
+        return key
+    return int(num) if num.is_integer() else num
+
+
+def get_state_node_by_path(node: StateNode, state_path: str | list[str]) -> StateNode:
+    """Walk a dotted path (or ``#id``) down from ``node``; raises LookupError with xstate's wording."""
+    if isinstance(state_path, str) and state_path.startswith("#"):
+        try:
+            return node.machine.get_state_node_by_id(state_path)
+        except LookupError:
+            pass
+    parts = to_state_path(state_path) if isinstance(state_path, str) else list(state_path)
+    current = node
+    for key in parts:
+        if not key:
+            break
+        current = get_child_node(current, key)
+    return current
+
+
+def get_child_node(node: StateNode, key: str) -> StateNode:
+    if key.startswith("#"):
+        return node.machine.get_state_node_by_id(key)
+    if not node.states:
+        raise LookupError(
+            f"unable to retrieve child state '{key}' from '{node.id}'; no child states exist"
+        )
+    child = node.states.get(key)
+    if child is None:
+        raise LookupError(f"child state '{key}' does not exist on '{node.id}'")
+    return child
+
+
+ImplementationMap = Mapping[str, Callable[..., Any] | Any]

@@ -1,0 +1,58 @@
+"""The pure API: ``initial_transition(machine, input)`` and ``transition(machine, snapshot, event)``.
+
+Nothing runs: both return the next snapshot and the list of actions an actor would execute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .actions import ExecutableAction
+from .machine import StateMachine
+from .snapshot import MachineSnapshot
+
+__all__ = ["initial_transition", "transition"]
+
+
+class _InertSystem:
+    inspecting = False
+
+    def send_inspection_event(self, event: Any) -> None:  # pragma: no cover - never inspecting
+        pass
+
+
+class _InertScope:
+    """Collects executable actions instead of running them (xstate's inert actor scope)."""
+
+    def __init__(self) -> None:
+        self.actions: list[ExecutableAction] = []
+        self.self = None
+        self.id = ""
+        self.session_id = ""
+        self.system = _InertSystem()
+        self.action_executor = self.actions.append
+
+    def defer(self, fn: Any) -> None:
+        pass
+
+    def emit(self, event: Any) -> None:
+        pass
+
+    def logger(self, *args: Any) -> None:
+        pass
+
+
+def initial_transition(machine: StateMachine, input: Any = None) -> tuple[MachineSnapshot, list[ExecutableAction]]:
+    """The initial snapshot and the actions starting an actor would execute."""
+    scope = _InertScope()
+    snapshot = machine.get_initial_snapshot(scope, input)
+    return snapshot, scope.actions
+
+
+def transition(
+    machine: StateMachine, snapshot: MachineSnapshot, event: Mapping[str, Any]
+) -> tuple[MachineSnapshot, list[ExecutableAction]]:
+    """The snapshot after ``event`` and the actions an actor would execute; nothing is run."""
+    scope = _InertScope()
+    return machine.transition(snapshot, event, scope), scope.actions
