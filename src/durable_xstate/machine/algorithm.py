@@ -182,8 +182,9 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
             passed = evaluate_guard(guard, snapshot.context, event, snapshot)
         except Exception as err:
             gt = guard_type(guard)
+            named = f"'{gt}' " if gt else ""
             raise GuardError(
-                f"Unable to evaluate guard {f'{gt!r} ' if gt else ''}in transition for event "
+                f"Unable to evaluate guard {named}in transition for event "
                 f"'{event_type}' in state node '{node.id}':\n{err}"
             ) from err
         if passed:
@@ -758,7 +759,8 @@ def macrostep(
         if max_iterations is not None and count > max_iterations:
             raise RuntimeError(
                 f"Infinite loop detected: the machine has processed more than {max_iterations} "
-                "microsteps without reaching a stable state."
+                "microsteps without reaching a stable state. This usually happens when there's a cycle of "
+                "transitions (e.g., eventless transitions or raised events causing state A -> B -> C -> A)."
             )
         enabled = select_eventless_transitions(current, next_event) if select_eventless else []
         previous = current if enabled else None

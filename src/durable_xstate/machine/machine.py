@@ -177,9 +177,14 @@ class StateMachine:
     def get_initial_snapshot(self, scope: Any, input_: Any = None) -> MachineSnapshot:
         ev = init_event(input_)
         internal_queue: list[Any] = []
-        pre = self._pre_initial_snapshot(scope, ev, internal_queue)
-        first = initial_microstep(pre, scope, ev, internal_queue)
-        return macrostep(first, ev, scope, internal_queue)
+        context = self.config.get("context")
+        snapshot = MachineSnapshot(self, [self.root], context if context and not callable(context) else {})
+        try:
+            snapshot = self._pre_initial_snapshot(scope, ev, internal_queue)
+            first = initial_microstep(snapshot, scope, ev, internal_queue)
+            return macrostep(first, ev, scope, internal_queue)
+        except Exception as err:  # xstate 5.33: the actor starts in error status
+            return snapshot._replace(status="error", error=err)
 
     def _pre_initial_snapshot(self, scope: Any, ev: Any, internal_queue: list[Any]) -> MachineSnapshot:
         context = self.config.get("context")
@@ -301,7 +306,11 @@ class _ConfigInfo:
                     lst = adj[p] = []
                 lst.append(s)
         self.adj = adj
-        self.value = _value_from_adj(root, adj)
+        full = get_all_state_nodes(nodes)
+        if len(full) == len(nodes):
+            self.value = _value_from_adj(root, adj)
+        else:  # an incomplete configuration (the pre-initial snapshot): complete it as xstate does
+            self.value = _value_from_adj(root, _ConfigInfo(root, list(full)).adj)
         tags: set[str] = set()
         for s in nodes:
             tags.update(s.tags)

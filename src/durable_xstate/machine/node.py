@@ -178,7 +178,7 @@ class StateNode:
                 _join(path_str, "states"), f"a {self.type} state cannot have child states"
             )
         self.description = config.get("description")
-        if self.id in machine.id_map:
+        if self.id in machine.id_map and machine.strict:
             other = machine.id_map[self.id]
             raise MachineConfigError(
                 _join(path_str, "id") if custom_id else path_str,
@@ -352,6 +352,8 @@ class StateNode:
             return None
         ipath = _join(self.config_path, "initial")
         if self.type != "compound":
+            if not self.machine.strict:
+                return None  # xstate ignores it
             if self.type == "parallel":
                 raise MachineConfigError(ipath, "a parallel state cannot have an initial state")
             raise MachineConfigError(ipath, f"a {self.type} state has no child states to start in")
