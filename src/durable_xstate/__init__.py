@@ -19,6 +19,9 @@ from .machine import (
     raise_,
     setup,
     state_in,
+    forward_to,
+    send_parent,
+    send_to,
     stop_child,
     transition,
 )
@@ -49,6 +52,9 @@ __all__ = [
     "raise_",
     "setup",
     "state_in",
+    "forward_to",
+    "send_parent",
+    "send_to",
     "stop_child",
     "transition",
 ]

@@ -27,7 +27,10 @@ from durable_xstate import (
     log,
     not_,
     or_,
+    forward_to,
     raise_,
+    send_parent,
+    send_to,
     setup,
     state_in,
     stop_child,
@@ -398,7 +401,17 @@ def build_action(spec: Any, name: str) -> Any:
             run(steps)
 
         return enqueue_actions(collect)
-    for key in ("sendTo", "sendToSystem", "sendParent", "forwardTo", "spawnChild"):
+    if "sendTo" in spec:
+        return send_to(spec["sendTo"], ev_expr(spec["event"]), delay=spec.get("delay"), id=spec.get("id"))
+    if "sendToSystem" in spec:
+        sys_id = spec["sendToSystem"]
+        return send_to(lambda args, params: args.system.get(sys_id), ev_expr(spec["event"]),
+                       delay=spec.get("delay"), id=spec.get("id"))
+    if "sendParent" in spec:
+        return send_parent(ev_expr(spec["sendParent"]), delay=spec.get("delay"), id=spec.get("id"))
+    if "forwardTo" in spec:
+        return forward_to(spec["forwardTo"])
+    for key in ("spawnChild",):
         if key in spec:
             raise Unsupported(f"action {key!r} needs child actors")
     raise ValueError(f"unknown action spec for {name}: {spec!r}")

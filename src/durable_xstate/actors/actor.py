@@ -108,6 +108,7 @@ class Actor:
         self._deferred: list[Callable[[], None]] = []
         self._mailbox: deque[Any] = deque()
         self._processing = False
+        self._mailbox_active = False
         self._observers: list[_Observer] = []
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
         self._scope = ActorScope(self)
@@ -197,6 +198,7 @@ class Actor:
                 self._error(err)
                 return self
         self._update(self._snapshot, ev)
+        self._mailbox_active = True
         self._drain()
         return self
 
@@ -210,7 +212,7 @@ class Actor:
         if self._status == STOPPED:
             return
         self._mailbox.append(event)
-        if self._status == RUNNING and not self._processing:
+        if self._mailbox_active and not self._processing:
             self._drain()
 
     def _drain(self) -> None:
@@ -299,6 +301,7 @@ class Actor:
             return
         self.system.scheduler.cancel_all(self)
         self._mailbox.clear()
+        self._mailbox_active = False
         self._status = STOPPED
         self.system.unregister(self)
 

@@ -4,7 +4,7 @@ No I/O, no asyncio, no clock reads: the same snapshot and event always give the 
 """
 
 from .actions import ActionArgs, ExecutableAction, assign, cancel, emit, enqueue_actions, log, raise_
-from .children import stop_child
+from .children import forward_to, send_parent, send_to, stop_child
 from .guards import GuardArgs, and_, not_, or_, state_in
 from .machine import Implementations, MachineSetup, StateMachine, create_machine, setup
 from .node import StateNode, Transition
@@ -35,6 +35,9 @@ __all__ = [
     "raise_",
     "setup",
     "state_in",
+    "forward_to",
+    "send_parent",
+    "send_to",
     "stop_child",
     "transition",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from .actions import BuiltinAction
 
-__all__ = ["spawn_invoke", "stop_child"]
+__all__ = ["forward_to", "send_parent", "send_to", "spawn_invoke", "stop_child"]
 
 
 class StopChild(BuiltinAction):
@@ -58,3 +58,86 @@ def stop_child(actor_ref: Any) -> BuiltinAction:
 
 def spawn_invoke(invoke_def: Any) -> BuiltinAction:
     return SpawnInvoke(invoke_def)
+
+
+class SendTo(BuiltinAction):
+    type = "xstate.sendTo"
+    has_execute = True
+
+    def __init__(self, to: Any, event: Any, id: str | None = None, delay: Any = None) -> None:
+        if isinstance(event, str):
+            raise TypeError(
+                f'Only event objects may be used with sendTo; use send_to(..., {{"type": "{event}"}}) instead'
+            )
+        self.to = to
+        self.event = event
+        self.id = id
+        self.delay = delay
+
+    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+        from .callables import call_impl
+
+        event = call_impl(self.event, args, params) if callable(self.event) else self.event
+        delay = self.delay
+        if isinstance(delay, str):
+            configured = snapshot.machine.implementations.delays.get(delay)
+            delay = call_impl(configured, args, params) if callable(configured) else configured
+        elif callable(delay):
+            delay = call_impl(delay, args, params)
+        to = self.to
+        if callable(to) and not getattr(to, "__xstate_actor__", False):
+            to = call_impl(to, args, params)
+        target: Any
+        if isinstance(to, str):
+            if to == "#_parent":
+                target = getattr(scope.self, "parent", None)
+            elif to == "#_internal":
+                target = scope.self
+            elif to.startswith("#_"):
+                target = snapshot.children.get(to[2:])
+            else:
+                deferred = getattr(scope, "deferred_actor_ids", None)
+                target = to if deferred and to in deferred else snapshot.children.get(to)
+            if not target:
+                raise LookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")
+        else:
+            target = to or scope.self
+        exec_params = {
+            "to": target,
+            "targetId": to if isinstance(to, str) else None,
+            "event": event,
+            "id": self.id,
+            "delay": delay if isinstance(delay, int | float) and not isinstance(delay, bool) else None,
+        }
+        return snapshot, exec_params, None
+
+    def retry_resolve(self, scope: Any, snapshot: Any, params: Any) -> None:
+        if isinstance(params["to"], str):
+            params["to"] = snapshot.children.get(params["to"])
+
+    def execute(self, scope: Any, params: Any) -> None:
+        def run() -> None:
+            to, event, delay, send_id = params["to"], params["event"], params["delay"], params["id"]
+            if delay is not None:
+                scope.system.scheduler.schedule(scope.self, to, event, delay, send_id)
+                return
+            if event.get("type") == "xstate.error":
+                event = {"type": f"xstate.error.actor.{scope.self.id}", "error": event.get("data"), "actorId": scope.self.id}
+            scope.system.relay(scope.self, to, event)
+
+        scope.defer(run)
+
+
+def send_to(to: Any, event: Any, *, id: str | None = None, delay: Any = None) -> BuiltinAction:
+    """Send ``event`` to an actor: a child id, ``#_parent``, ``#_internal`` (self), a ref, or a function."""
+    return SendTo(to, event, id=id, delay=delay)
+
+
+def send_parent(event: Any, *, id: str | None = None, delay: Any = None) -> BuiltinAction:
+    """Send ``event`` to the parent actor."""
+    return SendTo("#_parent", event, id=id, delay=delay)
+
+
+def forward_to(to: Any, *, id: str | None = None, delay: Any = None) -> BuiltinAction:
+    """Forward the current event to ``to``."""
+    return SendTo(to, lambda args: args.event, id=id, delay=delay)
