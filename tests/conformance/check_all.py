@@ -9,10 +9,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import json  # noqa: E402
+import json
 
-from compare import CASES, all_cases, diff_lines, load_golden  # noqa: E402
-from runner import Unsupported, run_case  # noqa: E402
+from compare import CASES, all_cases, diff_lines, load_golden
+from runner import Unsupported, run_case
 
 
 def main() -> int:

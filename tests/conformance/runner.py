@@ -24,10 +24,10 @@ from durable_xstate import (
     create_actor,
     emit,
     enqueue_actions,
+    forward_to,
     log,
     not_,
     or_,
-    forward_to,
     raise_,
     send_parent,
     send_to,
@@ -153,7 +153,7 @@ def _op(op: str, raw: Any, scope: Mapping[str, Any]) -> Any:
     if op == "lit":
         return raw
     if op == "var":
-        p, d = (raw + [None])[:2] if isinstance(raw, list) else (raw, None)
+        p, d = ([*raw, None])[:2] if isinstance(raw, list) else (raw, None)
         return get_path(scope, evaluate(p, scope), evaluate(d, scope))
     args = raw if isinstance(raw, list) else [raw]
     if op == "and":

@@ -128,7 +128,7 @@ class Actor:
             return self.logic.restore_snapshot(persisted, self._scope)
         try:
             return self.logic.get_initial_snapshot(self._scope, self.options_input)
-        except (SnapshotError,):
+        except SnapshotError:
             raise
         except Exception as err:  # xstate 5.33: an error while computing the initial snapshot
             return MachineSnapshot(self.logic, [self.logic.root], {}, "error", error=err)

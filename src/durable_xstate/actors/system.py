@@ -59,7 +59,7 @@ class Scheduler:
             self.system.clock.clear_timeout(timer)
 
     def cancel_all(self, actor: Actor) -> None:
-        for key, ev in list(self.scheduled_events.items()):
+        for _key, ev in list(self.scheduled_events.items()):
             if ev["source"] is actor:
                 self.cancel(actor, ev["id"])
 

@@ -3,7 +3,16 @@
 No I/O, no asyncio, no clock reads: the same snapshot and event always give the same step.
 """
 
-from .actions import ActionArgs, ExecutableAction, assign, cancel, emit, enqueue_actions, log, raise_
+from .actions import (
+    ActionArgs,
+    ExecutableAction,
+    assign,
+    cancel,
+    emit,
+    enqueue_actions,
+    log,
+    raise_,
+)
 from .children import forward_to, send_parent, send_to, stop_child
 from .guards import GuardArgs, and_, not_, or_, state_in
 from .machine import Implementations, MachineSetup, StateMachine, create_machine, setup
@@ -27,17 +36,17 @@ __all__ = [
     "create_machine",
     "emit",
     "enqueue_actions",
+    "forward_to",
     "initial_transition",
     "log",
     "matches_state",
     "not_",
     "or_",
     "raise_",
-    "setup",
-    "state_in",
-    "forward_to",
     "send_parent",
     "send_to",
+    "setup",
+    "state_in",
     "stop_child",
     "transition",
 ]

@@ -493,7 +493,7 @@ def _resolve_and_execute(
             type_ = action
             resolved = impls.get(action)
         elif isinstance(action, Mapping):
-            type_ = action.get("type")
+            type_ = str(action.get("type"))
             resolved = impls.get(type_)
             if "params" in action:
                 params = action["params"]

@@ -20,7 +20,7 @@ WILDCARD = "*"
 
 def matches_event_descriptor(event_type: str, descriptor: str) -> bool:
     """True if ``descriptor`` selects ``event_type``: exact, ``*``, or ``prefix.*`` (which matches ``prefix`` too)."""
-    if descriptor == event_type or descriptor == WILDCARD:
+    if descriptor in (event_type, WILDCARD):
         return True
     if not descriptor.endswith(".*"):
         return False

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import MachineConfigError, SnapshotError
-from .actions import Assign, BuiltinAction, EnqueueActions
+from .actions import Assign
 from .algorithm import (
     get_all_state_nodes,
     get_state_nodes,
@@ -247,7 +247,9 @@ class StateMachine:
             nodes = list(get_all_state_nodes(get_state_nodes(self.root, persisted["value"])))
         except LookupError as err:
             raise SnapshotError("value", f"{err} (machine '{self.id}')") from None
-        history_raw = persisted.get("historyValue") or {}
+        history_raw = persisted.get("historyValue")
+        if history_raw is None:
+            history_raw = {}
         if not isinstance(history_raw, Mapping):
             raise SnapshotError("historyValue", "must be an object")
         history: dict[str, list[StateNode]] = {}
@@ -261,7 +263,9 @@ class StateMachine:
                 if node is None:
                     continue  # xstate skips unknown ids (with a dev warning)
                 history.setdefault(key, []).append(node)
-        children_raw = persisted.get("children") or {}
+        children_raw = persisted.get("children")
+        if children_raw is None:
+            children_raw = {}
         if not isinstance(children_raw, Mapping):
             raise SnapshotError("children", "must be an object")
         children: dict[str, Any] = {}
@@ -348,13 +352,13 @@ def _revive_context(value: Any, children: Mapping[str, Any]) -> Any:
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
-                value[k] = children.get(v.get("id"))
+                value[k] = children.get(str(v.get("id")))
             else:
                 _revive_context(v, children)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
-                value[i] = children.get(v.get("id"))
+                value[i] = children.get(str(v.get("id")))
             else:
                 _revive_context(v, children)
     return value
@@ -415,6 +419,3 @@ def create_machine(
     """Build a machine from a config dict (the JSON Stately Studio exports) and optional implementations."""
     return StateMachine(config, Implementations(actions, guards, actors, delays), strict=strict)
 
-
-_unused: tuple[type, ...] = (BuiltinAction, EnqueueActions)
-ImplementationFn = Callable[..., Any]

@@ -123,7 +123,8 @@ class InvokeDefinition:
         default_id = f"{index}.{node.id}"
         src = config.get("src")
         self.config = config
-        self.id: str = config.get("id") if config.get("id") is not None else default_id
+        custom = config.get("id")
+        self.id: str = custom if isinstance(custom, str) else default_id
         self.src: Any = src if isinstance(src, str) else f"xstate.invoke.{default_id}"
         self.system_id: str | None = config.get("systemId")
         self.input = config.get("input")
@@ -241,7 +242,7 @@ class StateNode:
         self.invoke: list[InvokeDefinition] = []
         self.after: list[Transition] = []
         self.initial: Transition | None = None
-        self.history_target = None
+        self.history_target: tuple[StateNode, ...] | None = None
         self._candidates: dict[str, list[Transition]] = {}
         self.has_transitions = False
 
@@ -308,7 +309,6 @@ class StateNode:
         if always_cfg is not None:
             self.always = self._format_all(None, always_cfg, _join(path, "always"))
         self.has_transitions = bool(transitions)
-        self.history_target: tuple[StateNode, ...] | None = None
         if self.type == "history" and cfg.get("target") not in (None, ""):
             assert self.parent is not None
             hpath = _join(path, "target")

@@ -1,0 +1,6 @@
+"""Make the conformance helpers importable (runner.py is also a standalone script)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
