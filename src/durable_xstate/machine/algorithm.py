@@ -549,34 +549,149 @@ def _spawn_invoke_action(node: StateNode, invoke_def: Any) -> Any:
     return spawn_invoke(invoke_def)
 
 
-def exit_states(
-    snapshot: MachineSnapshot,
-    event: Any,
-    scope: Any,
+class StepPlan:
+    """Everything about a microstep that depends only on the configuration, not on context.
+
+    Computed once per (transitions, active nodes, history) and cached on the machine, so a repeated
+    step only runs actions: the exit set, entry set, history records and next configuration are reused.
+    """
+
+    __slots__ = ("enters", "exits", "filtered", "history", "next_nodes", "same_nodes", "t_actions")
+
+    def __init__(
+        self, transitions: list[Transition], nodes: list[StateNode], history_value: HistoryValue, is_initial: bool
+    ) -> None:
+        node_set: dict[StateNode, None] = dict.fromkeys(nodes)
+        filtered = remove_conflicting_transitions(transitions, node_set, history_value)
+        self.filtered = filtered
+        self.exits: list[tuple[StateNode, tuple[Any, ...]]] = []
+        updates: HistoryValue | None = None
+        if not is_initial:
+            to_exit = sorted(compute_exit_set(filtered, node_set, history_value), key=_order, reverse=True)
+            for exiting in to_exit:
+                for h in exiting.history_children:
+                    if updates is None:
+                        updates = {}
+                    if h.history == "deep":
+                        updates[h.id] = [s for s in node_set if s.is_atomic and exiting in s.ancestor_set]
+                    else:
+                        updates[h.id] = [s for s in node_set if s.parent is exiting]
+            for s in to_exit:
+                acts = (*s.exit, *(_stop_child_action(d.id) for d in s.invoke)) if s.invoke else tuple(s.exit)
+                self.exits.append((s, acts))
+                del node_set[s]
+        self.history = updates
+        hv = {**history_value, **updates} if updates else history_value
+        if len(filtered) == 1:
+            self.t_actions: tuple[Any, ...] = tuple(filtered[0].actions)
+        else:
+            self.t_actions = tuple(a for t in filtered for a in t.actions)
+        to_enter: dict[StateNode, None] = {}
+        default_entry: dict[StateNode, None] = {}
+        compute_entry_set(filtered, hv, default_entry, to_enter)
+        if is_initial:
+            default_entry[nodes[0].machine.root] = None
+        completed: set[StateNode] = set()
+        self.enters: list[tuple[StateNode, tuple[Any, ...], list[str] | None, Any]] = []
+        for node in sorted(to_enter, key=_order):
+            node_set[node] = None
+            acts_list: list[Any] = list(node.entry)
+            ids = None
+            if node.invoke:
+                acts_list.extend(_spawn_invoke_action(node, d) for d in node.invoke)
+                ids = [d.id for d in node.invoke]
+            if node in default_entry and node.initial is not None:
+                acts_list.extend(node.initial.actions)
+            final_info = None
+            if node.type == "final":
+                parent = node.parent
+                marker = parent if (parent is not None and parent.type == "parallel") else (
+                    parent.parent if parent is not None else None
+                )
+                completion = marker or node
+                parent_done = parent.id if parent is not None and parent.type == "compound" else None
+                completed_ids = []
+                while (
+                    marker is not None
+                    and marker.type == "parallel"
+                    and marker not in completed
+                    and is_in_final_state(node_set, marker)
+                ):
+                    completed.add(marker)
+                    completed_ids.append(marker.id)
+                    completion = marker
+                    marker = marker.parent
+                final_info = (parent_done, completed_ids, completion if marker is None else None)
+            self.enters.append((node, tuple(acts_list), ids, final_info))
+        self.next_nodes = list(node_set)
+        self.same_nodes = _same_nodes(nodes, node_set)
+
+
+def microstep(
     transitions: list[Transition],
-    node_set: dict[StateNode, None],
-    history_value: HistoryValue,
+    snapshot: MachineSnapshot,
+    scope: Any,
+    event: Any,
+    is_initial: bool,
     internal_queue: list[Any],
-) -> tuple[MachineSnapshot, HistoryValue]:
-    to_exit = sorted(compute_exit_set(transitions, node_set, history_value), key=_order, reverse=True)
-    changed: HistoryValue | None = None
-    for exiting in to_exit:
-        for h in exiting.history_children:
-            if changed is None:
-                changed = dict(history_value)
-            if h.history == "deep":
-                changed[h.id] = [s for s in node_set if s.is_atomic and exiting in s.ancestor_set]
-            else:
-                changed[h.id] = [s for s in node_set if s.parent is exiting]
+) -> MachineSnapshot:
+    if not transitions:
+        return snapshot
+    machine = snapshot.machine
+    history_value = snapshot.history_value
+    if is_initial:
+        plan = StepPlan(transitions, snapshot._nodes, history_value, True)
+    else:
+        key: Any = (tuple(transitions), tuple(snapshot._nodes))
+        if machine.has_history and history_value:
+            key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
+        cache = machine._plan_cache
+        plan = cache.get(key)  # type: ignore[assignment]
+        if plan is None:
+            if len(cache) > 4096:
+                cache.clear()
+            plan = cache[key] = StepPlan(transitions, snapshot._nodes, history_value, False)
     current = snapshot
-    for s in to_exit:
-        if s.invoke:
-            acts = [*s.exit, *(_stop_child_action(d.id) for d in s.invoke)]
+    for _node, acts in plan.exits:
+        if acts:
             current = resolve_actions_and_context(current, event, scope, acts, internal_queue)
-        elif s.exit:
-            current = resolve_actions_and_context(current, event, scope, s.exit, internal_queue)
-        del node_set[s]
-    return current, (changed if changed is not None else history_value)
+    if plan.history:
+        history_value = {**history_value, **plan.history}
+    if plan.t_actions:
+        current = resolve_actions_and_context(current, event, scope, plan.t_actions, internal_queue)
+    for node, acts, ids, final_info in plan.enters:
+        if acts:
+            current = resolve_actions_and_context(current, event, scope, acts, internal_queue, ids)
+        if final_info is not None:
+            parent_done, completed_ids, completion = final_info
+            if parent_done is not None:
+                output = (
+                    resolve_output(node.output, current.context, event, scope.self)
+                    if node.output is not None
+                    else None
+                )
+                internal_queue.append(done_state_event(parent_done, output))
+            for pid in completed_ids:
+                internal_queue.append(done_state_event(pid))
+            if completion is not None:
+                current = current._replace(
+                    status="done",
+                    output=get_machine_output(current, event, scope, machine.root, completion),
+                )
+    next_nodes = plan.next_nodes
+    if current.status == "done":
+        next_nodes = sorted(next_nodes, key=_order, reverse=True)
+        exits = [a for n in next_nodes for a in n.exit]
+        current = resolve_actions_and_context(current, event, scope, exits, internal_queue)
+    if plan.history is None and plan.same_nodes:
+        return current
+    return current._replace(nodes=next_nodes, history_value=history_value)
+
+
+def _same_nodes(prev: list[StateNode], nxt: dict[StateNode, None]) -> bool:
+    if len(prev) != len(nxt):
+        return False
+    return all(n in nxt for n in prev)
 
 
 def _order(n: StateNode) -> int:
@@ -593,111 +708,6 @@ def get_machine_output(
         inner = resolve_output(completion.output, snapshot.context, event, scope.self)
     done_event = done_state_event(completion.id, inner)
     return resolve_output(root.output, snapshot.context, done_event, scope.self)
-
-
-def enter_states(
-    snapshot: MachineSnapshot,
-    event: Any,
-    scope: Any,
-    transitions: list[Transition],
-    node_set: dict[StateNode, None],
-    internal_queue: list[Any],
-    history_value: HistoryValue,
-    is_initial: bool,
-) -> MachineSnapshot:
-    current = snapshot
-    to_enter: dict[StateNode, None] = {}
-    default_entry: dict[StateNode, None] = {}
-    compute_entry_set(transitions, history_value, default_entry, to_enter)
-    root = snapshot.machine.root
-    if is_initial:
-        default_entry[root] = None
-    completed: set[StateNode] = set()
-    for node in sorted(to_enter, key=_order):
-        node_set[node] = None
-        if node.invoke or (node in default_entry and node.initial is not None and node.initial.actions):
-            actions: list[Any] = list(node.entry)
-            for d in node.invoke:
-                actions.append(_spawn_invoke_action(node, d))
-            if node in default_entry and node.initial is not None:
-                actions.extend(node.initial.actions)
-            current = resolve_actions_and_context(
-                current, event, scope, actions, internal_queue, [d.id for d in node.invoke]
-            )
-        elif node.entry:
-            current = resolve_actions_and_context(current, event, scope, node.entry, internal_queue)
-        if node.type == "final":
-            parent = node.parent
-            marker = parent if (parent is not None and parent.type == "parallel") else (
-                parent.parent if parent is not None else None
-            )
-            completion = marker or node
-            if parent is not None and parent.type == "compound":
-                output = (
-                    resolve_output(node.output, current.context, event, scope.self)
-                    if node.output is not None
-                    else None
-                )
-                internal_queue.append(done_state_event(parent.id, output))
-            while (
-                marker is not None
-                and marker.type == "parallel"
-                and marker not in completed
-                and is_in_final_state(node_set, marker)
-            ):
-                completed.add(marker)
-                internal_queue.append(done_state_event(marker.id))
-                completion = marker
-                marker = marker.parent
-            if marker is not None:
-                continue
-            current = current._replace(
-                status="done",
-                output=get_machine_output(current, event, scope, root, completion),
-            )
-    return current
-
-
-def microstep(
-    transitions: list[Transition],
-    snapshot: MachineSnapshot,
-    scope: Any,
-    event: Any,
-    is_initial: bool,
-    internal_queue: list[Any],
-) -> MachineSnapshot:
-    if not transitions:
-        return snapshot
-    node_set: dict[StateNode, None] = dict.fromkeys(snapshot._nodes)
-    history_value = snapshot.history_value
-    filtered = remove_conflicting_transitions(transitions, node_set, history_value)
-    current = snapshot
-    if not is_initial:
-        current, history_value = exit_states(
-            current, event, scope, filtered, node_set, history_value, internal_queue
-        )
-    if len(filtered) == 1:
-        t_actions: Any = filtered[0].actions
-    else:
-        t_actions = [a for t in filtered for a in t.actions]
-    current = resolve_actions_and_context(current, event, scope, t_actions, internal_queue)
-    current = enter_states(
-        current, event, scope, filtered, node_set, internal_queue, history_value, is_initial
-    )
-    next_nodes = list(node_set)
-    if current.status == "done":
-        next_nodes.sort(key=_order, reverse=True)
-        exits = [a for n in next_nodes for a in n.exit]
-        current = resolve_actions_and_context(current, event, scope, exits, internal_queue)
-    if history_value is snapshot.history_value and _same_nodes(snapshot._nodes, node_set):
-        return current
-    return current._replace(nodes=next_nodes, history_value=history_value)
-
-
-def _same_nodes(prev: list[StateNode], nxt: dict[StateNode, None]) -> bool:
-    if len(prev) != len(nxt):
-        return False
-    return all(n in nxt for n in prev)
 
 
 def initial_microstep(

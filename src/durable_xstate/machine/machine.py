@@ -80,6 +80,8 @@ class StateMachine:
         self.root.initialize()
         self.states = self.root.states
         self.has_always = any(n.always for n in self.id_map.values())
+        self.has_history = any(n.type == "history" for n in self.id_map.values())
+        self._plan_cache: dict[Any, Any] = {}
         self._config_cache: dict[tuple[StateNode, ...], _ConfigInfo] = {}
         self._checked = False
 
