@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from runner import run_case
-
 from scxml.check_expected import atomic_ids
 
 SCXML_CASES = Path(__file__).parent / "cases" / "scxml"
