@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 
+Resolution = tuple["MachineSnapshot", Any, "list[Any] | None"]
+
+
 class ActionArgs:
     """The first argument of every action implementation: ``context``, ``event``, ``self``, ``system``."""
 
@@ -82,7 +85,7 @@ class BuiltinAction:
         args: ActionArgs,
         params: Any,
         internal_queue: list[Any],
-    ) -> tuple[MachineSnapshot, Any, list[Any] | None]:
+    ) -> Resolution:
         raise NotImplementedError
 
     def execute(self, scope: Any, params: Any) -> None:
@@ -108,7 +111,9 @@ class Assign(BuiltinAction):
         self.assignment = assignment
         self.is_fn = callable(assignment)
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         context = snapshot.context
         if context is None:
             raise TypeError(
@@ -146,7 +151,9 @@ class Raise(BuiltinAction):
         self.id = id
         self.delay = delay
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         event = _resolve_value(self.event, args, params)
         delay = self.delay
         if isinstance(delay, str):
@@ -178,7 +185,9 @@ class Emit(BuiltinAction):
     def __init__(self, event: Any) -> None:
         self.event = event
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         return snapshot, {"event": _resolve_value(self.event, args, params)}, None
 
     def execute(self, scope: Any, params: Any) -> None:
@@ -198,7 +207,9 @@ class Log(BuiltinAction):
         self.value = _default_log if value is None else value
         self.label = label
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         return snapshot, {"value": _resolve_value(self.value, args, params), "label": self.label}, None
 
     def execute(self, scope: Any, params: Any) -> None:
@@ -215,7 +226,9 @@ class Cancel(BuiltinAction):
     def __init__(self, send_id: Any) -> None:
         self.send_id = send_id
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         return snapshot, {"sendId": _resolve_value(self.send_id, args, params)}, None
 
     def execute(self, scope: Any, params: Any) -> None:
@@ -265,7 +278,9 @@ class EnqueueActions(BuiltinAction):
     def __init__(self, collect: Callable[..., Any]) -> None:
         self.collect = collect
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         enqueue = Enqueue()
         # check() sees the snapshot as it was before the enqueued actions run
         event = args.event

@@ -7,9 +7,12 @@ rather than silently doing nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .actions import BuiltinAction
+from .actions import ActionArgs, BuiltinAction, Resolution
+
+if TYPE_CHECKING:
+    from .snapshot import MachineSnapshot
 
 __all__ = ["forward_to", "send_parent", "send_to", "spawn_invoke", "stop_child"]
 
@@ -21,7 +24,9 @@ class StopChild(BuiltinAction):
     def __init__(self, actor_ref: Any) -> None:
         self.actor_ref = actor_ref
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         ref = self.actor_ref
         if callable(ref) and not getattr(ref, "__xstate_actor__", False):
             ref = ref(args, params)
@@ -44,7 +49,9 @@ class SpawnInvoke(BuiltinAction):
     def __init__(self, invoke_def: Any) -> None:
         self.invoke_def = invoke_def
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         raise NotImplementedError(
             f"invoke (src {self.invoke_def.src!r}, id {self.invoke_def.id!r}) needs the child-actor "
             "runtime, which this version does not provide yet"
@@ -74,7 +81,9 @@ class SendTo(BuiltinAction):
         self.id = id
         self.delay = delay
 
-    def resolve(self, scope, snapshot, args, params, internal_queue):  # type: ignore[no-untyped-def]
+    def resolve(
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+    ) -> Resolution:
         from .callables import call_impl
 
         event = call_impl(self.event, args, params) if callable(self.event) else self.event
