@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import ActionArgs, BuiltinAction, ExecutableAction
 from .callables import call_impl
+from .configuration import (
+    ConfigInfo,
+    SelectProgram,
+    get_all_state_nodes,
+    get_initial_state_nodes,
+    get_proper_ancestors,
+)
 from .events import XSTATE_INIT, XSTATE_STOP, done_state_event
 from .guards import evaluate_guard, guard_type
 from .node import StateNode, Transition
@@ -51,77 +58,6 @@ def is_descendant(child: StateNode, parent: StateNode | None) -> bool:
     if parent is None:
         return True  # xstate: every node descends from an undefined domain
     return parent in child.ancestor_set
-
-
-def get_proper_ancestors(node: StateNode, to_node: StateNode | None) -> list[StateNode]:
-    if to_node is node:
-        return []
-    out = []
-    for a in node.ancestors:
-        if a is to_node:
-            break
-        out.append(a)
-    return out
-
-
-def get_initial_state_nodes(node: StateNode) -> dict[StateNode, None]:
-    found: dict[StateNode, None] = {}
-
-    def visit(n: StateNode) -> None:
-        if n in found:
-            return
-        found[n] = None
-        if n.type == "compound":
-            assert n.initial is not None and n.initial.target
-            visit(n.initial.target[0])
-        elif n.type == "parallel":
-            for c in n.children:
-                visit(c)
-
-    visit(node)
-    return found
-
-
-def _initial_with_ancestors(node: StateNode) -> dict[StateNode, None]:
-    states = get_initial_state_nodes(node)
-    for s in list(states):
-        for a in get_proper_ancestors(s, node):
-            states[a] = None
-    return states
-
-
-def get_all_state_nodes(nodes: list[StateNode]) -> dict[StateNode, None]:
-    """Complete a set of nodes to a full configuration (initial descendants, all ancestors)."""
-    node_set: dict[StateNode, None] = dict.fromkeys(nodes)
-    # adjacency: which of the set's nodes have a child in the set
-    has_child = {n.parent for n in node_set if n.parent is not None}
-    i = 0
-    items = list(node_set)
-    while i < len(items):
-        s = items[i]
-        i += 1
-        if s.type == "compound" and s not in has_child:
-            for n in _initial_with_ancestors(s):
-                if n not in node_set:
-                    node_set[n] = None
-                    items.append(n)
-                    if n.parent is not None:
-                        has_child.add(n.parent)
-        elif s.type == "parallel":
-            for child in s.children:
-                if child not in node_set:
-                    for n in _initial_with_ancestors(child):
-                        if n not in node_set:
-                            node_set[n] = None
-                            items.append(n)
-                            if n.parent is not None:
-                                has_child.add(n.parent)
-    for s in list(node_set):
-        m = s.parent
-        while m is not None:
-            node_set[m] = None
-            m = m.parent
-    return node_set
 
 
 def get_state_nodes(node: StateNode, value: Any) -> list[StateNode]:
@@ -198,34 +134,33 @@ class GuardError(Exception):
 
 def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
     """Enabled transitions for ``event`` (xstate's ``transitionNode`` over the active configuration)."""
-    adj = snapshot.machine._adjacency(snapshot._nodes)
-    return _select(snapshot.machine.root, adj, snapshot, event) or []
+    machine = snapshot.machine
+    prog = snapshot.cfg.program(machine.root, event["type"])
+    if prog is None:
+        return []
+    return _run_program(prog, snapshot, event) or []
 
 
-def _select(
-    node: StateNode,
-    adj: Mapping[StateNode, list[StateNode]],
-    snapshot: MachineSnapshot,
-    event: Mapping[str, Any],
-) -> list[Transition] | None:
-    kids = adj.get(node)
-    if not kids:
-        t = node_next(node, snapshot, event)
-        return [t] if t is not None else None
-    if len(kids) == 1:
-        inner = _select(kids[0], adj, snapshot, event)
-        if inner:
-            return inner
-    else:
-        collected: list[Transition] = []
-        for k in kids:
-            inner = _select(k, adj, snapshot, event)
+def _run_program(prog: SelectProgram, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition] | None:
+    node, own, kids = prog
+    if kids:
+        if len(kids) == 1:
+            inner = _run_program(kids[0], snapshot, event)
             if inner:
-                collected.extend(inner)
-        if collected:
-            return collected
-    t = node_next(node, snapshot, event)
-    return [t] if t is not None else None
+                return inner
+        else:
+            collected: list[Transition] = []
+            for k in kids:
+                r = _run_program(k, snapshot, event)
+                if r:
+                    collected.extend(r)
+            if collected:
+                return collected
+    if own:
+        t = node_next(node, snapshot, event)
+        if t is not None:
+            return [t]
+    return None
 
 
 def select_eventless_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
@@ -556,7 +491,7 @@ class StepPlan:
     step only runs actions: the exit set, entry set, history records and next configuration are reused.
     """
 
-    __slots__ = ("enters", "exits", "filtered", "history", "next_nodes", "same_nodes", "t_actions")
+    __slots__ = ("enters", "exits", "filtered", "history", "next_cfg", "next_nodes", "same_nodes", "t_actions")
 
     def __init__(
         self, transitions: list[Transition], nodes: list[StateNode], history_value: HistoryValue, is_initial: bool
@@ -625,6 +560,7 @@ class StepPlan:
             self.enters.append((node, tuple(acts_list), ids, final_info))
         self.next_nodes = list(node_set)
         self.same_nodes = _same_nodes(nodes, node_set)
+        self.next_cfg: ConfigInfo | None = None
 
 
 def microstep(
@@ -642,15 +578,18 @@ def microstep(
     if is_initial:
         plan = StepPlan(transitions, snapshot._nodes, history_value, True)
     else:
-        key: Any = (tuple(transitions), tuple(snapshot._nodes))
+        key: Any = transitions[0] if len(transitions) == 1 else tuple(transitions)
         if machine.has_history and history_value:
             key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
-        cache = machine._plan_cache
-        plan = cache.get(key)  # type: ignore[assignment]
-        if plan is None:
-            if len(cache) > 4096:
+        cache: dict[Any, StepPlan] = snapshot.cfg.plans
+        cached = cache.get(key)
+        if cached is not None:
+            plan = cached
+        else:
+            if len(cache) > 1024:
                 cache.clear()
             plan = cache[key] = StepPlan(transitions, snapshot._nodes, history_value, False)
+            plan.next_cfg = machine._info(plan.next_nodes)
     current = snapshot
     for _node, acts in plan.exits:
         if acts:
@@ -678,14 +617,16 @@ def microstep(
                     status="done",
                     output=get_machine_output(current, event, scope, machine.root, completion),
                 )
-    next_nodes = plan.next_nodes
     if current.status == "done":
-        next_nodes = sorted(next_nodes, key=_order, reverse=True)
+        next_nodes = sorted(plan.next_nodes, key=_order, reverse=True)
         exits = [a for n in next_nodes for a in n.exit]
         current = resolve_actions_and_context(current, event, scope, exits, internal_queue)
+        if plan.history is None and plan.same_nodes:
+            return current
+        return current._replace(nodes=next_nodes, history_value=history_value)
     if plan.history is None and plan.same_nodes:
         return current
-    return current._replace(nodes=next_nodes, history_value=history_value)
+    return current._with_config(plan.next_nodes, plan.next_cfg, history_value)
 
 
 def _same_nodes(prev: list[StateNode], nxt: dict[StateNode, None]) -> bool:

@@ -9,13 +9,13 @@ from typing import Any
 from ..errors import MachineConfigError, SnapshotError
 from .actions import Assign
 from .algorithm import (
-    get_all_state_nodes,
     get_state_nodes,
     initial_microstep,
     macrostep,
     select_transitions,
 )
 from .callables import call_impl
+from .configuration import ConfigInfo, get_all_state_nodes
 from .events import init_event
 from .guards import BuiltinGuard
 from .node import StateNode, Transition, to_state_path
@@ -81,8 +81,7 @@ class StateMachine:
         self.states = self.root.states
         self.has_always = any(n.always for n in self.id_map.values())
         self.has_history = any(n.type == "history" for n in self.id_map.values())
-        self._plan_cache: dict[Any, Any] = {}
-        self._config_cache: dict[tuple[StateNode, ...], _ConfigInfo] = {}
+        self._config_cache: dict[tuple[StateNode, ...], ConfigInfo] = {}
         self._checked = False
 
     # ------------------------------------------------------------------ implementations
@@ -154,23 +153,14 @@ class StateMachine:
         return get_state_node_by_path(node, full[1:]) if len(full) > 1 else node
 
     # ------------------------------------------------------------------ configuration cache
-    def _info(self, nodes: list[StateNode]) -> _ConfigInfo:
+    def _info(self, nodes: list[StateNode]) -> ConfigInfo:
         key = tuple(nodes)
         info = self._config_cache.get(key)
         if info is None:
             if len(self._config_cache) > 4096:
                 self._config_cache.clear()
-            info = self._config_cache[key] = _ConfigInfo(self.root, nodes)
+            info = self._config_cache[key] = ConfigInfo(self.root, nodes)
         return info
-
-    def _value_of(self, nodes: list[StateNode]) -> Any:
-        return self._info(nodes).value
-
-    def _tags_of(self, nodes: list[StateNode]) -> frozenset[str]:
-        return self._info(nodes).tags
-
-    def _adjacency(self, nodes: list[StateNode]) -> dict[StateNode, list[StateNode]]:
-        return self._info(nodes).adj
 
     # ------------------------------------------------------------------ logic
     def get_transition_data(self, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
@@ -293,47 +283,6 @@ class StateMachine:
             history,
             children,
         )
-
-
-class _ConfigInfo:
-    """Everything derived from one active configuration: value, tags, child adjacency."""
-
-    __slots__ = ("adj", "tags", "value")
-
-    def __init__(self, root: StateNode, nodes: list[StateNode]) -> None:
-        adj: dict[StateNode, list[StateNode]] = {}
-        for s in nodes:
-            if s not in adj:
-                adj[s] = []
-            p = s.parent
-            if p is not None:
-                lst = adj.get(p)
-                if lst is None:
-                    lst = adj[p] = []
-                lst.append(s)
-        self.adj = adj
-        full = get_all_state_nodes(nodes)
-        if len(full) == len(nodes):
-            self.value = _value_from_adj(root, adj)
-        else:  # an incomplete configuration (the pre-initial snapshot): complete it as xstate does
-            self.value = _value_from_adj(root, _ConfigInfo(root, list(full)).adj)
-        tags: set[str] = set()
-        for s in nodes:
-            tags.update(s.tags)
-        self.tags = frozenset(tags)
-
-
-def _value_from_adj(node: StateNode, adj: dict[StateNode, list[StateNode]]) -> Any:
-    kids = adj.get(node)
-    if kids is None:
-        return {}
-    if node.type == "compound":
-        if kids:
-            if kids[0].is_atomic:
-                return kids[0].key
-        else:
-            return {}
-    return {k.key: _value_from_adj(k, adj) for k in kids}
 
 
 def _is_actor_ref(value: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .node import StateNode, to_state_path
 
 if TYPE_CHECKING:
+    from .configuration import ConfigInfo
     from .machine import StateMachine
 
 __all__ = ["MachineSnapshot", "matches_state", "to_state_value"]
@@ -23,8 +24,8 @@ class MachineSnapshot:
     """
 
     __slots__ = (
+        "_cfg",
         "_nodes",
-        "_value",
         "children",
         "context",
         "error",
@@ -53,7 +54,7 @@ class MachineSnapshot:
         self.error = error
         self.history_value = history_value if history_value is not None else {}
         self.children = children if children is not None else {}
-        self._value: Any = None
+        self._cfg: ConfigInfo | None = None
 
     def _replace(self, **changes: Any) -> MachineSnapshot:
         clone = MachineSnapshot.__new__(MachineSnapshot)
@@ -65,22 +66,42 @@ class MachineSnapshot:
         clone.error = changes.get("error", self.error)
         clone.history_value = changes.get("history_value", self.history_value)
         clone.children = changes.get("children", self.children)
-        clone._value = None if "nodes" in changes else self._value
+        clone._cfg = None if "nodes" in changes else self._cfg
         return clone
+
+    def _with_config(
+        self, nodes: list[StateNode], cfg: ConfigInfo | None, history_value: dict[str, list[StateNode]]
+    ) -> MachineSnapshot:
+        clone = MachineSnapshot.__new__(MachineSnapshot)
+        clone.machine = self.machine
+        clone._nodes = nodes
+        clone.context = self.context
+        clone.status = self.status
+        clone.output = self.output
+        clone.error = self.error
+        clone.history_value = history_value
+        clone.children = self.children
+        clone._cfg = cfg
+        return clone
+
+    @property
+    def cfg(self) -> ConfigInfo:
+        """What is derived from the active configuration (cached on the machine)."""
+        c = self._cfg
+        if c is None:
+            c = self._cfg = self.machine._info(self._nodes)
+        return c
 
     # ------------------------------------------------------------------ derived
     @property
     def value(self) -> Any:
         """The state value: a string for an atomic child of the root, otherwise a nested dict."""
-        v = self._value
-        if v is None:
-            v = self._value = self.machine._value_of(self._nodes)
-        return v
+        return self.cfg.value
 
     @property
     def tags(self) -> frozenset[str]:
         """The union of the tags of the active state nodes."""
-        return self.machine._tags_of(self._nodes)
+        return self.cfg.tags
 
     @property
     def nodes(self) -> list[StateNode]:
@@ -92,7 +113,7 @@ class MachineSnapshot:
         return matches_state(parent_value, self.value)
 
     def has_tag(self, tag: str) -> bool:
-        return tag in self.machine._tags_of(self._nodes)
+        return tag in self.cfg.tags
 
     def can(self, event: Mapping[str, Any]) -> bool:
         """Whether ``event`` would select a transition with a target or actions (guards evaluated)."""

@@ -1,0 +1,1142 @@
+"""Engine benchmarks: durable_xstate against Python statechart libraries and the real xstate on Node.
+
+Run from the repository root:
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/bench_engine.py            # full run, writes benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/bench_engine.py --quick    # smoke run, prints only
+    .venv/bin/python benchmarks/bench_engine.py --profile  # cProfile of 100k durable_xstate toggles
+
+Workloads (see benchmarks/README.md):
+  a. toggle  — two states, TOGGLE flips a <-> b; events per second.
+  b. nested  — a media player: parallel playback/volume regions, nested playing.normal/fast, a deep
+               history state restored after POWER off/on, guarded context-reading volume changes.
+  c. build   — time to build a 100-state machine from its config (builds per second).
+
+Every implementation is first driven step by step through a known event sequence and checked
+state by state, so no number comes from a machine that silently does nothing. Each measurement
+grows a batch until it takes a quarter of the target time, scales it to the target, runs one
+warm-up batch, then several timed batches (time.perf_counter); the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import functools
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NODE_DIR = HERE / "node"
+ORACLE_DIR = ROOT / "tests" / "conformance" / "oracle"
+XSTATE_VERSION = "5.33.3"
+
+DURABLE = "durable_xstate"
+TR_MACHINE = "transitions Machine"
+TR_HSM = "transitions HierarchicalMachine"
+PSM = "python-statemachine"
+SISMIC = "sismic"
+XSTATE_NODE = "xstate (Node)"
+HIERARCHICAL_PEERS = (TR_HSM, PSM, SISMIC)
+
+Calls = Sequence[Callable[[], object]]
+Observation = tuple[tuple[str, ...], int | None]
+
+# --------------------------------------------------------------------------- machine definitions
+
+TOGGLE_CONFIG: dict[str, Any] = {
+    "id": "toggle",
+    "initial": "a",
+    "states": {"a": {"on": {"TOGGLE": "b"}}, "b": {"on": {"TOGGLE": "a"}}},
+}
+TOGGLE_EXPECTED: list[list[str]] = [["a"], ["b"], ["a"], ["b"], ["a"]]
+
+# The media player. `on` is a compound state holding the parallel `running` state and a deep
+# history state; POWER from `off` re-enters through the history. (xstate also allows the history
+# state directly inside the parallel state; sismic does not, so every engine uses this shape.)
+PLAYER_CONFIG: dict[str, Any] = {
+    "id": "player",
+    "initial": "off",
+    "context": {"level": 10},
+    "states": {
+        "off": {"on": {"POWER": "on.hist"}},
+        "on": {
+            "initial": "running",
+            "on": {"POWER": "off"},
+            "states": {
+                "hist": {"type": "history", "history": "deep"},
+                "running": {
+                    "type": "parallel",
+                    "states": {
+                        "playback": {
+                            "initial": "stopped",
+                            "states": {
+                                "stopped": {"on": {"PLAY": "playing"}},
+                                "playing": {
+                                    "initial": "normal",
+                                    "on": {"PAUSE": "paused", "STOP": "stopped"},
+                                    "states": {
+                                        "normal": {"on": {"FAST": "fast"}},
+                                        "fast": {"on": {"NORMAL": "normal"}},
+                                    },
+                                },
+                                "paused": {"on": {"PLAY": "playing", "STOP": "stopped"}},
+                            },
+                        },
+                        "volume": {
+                            "initial": "audible",
+                            "states": {
+                                "audible": {
+                                    "on": {
+                                        "VOL_UP": {"guard": "canIncrease", "actions": "volumeUp"},
+                                        "VOL_DOWN": {
+                                            "guard": "canDecrease",
+                                            "actions": "volumeDown",
+                                        },
+                                        "MUTE": "muted",
+                                    }
+                                },
+                                "muted": {"on": {"UNMUTE": "audible"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+MAX_LEVEL = 10
+
+PLAYER_PRELUDE = ["POWER"]
+# One cycle returns to where it started (stopped + audible, level 10), so it can repeat forever.
+PLAYER_CYCLE: list[tuple[str, list[str], int]] = [
+    ("PLAY", ["audible", "normal"], 10),
+    ("VOL_UP", ["audible", "normal"], 10),  # guard fails: already at the maximum
+    ("FAST", ["audible", "fast"], 10),
+    ("VOL_DOWN", ["audible", "fast"], 9),  # guard passes, context changes
+    ("MUTE", ["fast", "muted"], 9),
+    ("POWER", ["off"], 9),  # leave `on`: the deep history records playing.fast + muted
+    ("POWER", ["fast", "muted"], 9),  # re-enter through the deep history
+    ("UNMUTE", ["audible", "fast"], 9),
+    ("VOL_UP", ["audible", "fast"], 10),
+    ("NORMAL", ["audible", "normal"], 10),
+    ("PAUSE", ["audible", "paused"], 10),
+    ("STOP", ["audible", "stopped"], 10),
+]
+PLAYER_START: Observation = (("off",), 10)
+PLAYER_AFTER_PRELUDE: Observation = (("audible", "stopped"), 10)
+
+
+def big_machine_config(groups: int = 10, per_group: int = 9) -> dict[str, Any]:
+    """100 state nodes (10 compound groups x 9 atomic leaves, plus the 10 groups) and 181 transitions."""
+    states: dict[str, Any] = {}
+    for g in range(groups):
+        nxt = (g + 1) % groups
+        leaves: dict[str, Any] = {}
+        for s in range(per_group):
+            on: dict[str, Any] = {"NEXT": f"s{s + 1}" if s + 1 < per_group else f"#big.g{nxt}"}
+            if s:
+                on["BACK"] = f"s{s - 1}"
+            leaves[f"s{s}"] = {"on": on}
+        states[f"g{g}"] = {"initial": "s0", "on": {"SKIP": f"g{nxt}"}, "states": leaves}
+    return {"id": "big", "initial": "g0", "on": {"RESET": ".g0"}, "states": states}
+
+
+BIG_CONFIG = big_machine_config()
+BIG_PROBE = ["NEXT"] * 9 + ["SKIP", "NEXT", "BACK", "RESET"]
+BIG_EXPECTED: list[Any] = (
+    [{"g0": "s0"}]
+    + [{"g0": f"s{i}"} for i in range(1, 9)]
+    + [{"g1": "s0"}, {"g2": "s0"}, {"g2": "s1"}, {"g2": "s0"}, {"g0": "s0"}]
+)
+
+SISMIC_TOGGLE_YAML = """
+statechart:
+  name: toggle
+  root state:
+    name: root
+    initial: a
+    states:
+      - name: a
+        transitions:
+          - {target: b, event: TOGGLE}
+      - name: b
+        transitions:
+          - {target: a, event: TOGGLE}
+"""
+
+SISMIC_PLAYER_YAML = f"""
+statechart:
+  name: player
+  preamble: level = 10
+  root state:
+    name: root
+    initial: off
+    states:
+      - name: off
+        transitions:
+          - {{target: hist, event: POWER}}
+      - name: on
+        initial: running
+        transitions:
+          - {{target: off, event: POWER}}
+        states:
+          - name: hist
+            type: deep history
+            memory: running
+          - name: running
+            parallel states:
+              - name: playback
+                initial: stopped
+                states:
+                  - name: stopped
+                    transitions:
+                      - {{target: playing, event: PLAY}}
+                  - name: playing
+                    initial: normal
+                    transitions:
+                      - {{target: paused, event: PAUSE}}
+                      - {{target: stopped, event: STOP}}
+                    states:
+                      - name: normal
+                        transitions:
+                          - {{target: fast, event: FAST}}
+                      - name: fast
+                        transitions:
+                          - {{target: normal, event: NORMAL}}
+                  - name: paused
+                    transitions:
+                      - {{target: playing, event: PLAY}}
+                      - {{target: stopped, event: STOP}}
+              - name: volume
+                initial: audible
+                states:
+                  - name: audible
+                    transitions:
+                      - {{event: VOL_UP, guard: level < {MAX_LEVEL}, action: level = level + 1}}
+                      - {{event: VOL_DOWN, guard: level > 0, action: level = level - 1}}
+                      - {{target: muted, event: MUTE}}
+                  - name: muted
+                    transitions:
+                      - {{target: audible, event: UNMUTE}}
+"""
+
+NOTES: dict[str, dict[str, str]] = {
+    "toggle": {
+        DURABLE: "`actor.send({'type': 'TOGGLE'})` on a started actor.",
+        TR_MACHINE: "`Machine(auto_transitions=False)`, trigger method `model.TOGGLE()`.",
+        TR_HSM: "`HierarchicalMachine(auto_transitions=False)`, trigger method `model.TOGGLE()`.",
+        PSM: "`StateChart` subclass (the v3 statechart class), `sm.send('TOGGLE')`.",
+        SISMIC: "YAML statechart, `interpreter.queue('TOGGLE'); interpreter.execute_once()`.",
+        XSTATE_NODE: "`createActor(createMachine(config)).start()`, `actor.send({type: 'TOGGLE'})`.",
+    },
+    "nested": {
+        DURABLE: "The xstate JSON config as is; guards/actions via `setup(guards=..., actions=...)`.",
+        TR_HSM: (
+            "Parallel + nested states, `conditions=` guards, `dest=None` internal transitions for the "
+            "targetless volume changes. **No history states in transitions**: emulated by saving "
+            "`model.state` in a `before` callback of POWER (on->off) and restoring it with "
+            "`machine.set_state(saved)` in an `after` callback of POWER (off->on); restored states "
+            "run no enter callbacks (this machine has none)."
+        ),
+        PSM: (
+            "`StateChart` with `State.Compound`/`State.Parallel` and `HistoryState(type='deep')`. "
+            "Two deviations forced by 3.2.2: the history state needs an explicit default "
+            "`h.to(running)` (without it, entering the unrecorded history left the configuration "
+            "empty), and the targetless guarded volume changes are *external* self-transitions "
+            "`audible.to.itself(cond=..., on=...)` because `internal=True` inside the parallel region "
+            "corrupted the configuration (the sibling region's `stopped` was entered next to "
+            "`playing.fast`). The external self-transition exits and re-enters `audible` (no "
+            "entry/exit actions exist, so the observed states are the same)."
+        ),
+        SISMIC: (
+            "YAML statechart with `parallel states`, `type: deep history` (sismic needs the `memory: "
+            "running` default), guards and actions as Python code strings evaluated by sismic."
+        ),
+        XSTATE_NODE: "The same JSON config; guards/actions implemented in JS via `setup()`.",
+        TR_MACHINE: "Not run: a flat `Machine` has no hierarchy, parallel regions or history.",
+    },
+    "build": {
+        DURABLE: "`create_machine(config)`.",
+        XSTATE_NODE: "`createMachine(config)`.",
+    },
+}
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Settings:
+    target_seconds: float
+    repetitions: int
+
+
+@dataclass
+class Result:
+    engine: str
+    ops_per_second: float | None = None
+    samples: list[float] = field(default_factory=list)
+    batch: int = 0
+    unit: str = "events/s"
+    error: str | None = None
+
+
+def measure(
+    run_batch: Callable[[int], None], ops_per_unit: int, settings: Settings
+) -> tuple[float, list[float], int, int]:
+    """Median ops/s of ``run_batch(n)`` (n units of ``ops_per_unit`` ops). Also returns the units run."""
+    total = 0
+    n = 1
+    target = settings.target_seconds
+    while True:
+        t0 = time.perf_counter()
+        run_batch(n)
+        elapsed = time.perf_counter() - t0
+        total += n
+        if elapsed >= target / 4 or n >= 1 << 30:
+            n = max(1, round(n * target / max(elapsed, 1e-9)))
+            break
+        n *= 2
+    run_batch(n)  # warm-up at the final batch size
+    total += n
+    samples: list[float] = []
+    for _ in range(settings.repetitions):
+        t0 = time.perf_counter()
+        run_batch(n)
+        elapsed = time.perf_counter() - t0
+        total += n
+        samples.append(n * ops_per_unit / elapsed)
+    return statistics.median(samples), samples, n * ops_per_unit, total
+
+
+def loop(calls: Calls) -> Callable[[int], None]:
+    """The timed loop, the same for every Python engine: n rounds over pre-bound zero-arg calls."""
+    calls = tuple(calls)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            for call in calls:
+                call()
+
+    return run
+
+
+def check(cond: bool, message: str) -> None:
+    if not cond:
+        raise AssertionError(message)
+
+
+def value_leaves(value: Any) -> list[str]:
+    """Atomic state names of an xstate state value (``{'a': {'b': 'c'}, 'd': 'e'}`` -> c, e)."""
+    if isinstance(value, str):
+        return [value]
+    out: list[str] = []
+    for key, sub in value.items():
+        if isinstance(sub, str):
+            out.append(sub)
+        elif isinstance(sub, Mapping) and sub:
+            out.extend(value_leaves(sub))
+        else:
+            out.append(key)
+    return out
+
+
+@dataclass
+class Subject:
+    """One engine running one machine: a way to send one event, to observe, and to bind calls."""
+
+    engine: str
+    step: Callable[[str], None]
+    observe: Callable[[], Observation]
+    bind: Callable[[str], Callable[[], object]]
+
+
+def verify_and_time_toggle(make: Callable[[], Subject], settings: Settings) -> Result:
+    verifier = make()
+    name = verifier.engine
+    for i, exp in enumerate(TOGGLE_EXPECTED):
+        if i:
+            verifier.step("TOGGLE")
+        got = verifier.observe()
+        check(got == (tuple(exp), None), f"{name}: toggle step {i}: {got} != {exp}")
+    subject = make()
+    ops, samples, batch, units = measure(loop([subject.bind("TOGGLE")]), 1, settings)
+    expected = ("a",) if units % 2 == 0 else ("b",)
+    got = subject.observe()
+    check(got == (expected, None), f"{name}: after {units} timed toggles {got} != {expected}")
+    return Result(name, ops, samples, batch)
+
+
+def verify_and_time_nested(make: Callable[[], Subject], settings: Settings) -> Result:
+    verifier = make()
+    name = verifier.engine
+    check(
+        verifier.observe() == PLAYER_START, f"{name}: start {verifier.observe()} != {PLAYER_START}"
+    )
+    for ev in PLAYER_PRELUDE:
+        verifier.step(ev)
+    check(verifier.observe() == PLAYER_AFTER_PRELUDE, f"{name}: after prelude {verifier.observe()}")
+    for i, (ev, leaves, level) in enumerate(PLAYER_CYCLE):
+        verifier.step(ev)
+        exp = (tuple(sorted(leaves)), level)
+        got = verifier.observe()
+        check(got == exp, f"{name}: cycle step {i} ({ev}): {got} != {exp}")
+    subject = make()
+    for ev in PLAYER_PRELUDE:
+        subject.step(ev)
+    calls = [subject.bind(ev) for ev, _, _ in PLAYER_CYCLE]
+    ops, samples, batch, _ = measure(loop(calls), len(calls), settings)
+    got = subject.observe()
+    check(
+        got == PLAYER_AFTER_PRELUDE,
+        f"{name}: after the timed cycles {got} != {PLAYER_AFTER_PRELUDE}",
+    )
+    return Result(name, ops, samples, batch)
+
+
+# --------------------------------------------------------------------------- durable_xstate
+
+
+def durable_toggle() -> Subject:
+    from durable_xstate import create_actor, create_machine
+
+    actor = create_actor(create_machine(TOGGLE_CONFIG)).start()
+
+    def observe() -> Observation:
+        return tuple(sorted(value_leaves(actor.get_snapshot().value))), None
+
+    return Subject(
+        DURABLE,
+        lambda ev: actor.send({"type": ev}),
+        observe,
+        lambda ev: functools.partial(actor.send, {"type": ev}),
+    )
+
+
+def durable_player_machine() -> Any:
+    from durable_xstate import assign, setup
+
+    return setup(
+        guards={
+            "canIncrease": lambda args, params: args.context["level"] < MAX_LEVEL,
+            "canDecrease": lambda args, params: args.context["level"] > 0,
+        },
+        actions={
+            "volumeUp": assign({"level": lambda args, params: args.context["level"] + 1}),
+            "volumeDown": assign({"level": lambda args, params: args.context["level"] - 1}),
+        },
+    ).create_machine(PLAYER_CONFIG)
+
+
+def durable_nested() -> Subject:
+    from durable_xstate import create_actor
+
+    actor = create_actor(durable_player_machine()).start()
+
+    def observe() -> Observation:
+        snap = actor.get_snapshot()
+        return tuple(sorted(value_leaves(snap.value))), snap.context["level"]
+
+    return Subject(
+        DURABLE,
+        lambda ev: actor.send({"type": ev}),
+        observe,
+        lambda ev: functools.partial(actor.send, {"type": ev}),
+    )
+
+
+def durable_build(settings: Settings) -> Result:
+    from durable_xstate import create_actor, create_machine
+
+    actor = create_actor(create_machine(BIG_CONFIG)).start()
+    check(
+        actor.get_snapshot().value == BIG_EXPECTED[0], "durable_xstate: big machine initial state"
+    )
+    for i, ev in enumerate(BIG_PROBE):
+        actor.send({"type": ev})
+        got = actor.get_snapshot().value
+        check(got == BIG_EXPECTED[i + 1], f"durable_xstate: big machine probe {i} ({ev}): {got}")
+    built: list[Any] = []
+
+    def run(n: int) -> None:
+        built.clear()
+        for _ in range(n):
+            built.append(create_machine(BIG_CONFIG))
+
+    ops, samples, batch, _ = measure(run, 1, settings)
+    check(len(built[-1].id_map) >= 101, "durable_xstate: the built machine has all its state nodes")
+    return Result(DURABLE, ops, samples, batch, unit="builds/s")
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def _transitions_leaves(state: Any, sep: str) -> tuple[str, ...]:
+    names: list[str] = []
+
+    def walk(s: Any) -> None:
+        if isinstance(s, list | tuple):
+            for x in s:
+                walk(x)
+        else:
+            names.append(str(s).rsplit(sep, 1)[-1])
+
+    walk(state)
+    return tuple(sorted(names))
+
+
+class _TransitionsModel:
+    """Model object for the transitions library (its trigger methods are attached at runtime)."""
+
+    def __init__(self) -> None:
+        self.level = MAX_LEVEL
+        self.saved: Any = None
+
+    def can_increase(self) -> bool:
+        return self.level < MAX_LEVEL
+
+    def can_decrease(self) -> bool:
+        return self.level > 0
+
+    def volume_up(self) -> None:
+        self.level += 1
+
+    def volume_down(self) -> None:
+        self.level -= 1
+
+
+def _transitions_toggle(hierarchical: bool) -> Subject:
+    from transitions import Machine
+    from transitions.extensions import HierarchicalMachine
+
+    model = _TransitionsModel()
+    cls: Any = HierarchicalMachine if hierarchical else Machine
+    cls(
+        model=model,
+        states=["a", "b"],
+        transitions=[
+            {"trigger": "TOGGLE", "source": "a", "dest": "b"},
+            {"trigger": "TOGGLE", "source": "b", "dest": "a"},
+        ],
+        initial="a",
+        auto_transitions=False,
+    )
+    m: Any = model
+    return Subject(
+        TR_HSM if hierarchical else TR_MACHINE,
+        lambda ev: getattr(m, ev)(),
+        lambda: (_transitions_leaves(m.state, "_"), None),
+        lambda ev: getattr(m, ev),
+    )
+
+
+def transitions_machine_toggle() -> Subject:
+    return _transitions_toggle(hierarchical=False)
+
+
+def transitions_hsm_toggle() -> Subject:
+    return _transitions_toggle(hierarchical=True)
+
+
+def transitions_hsm_nested() -> Subject:
+    from transitions.extensions import HierarchicalMachine
+
+    model = _TransitionsModel()
+    states: list[Any] = [
+        "off",
+        {
+            "name": "on",
+            "initial": "running",
+            "children": [
+                {
+                    "name": "running",
+                    "parallel": [
+                        {
+                            "name": "playback",
+                            "initial": "stopped",
+                            "children": [
+                                "stopped",
+                                {
+                                    "name": "playing",
+                                    "initial": "normal",
+                                    "children": ["normal", "fast"],
+                                },
+                                "paused",
+                            ],
+                        },
+                        {"name": "volume", "initial": "audible", "children": ["audible", "muted"]},
+                    ],
+                }
+            ],
+        },
+    ]
+    machine: Any = HierarchicalMachine(
+        model=model,
+        states=states,
+        initial="off",
+        auto_transitions=False,
+        ignore_invalid_triggers=True,
+    )
+    m: Any = model
+
+    def save_history() -> None:
+        m.saved = m.state
+
+    def restore_history() -> None:
+        if m.saved is not None:
+            machine.set_state(m.saved, m)
+
+    pb, vol = "on_running_playback_", "on_running_volume_"
+    add = machine.add_transition
+    add("POWER", "off", "on", after=restore_history)
+    add("POWER", "on", "off", before=save_history)
+    add("PLAY", [pb + "stopped", pb + "paused"], pb + "playing")
+    add("PAUSE", pb + "playing", pb + "paused")
+    add("STOP", [pb + "playing", pb + "paused"], pb + "stopped")
+    add("FAST", pb + "playing_normal", pb + "playing_fast")
+    add("NORMAL", pb + "playing_fast", pb + "playing_normal")
+    add("VOL_UP", vol + "audible", None, conditions="can_increase", after="volume_up")
+    add("VOL_DOWN", vol + "audible", None, conditions="can_decrease", after="volume_down")
+    add("MUTE", vol + "audible", vol + "muted")
+    add("UNMUTE", vol + "muted", vol + "audible")
+    return Subject(
+        TR_HSM,
+        lambda ev: getattr(m, ev)(),
+        lambda: (_transitions_leaves(m.state, "_"), m.level),
+        lambda ev: getattr(m, ev),
+    )
+
+
+# --------------------------------------------------------------------------- python-statemachine
+
+
+def _psm_leaves(sm: Any) -> tuple[str, ...]:
+    return tuple(sorted(s.id for s in sm.configuration if s.is_atomic))
+
+
+def psm_toggle() -> Subject:
+    from statemachine import State, StateChart
+
+    class Toggle(StateChart):  # type: ignore[type-arg]
+        a = State(initial=True)
+        b = State()
+        TOGGLE = a.to(b) | b.to(a)
+
+    sm: Any = Toggle()
+    return Subject(
+        PSM,
+        lambda ev: sm.send(ev),
+        lambda: (_psm_leaves(sm), None),
+        lambda ev: functools.partial(sm.send, ev),
+    )
+
+
+def psm_nested() -> Subject:
+    from statemachine import HistoryState, State, StateChart
+
+    class Player(StateChart):  # type: ignore[type-arg]
+        catch_errors_as_events = False
+        off = State(initial=True)
+
+        class on(State.Compound):
+            class running(State.Parallel, initial=True):
+                class playback(State.Compound):
+                    stopped = State(initial=True)
+
+                    class playing(State.Compound):
+                        normal = State(initial=True)
+                        fast = State()
+                        FAST = normal.to(fast)
+                        NORMAL = fast.to(normal)
+
+                    paused = State()
+                    PLAY = stopped.to(playing) | paused.to(playing)
+                    PAUSE = playing.to(paused)
+                    STOP = playing.to(stopped) | paused.to(stopped)
+
+                class volume(State.Compound):
+                    audible = State(initial=True)
+                    muted = State()
+                    VOL_UP = audible.to.itself(  # type: ignore[no-untyped-call]
+                        cond="can_increase", on="volume_up"
+                    )
+                    VOL_DOWN = audible.to.itself(  # type: ignore[no-untyped-call]
+                        cond="can_decrease", on="volume_down"
+                    )
+                    MUTE = audible.to(muted)
+                    UNMUTE = muted.to(audible)
+
+            h = HistoryState(type="deep")
+            h.to(running)
+
+        POWER = off.to(on.h) | on.to(off)
+
+        def __init__(self) -> None:
+            self.level = MAX_LEVEL
+            super().__init__()
+
+        def can_increase(self) -> bool:
+            return self.level < MAX_LEVEL
+
+        def can_decrease(self) -> bool:
+            return self.level > 0
+
+        def volume_up(self) -> None:
+            self.level += 1
+
+        def volume_down(self) -> None:
+            self.level -= 1
+
+    sm: Any = Player()
+    return Subject(
+        PSM,
+        lambda ev: sm.send(ev),
+        lambda: (_psm_leaves(sm), sm.level),
+        lambda ev: functools.partial(sm.send, ev),
+    )
+
+
+# --------------------------------------------------------------------------- sismic
+
+
+def _sismic(yaml_text: str, with_level: bool) -> Subject:
+    from sismic.interpreter import Interpreter  # type: ignore[import-untyped]
+    from sismic.io import import_from_yaml  # type: ignore[import-untyped]
+
+    chart: Any = import_from_yaml(yaml_text)
+    interpreter: Any = Interpreter(chart)
+    interpreter.execute_once()
+    queue, execute_once = interpreter.queue, interpreter.execute_once
+
+    def step(ev: str) -> None:
+        queue(ev)
+        execute_once()
+
+    def observe() -> Observation:
+        leaves = tuple(sorted(s for s in interpreter.configuration if not chart.children_for(s)))
+        return leaves, interpreter.context["level"] if with_level else None
+
+    return Subject(SISMIC, step, observe, lambda ev: functools.partial(step, ev))
+
+
+def sismic_toggle() -> Subject:
+    return _sismic(SISMIC_TOGGLE_YAML, with_level=False)
+
+
+def sismic_nested() -> Subject:
+    return _sismic(SISMIC_PLAYER_YAML, with_level=True)
+
+
+# --------------------------------------------------------------------------- xstate on Node
+
+
+def ensure_xstate() -> tuple[Path | None, str]:
+    """A folder whose node_modules/ holds xstate, installing it into benchmarks/node/ if missing."""
+    if (NODE_DIR / "node_modules" / "xstate" / "package.json").exists():
+        return NODE_DIR, ""
+    npm = shutil.which("npm")
+    if npm is not None:
+        print("installing xstate@5.33.3 into benchmarks/node/ ...", flush=True)
+        proc = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--silent"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode == 0 and (NODE_DIR / "node_modules" / "xstate").exists():
+            return NODE_DIR, ""
+        note = f"npm install failed ({proc.stderr.strip()[-200:]})"
+    else:
+        note = "npm not found"
+    if (ORACLE_DIR / "node_modules" / "xstate" / "package.json").exists():
+        return ORACLE_DIR, f"{note}; used the conformance oracle's xstate"
+    return None, note
+
+
+def run_node(settings: Settings) -> tuple[dict[str, Any] | None, str]:
+    node = shutil.which("node")
+    if node is None:
+        return None, "node not found"
+    base, note = ensure_xstate()
+    if base is None:
+        return None, note
+    spec = {
+        "target_seconds": settings.target_seconds,
+        "repetitions": settings.repetitions,
+        "toggle": {"config": TOGGLE_CONFIG, "event": "TOGGLE", "expected": TOGGLE_EXPECTED},
+        "nested": {
+            "config": PLAYER_CONFIG,
+            "prelude": PLAYER_PRELUDE,
+            "cycle": [ev for ev, _, _ in PLAYER_CYCLE],
+            "expected_start": {"leaves": list(PLAYER_START[0]), "level": PLAYER_START[1]},
+            "expected_prelude_end": {
+                "leaves": list(PLAYER_AFTER_PRELUDE[0]),
+                "level": PLAYER_AFTER_PRELUDE[1],
+            },
+            "expected_steps": [
+                {"leaves": leaves, "level": level} for _, leaves, level in PLAYER_CYCLE
+            ],
+        },
+        "build": {"config": BIG_CONFIG, "probe": BIG_PROBE, "expected_probe": BIG_EXPECTED},
+    }
+    proc = subprocess.run(
+        [node, str(NODE_DIR / "bench.mjs"), str(base)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"node bench failed:\n{proc.stderr}")
+    out: dict[str, Any] = json.loads(proc.stdout)
+    if out.get("xstate_version") != XSTATE_VERSION:
+        note = f"{note}; xstate is {out.get('xstate_version')}, not {XSTATE_VERSION}".lstrip("; ")
+    return out, note
+
+
+def node_result(out: dict[str, Any] | None, key: str, note: str) -> Result:
+    if out is None:
+        return Result(XSTATE_NODE, error=note or "not run")
+    r = out[key]
+    return Result(
+        XSTATE_NODE, float(r["ops_per_second"]), list(r["samples"]), int(r["batch"]), r["unit"]
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+def attempt(engine: str, fn: Callable[[], Result]) -> Result:
+    t0 = time.perf_counter()
+    try:
+        res = fn()
+    except ImportError as err:
+        res = Result(engine, error=f"not installed ({err.name})")
+    print(f"  {engine:<34} {fmt_ops(res):>14}   ({time.perf_counter() - t0:.1f}s)", flush=True)
+    return res
+
+
+def fmt_ops(r: Result) -> str:
+    if r.ops_per_second is None:
+        return r.error or "n/a"
+    return f"{r.ops_per_second:,.0f}"
+
+
+def run_all(settings: Settings) -> tuple[dict[str, list[Result]], dict[str, Any] | None, str]:
+    results: dict[str, list[Result]] = {}
+    print("a. toggle (events/s)", flush=True)
+    toggles: list[tuple[str, Callable[[], Subject]]] = [
+        (DURABLE, durable_toggle),
+        (TR_MACHINE, transitions_machine_toggle),
+        (TR_HSM, transitions_hsm_toggle),
+        (PSM, psm_toggle),
+        (SISMIC, sismic_toggle),
+    ]
+    results["toggle"] = [
+        attempt(name, functools.partial(verify_and_time_toggle, make, settings))
+        for name, make in toggles
+    ]
+    print("b. nested media player (events/s)", flush=True)
+    nested: list[tuple[str, Callable[[], Subject]]] = [
+        (DURABLE, durable_nested),
+        (TR_HSM, transitions_hsm_nested),
+        (PSM, psm_nested),
+        (SISMIC, sismic_nested),
+    ]
+    results["nested"] = [
+        attempt(name, functools.partial(verify_and_time_nested, make, settings))
+        for name, make in nested
+    ]
+    print("c. build a 100-state machine (builds/s)", flush=True)
+    results["build"] = [attempt(DURABLE, functools.partial(durable_build, settings))]
+    print("xstate on Node (all three workloads) ...", flush=True)
+    t0 = time.perf_counter()
+    out, note = run_node(settings)
+    for key in ("toggle", "nested", "build"):
+        res = node_result(out, key, note)
+        results[key].append(res)
+        print(f"  {key:<8} {XSTATE_NODE:<25} {fmt_ops(res):>14}", flush=True)
+    print(f"  ({time.perf_counter() - t0:.1f}s)", flush=True)
+    return results, out, note
+
+
+def by_engine(rs: list[Result]) -> dict[str, Result]:
+    return {r.engine: r for r in rs}
+
+
+def ratio(a: Result | None, b: Result | None) -> float | None:
+    if a is None or b is None or a.ops_per_second is None or b.ops_per_second is None:
+        return None
+    return a.ops_per_second / b.ops_per_second
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def targets(results: dict[str, list[Result]]) -> list[tuple[str, str, str, str]]:
+    """(target, measured, goal, verdict) rows."""
+    rows: list[tuple[str, str, str, str]] = []
+    t = by_engine(results["toggle"])
+    r = ratio(t.get(DURABLE), t.get(TR_MACHINE))
+    rows.append(
+        ("toggle: durable_xstate / transitions `Machine`", fmt_ratio(r), ">= 2x", verdict(r, 2.0))
+    )
+    n = by_engine(results["nested"])
+    peers = [n[p] for p in HIERARCHICAL_PEERS if p in n and n[p].ops_per_second is not None]
+    fastest = max(peers, key=lambda p: p.ops_per_second or 0.0) if peers else None
+    r = ratio(n.get(DURABLE), fastest)
+    label = f"nested: durable_xstate / fastest hierarchical peer ({fastest.engine if fastest else 'none'})"
+    rows.append((label, fmt_ratio(r), ">= 5x", verdict(r, 5.0)))
+    for key, what in (("toggle", "toggle"), ("nested", "nested"), ("build", "100-state build")):
+        e = by_engine(results[key])
+        r = ratio(e.get(DURABLE), e.get(XSTATE_NODE))
+        rows.append(
+            (f"{what}: durable_xstate / xstate on Node", fmt_ratio(r), "aim 1x", verdict(r, 1.0))
+        )
+    return rows
+
+
+def verdict(r: float | None, goal: float) -> str:
+    if r is None:
+        return "not measured"
+    return "met" if r >= goal else f"missed ({r / goal:.0%} of goal)"
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def versions(node_out: dict[str, Any] | None) -> dict[str, str]:
+    def pkg(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    node = shutil.which("node")
+    node_version = (
+        subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if node
+        else "not found"
+    )
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "node": node_version,
+        "xstate": str(node_out.get("xstate_version")) if node_out else "not run",
+        "durable-xstate": pkg("durable-xstate"),
+        "transitions": pkg("transitions"),
+        "python-statemachine": pkg("python-statemachine"),
+        "sismic": pkg("sismic"),
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_state() -> str:
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return proc.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{head} (uncommitted changes in src/)" if dirty else head
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def md_table(rows: list[list[str]], headers: list[str]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def workload_rows(rs: list[Result]) -> list[list[str]]:
+    durable = by_engine(rs).get(DURABLE)
+    rows = []
+    for r in rs:
+        spread = f"{min(r.samples):,.0f} to {max(r.samples):,.0f}" if r.samples else "-"
+        rows.append(
+            [
+                r.engine,
+                fmt_ops(r),
+                spread,
+                "-" if r.engine == DURABLE else fmt_ratio(ratio(durable, r)),
+            ]
+        )
+    return rows
+
+
+TITLES = {
+    "toggle": "a. Toggle (two states, TOGGLE flips a <-> b)",
+    "nested": "b. Nested media player (parallel regions, deep history, guards reading context)",
+    "build": "c. Build a 100-state machine from its config",
+}
+
+
+def render_markdown(
+    results: dict[str, list[Result]],
+    node_out: dict[str, Any] | None,
+    node_note: str,
+    settings: Settings,
+    wall: float,
+) -> str:
+    v = versions(node_out)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Engine benchmark results",
+        "",
+        "Written by `benchmarks/bench_engine.py` (see `benchmarks/README.md`). Numbers are medians of "
+        f"{settings.repetitions} timed batches of ~{settings.target_seconds:g}s each, after a warm-up "
+        "batch; higher is better. Ratios are durable_xstate / the other engine (above 1x: durable_xstate "
+        "is faster).",
+        "",
+        f"- Date: {now}",
+        f"- Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, {platform.system()} {platform.release()}",
+        f"- Python: {v['python']}; Node: {v['node']}; xstate: {v['xstate']}",
+        f"- durable-xstate {v['durable-xstate']} at commit {git_state()}; transitions {v['transitions']}; "
+        f"python-statemachine {v['python-statemachine']}; sismic {v['sismic']}",
+        f"- Whole run: {wall:.0f}s",
+    ]
+    if node_note:
+        lines.append(f"- Node note: {node_note}")
+    lines += ["", "## Targets", ""]
+    lines.append(
+        md_table([list(r) for r in targets(results)], ["target", "measured", "goal", "verdict"])
+    )
+    for key in ("toggle", "nested", "build"):
+        unit = results[key][0].unit
+        lines += ["", f"## {TITLES[key]}", ""]
+        lines.append(
+            md_table(
+                workload_rows(results[key]),
+                ["engine", f"{unit} (median)", "range of samples", "durable_xstate / engine"],
+            )
+        )
+        lines += ["", "How each engine runs it:", ""]
+        for engine, note in NOTES[key].items():
+            lines.append(f"- **{engine}**: {note}")
+    lines += [
+        "",
+        "## Workload details",
+        "",
+        "- Toggle: `{id: 'toggle', initial: 'a', states: {a: {on: {TOGGLE: 'b'}}, b: {on: {TOGGLE: 'a'}}}}`.",
+        "- Nested: `PLAYER_CONFIG` in `bench_engine.py`; a timed round is the 12-event cycle "
+        + " ".join(ev for ev, _, _ in PLAYER_CYCLE)
+        + " (one failing and two passing guards, a context change each way, deep history out and "
+        "back in), which returns to `{on: {running: {playback: 'stopped', volume: 'audible'}}}` with "
+        "level 10. Every engine is first checked state by state through that cycle, and again after "
+        "the timed batches.",
+        "- Build: 10 compound groups x 9 atomic states = 100 state nodes under the root, 181 transitions "
+        "(sibling, `#big.gN` id and `.g0` child targets). Each engine's machine is checked with a short "
+        "event probe before timing.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def print_tables(results: dict[str, list[Result]]) -> None:
+    for key in ("toggle", "nested", "build"):
+        unit = results[key][0].unit
+        print()
+        print(TITLES[key])
+        print(
+            table(
+                workload_rows(results[key]),
+                ["engine", f"{unit} (median)", "range", "durable/engine"],
+            )
+        )
+    print()
+    print(table([list(r) for r in targets(results)], ["target", "measured", "goal", "verdict"]))
+
+
+def profile_toggle(count: int = 100_000, top: int = 15) -> str:
+    from durable_xstate import create_actor, create_machine
+
+    actor = create_actor(create_machine(TOGGLE_CONFIG)).start()
+    ev = {"type": "TOGGLE"}
+    for _ in range(1000):
+        actor.send(ev)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(count):
+        actor.send(ev)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short smoke run; does not write RESULTS.md"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile 100k durable_xstate toggles and exit"
+    )
+    parser.add_argument(
+        "--target", type=float, default=0.3, help="seconds per timed batch (default 0.3)"
+    )
+    parser.add_argument(
+        "--repetitions", type=int, default=7, help="timed batches per engine (default 7)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "RESULTS.md", help="where to write the results"
+    )
+    args = parser.parse_args(argv)
+    if args.profile:
+        print(profile_toggle())
+        return 0
+    settings = Settings(0.05, 3) if args.quick else Settings(args.target, args.repetitions)
+    t0 = time.perf_counter()
+    results, node_out, node_note = run_all(settings)
+    wall = time.perf_counter() - t0
+    print_tables(results)
+    print(f"\nwhole run: {wall:.0f}s")
+    if not args.quick:
+        args.output.write_text(render_markdown(results, node_out, node_note, settings, wall))
+        print(
+            f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

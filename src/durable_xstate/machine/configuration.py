@@ -1,0 +1,162 @@
+"""Active configurations: completing a set of nodes, and what is derived once per configuration.
+
+A configuration (the active state nodes, in xstate's order) determines the state value, the tags,
+which nodes to ask for transitions for each event type, and the plan of every microstep taken from
+it. All of that is computed once and cached, so the hot path mostly reads attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .node import StateNode
+
+__all__ = ["ConfigInfo", "get_all_state_nodes", "get_initial_state_nodes", "get_proper_ancestors"]
+
+
+def get_proper_ancestors(node: StateNode, to_node: StateNode | None) -> list[StateNode]:
+    if to_node is node:
+        return []
+    out = []
+    for a in node.ancestors:
+        if a is to_node:
+            break
+        out.append(a)
+    return out
+
+
+def get_initial_state_nodes(node: StateNode) -> dict[StateNode, None]:
+    found: dict[StateNode, None] = {}
+
+    def visit(n: StateNode) -> None:
+        if n in found:
+            return
+        found[n] = None
+        if n.type == "compound":
+            assert n.initial is not None and n.initial.target
+            visit(n.initial.target[0])
+        elif n.type == "parallel":
+            for c in n.children:
+                visit(c)
+
+    visit(node)
+    return found
+
+
+def _initial_with_ancestors(node: StateNode) -> dict[StateNode, None]:
+    states = get_initial_state_nodes(node)
+    for s in list(states):
+        for a in get_proper_ancestors(s, node):
+            states[a] = None
+    return states
+
+
+def get_all_state_nodes(nodes: list[StateNode]) -> dict[StateNode, None]:
+    """Complete a set of nodes to a full configuration (initial descendants, all ancestors)."""
+    node_set: dict[StateNode, None] = dict.fromkeys(nodes)
+    # adjacency: which of the set's nodes have a child in the set
+    has_child = {n.parent for n in node_set if n.parent is not None}
+    i = 0
+    items = list(node_set)
+    while i < len(items):
+        s = items[i]
+        i += 1
+        if s.type == "compound" and s not in has_child:
+            for n in _initial_with_ancestors(s):
+                if n not in node_set:
+                    node_set[n] = None
+                    items.append(n)
+                    if n.parent is not None:
+                        has_child.add(n.parent)
+        elif s.type == "parallel":
+            for child in s.children:
+                if child not in node_set:
+                    for n in _initial_with_ancestors(child):
+                        if n not in node_set:
+                            node_set[n] = None
+                            items.append(n)
+                            if n.parent is not None:
+                                has_child.add(n.parent)
+    for s in list(node_set):
+        m = s.parent
+        while m is not None:
+            node_set[m] = None
+            m = m.parent
+    return node_set
+
+
+
+SelectProgram = tuple[StateNode, bool, tuple[Any, ...]]
+
+
+class ConfigInfo:
+    """Everything derived from one active configuration: value, tags, adjacency, selection programs, plans."""
+
+    __slots__ = ("adj", "nodes", "plans", "programs", "tags", "value")
+
+    def __init__(self, root: StateNode, nodes: list[StateNode]) -> None:
+        self.nodes = nodes
+        self.adj = _adjacency(nodes)
+        full = get_all_state_nodes(nodes)
+        if len(full) == len(nodes):
+            self.value = _value_from_adj(root, self.adj)
+        else:  # an incomplete configuration (the pre-initial snapshot): complete it as xstate does
+            self.value = _value_from_adj(root, _adjacency(list(full)))
+        tags: set[str] = set()
+        for s in nodes:
+            tags.update(s.tags)
+        self.tags = frozenset(tags)
+        self.programs: dict[str, SelectProgram | None] = {}
+        self.plans: dict[Any, Any] = {}
+
+    def program(self, root: StateNode, event_type: str) -> SelectProgram | None:
+        """The nodes to ask for ``event_type``, pruned to subtrees that have candidates for it.
+
+        Pruning cannot change the result: a subtree without candidates selects nothing and evaluates
+        no guard, and the combination rule (children's transitions, else the node's own) is the same
+        for one child or several.
+        """
+        try:
+            return self.programs[event_type]
+        except KeyError:
+            prog = self.programs[event_type] = _build_program(root, self.adj, event_type)
+            return prog
+
+
+def _build_program(
+    node: StateNode, adj: dict[StateNode, list[StateNode]], event_type: str
+) -> SelectProgram | None:
+    kids = tuple(
+        p for p in (_build_program(k, adj, event_type) for k in adj.get(node, ())) if p is not None
+    )
+    own = node.has_transitions and bool(node.candidates(event_type))
+    if not own and not kids:
+        return None
+    return (node, own, kids)
+
+
+def _adjacency(nodes: list[StateNode]) -> dict[StateNode, list[StateNode]]:
+    adj: dict[StateNode, list[StateNode]] = {}
+    for s in nodes:
+        if s not in adj:
+            adj[s] = []
+        p = s.parent
+        if p is not None:
+            lst = adj.get(p)
+            if lst is None:
+                lst = adj[p] = []
+            lst.append(s)
+    return adj
+
+
+def _value_from_adj(node: StateNode, adj: dict[StateNode, list[StateNode]]) -> Any:
+    kids = adj.get(node)
+    if kids is None:
+        return {}
+    if node.type == "compound":
+        if kids:
+            if kids[0].is_atomic:
+                return kids[0].key
+        else:
+            return {}
+    return {k.key: _value_from_adj(k, adj) for k in kids}
