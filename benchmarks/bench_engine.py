@@ -6,6 +6,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/bench_engine.py            # full run, writes benchmarks/RESULTS.md
     .venv/bin/python benchmarks/bench_engine.py --quick    # smoke run, prints only
     .venv/bin/python benchmarks/bench_engine.py --profile  # cProfile of 100k durable_xstate toggles
+                                                          # (a full run appends it to RESULTS.md)
 
 Workloads (see benchmarks/README.md):
   a. toggle  — two states, TOGGLE flips a <-> b; events per second.
@@ -15,8 +16,9 @@ Workloads (see benchmarks/README.md):
 
 Every implementation is first driven step by step through a known event sequence and checked
 state by state, so no number comes from a machine that silently does nothing. Each measurement
-grows a batch until it takes a quarter of the target time, scales it to the target, runs one
-warm-up batch, then several timed batches (time.perf_counter); the median is reported.
+grows a batch until it takes a quarter of the target time, scales it to the target, warms up for
+at least the target time (re-sizing the batch after each warm-up batch), then runs several timed
+batches (time.perf_counter); the median is reported.
 """
 
 from __future__ import annotations
@@ -313,8 +315,16 @@ def measure(
             n = max(1, round(n * target / max(elapsed, 1e-9)))
             break
         n *= 2
-    run_batch(n)  # warm-up at the final batch size
-    total += n
+    # Warm-up: at least `target` seconds of full batches, re-sizing the batch after each one (the
+    # first small batches of a JIT engine run slow, so sizing from them alone makes batches short).
+    warm = 0.0
+    while warm < target:
+        t0 = time.perf_counter()
+        run_batch(n)
+        elapsed = time.perf_counter() - t0
+        total += n
+        warm += elapsed
+        n = max(1, round(n * target / max(elapsed, 1e-9)))
     samples: list[float] = []
     for _ in range(settings.repetitions):
         t0 = time.perf_counter()
@@ -472,15 +482,16 @@ def durable_build(settings: Settings) -> Result:
         actor.send({"type": ev})
         got = actor.get_snapshot().value
         check(got == BIG_EXPECTED[i + 1], f"durable_xstate: big machine probe {i} ({ev}): {got}")
-    built: list[Any] = []
+    last: list[Any] = [None]
 
     def run(n: int) -> None:
-        built.clear()
+        # Keep only the latest machine alive (as the Node side does), so the garbage collector
+        # does not walk an ever-growing list of finished machines.
         for _ in range(n):
-            built.append(create_machine(BIG_CONFIG))
+            last[0] = create_machine(BIG_CONFIG)
 
     ops, samples, batch, _ = measure(run, 1, settings)
-    check(len(built[-1].id_map) >= 101, "durable_xstate: the built machine has all its state nodes")
+    check(len(last[0].id_map) >= 101, "durable_xstate: the built machine has all its state nodes")
     return Result(DURABLE, ops, samples, batch, unit="builds/s")
 
 
@@ -961,6 +972,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def git_state() -> str:
     def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -1014,6 +1032,8 @@ def render_markdown(
     node_note: str,
     settings: Settings,
     wall: float,
+    load_before: str,
+    profile: str,
 ) -> str:
     v = versions(node_out)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -1021,8 +1041,8 @@ def render_markdown(
         "# Engine benchmark results",
         "",
         "Written by `benchmarks/bench_engine.py` (see `benchmarks/README.md`). Numbers are medians of "
-        f"{settings.repetitions} timed batches of ~{settings.target_seconds:g}s each, after a warm-up "
-        "batch; higher is better. Ratios are durable_xstate / the other engine (above 1x: durable_xstate "
+        f"{settings.repetitions} timed batches of ~{settings.target_seconds:g}s each, after at least "
+        f"{settings.target_seconds:g}s of warm-up; higher is better. Ratios are durable_xstate / the other engine (above 1x: durable_xstate "
         "is faster).",
         "",
         f"- Date: {now}",
@@ -1030,7 +1050,7 @@ def render_markdown(
         f"- Python: {v['python']}; Node: {v['node']}; xstate: {v['xstate']}",
         f"- durable-xstate {v['durable-xstate']} at commit {git_state()}; transitions {v['transitions']}; "
         f"python-statemachine {v['python-statemachine']}; sismic {v['sismic']}",
-        f"- Whole run: {wall:.0f}s",
+        f"- Load average before the run: {load_before}; whole run: {wall:.0f}s",
     ]
     if node_note:
         lines.append(f"- Node note: {node_note}")
@@ -1064,6 +1084,16 @@ def render_markdown(
         "- Build: 10 compound groups x 9 atomic states = 100 state nodes under the root, 181 transitions "
         "(sibling, `#big.gN` id and `.g0` child targets). Each engine's machine is checked with a short "
         "event probe before timing.",
+        "",
+        "## Where durable_xstate spends its time on the toggle",
+        "",
+        "cProfile of 100,000 `actor.send({'type': 'TOGGLE'})` after 1,000 warm-up sends, top 15 "
+        "functions by own time (`bench_engine.py --profile` prints the same). cProfile's per-call "
+        "overhead inflates the totals; the proportions are what matter.",
+        "",
+        "```",
+        profile.strip("\n"),
+        "```",
         "",
     ]
     return "\n".join(lines)
@@ -1125,13 +1155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(profile_toggle())
         return 0
     settings = Settings(0.05, 3) if args.quick else Settings(args.target, args.repetitions)
+    load_before = load_average()
+    print(f"load average before the run: {load_before}", flush=True)
     t0 = time.perf_counter()
     results, node_out, node_note = run_all(settings)
     wall = time.perf_counter() - t0
     print_tables(results)
     print(f"\nwhole run: {wall:.0f}s")
     if not args.quick:
-        args.output.write_text(render_markdown(results, node_out, node_note, settings, wall))
+        profile = profile_toggle()
+        text = render_markdown(results, node_out, node_note, settings, wall, load_before, profile)
+        args.output.write_text(text)
         print(
             f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
         )

@@ -47,7 +47,8 @@ function median(xs) {
 }
 
 // Same protocol as bench_engine.py: grow the batch until one batch takes >= 1/4 of the target,
-// scale it to the target, run one warm-up batch, then REPS timed batches; report the median.
+// scale it to the target, warm up for >= the target (re-sizing after each warm-up batch), then
+// REPS timed batches; report the median.
 function measure(runBatch, opsPerUnit) {
   let n = 1;
   for (;;) {
@@ -60,7 +61,15 @@ function measure(runBatch, opsPerUnit) {
     }
     n *= 2;
   }
-  runBatch(n); // warm-up (and JIT) at the final batch size
+  // Warm-up (and JIT tier-up): at least TARGET seconds of full batches, re-sizing after each one.
+  let warm = 0;
+  while (warm < TARGET) {
+    const t0 = now();
+    runBatch(n);
+    const dt = now() - t0;
+    warm += dt;
+    n = Math.max(1, Math.round((n * TARGET) / Math.max(dt, 1e-9)));
+  }
   const samples = [];
   for (let i = 0; i < REPS; i++) {
     const t0 = now();
