@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MachineConfigError
+from .actions import cancel, raise_
 from .events import matches_event_descriptor, validate_descriptor
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ STATE_KEYS = frozenset(
         "version", "route", "types", "schemas", "options", "predictableActionArguments",
     }
 )  # fmt: skip
+
+
+def _is_map(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def to_list(value: Any) -> list[Any]:
@@ -145,7 +150,7 @@ class StateNode:
         machine: StateMachine,
         path_str: str,
     ) -> None:
-        if not isinstance(config, Mapping):
+        if not _is_map(config):
             raise MachineConfigError(path_str, f"a state config must be an object, got {type(config).__name__}")
         self.config = config
         self.key = key
@@ -158,7 +163,7 @@ class StateNode:
             raise MachineConfigError(_join(path_str, "id"), "an id must be a string")
         self.id: str = custom_id or ".".join((machine.id, *self.path))
         states_cfg = config.get("states")
-        if states_cfg is not None and not isinstance(states_cfg, Mapping):
+        if states_cfg is not None and not _is_map(states_cfg):
             raise MachineConfigError(_join(path_str, "states"), "'states' must be an object")
         declared_type = config.get("type")
         if declared_type is not None and declared_type not in STATE_TYPES:
@@ -249,15 +254,13 @@ class StateNode:
     # ------------------------------------------------------------------ build, second pass
     def initialize(self) -> None:
         """Second pass: format transitions and resolve targets (all nodes exist by now)."""
-        from .actions import cancel, raise_
-
         path = self.config_path
         cfg = self.config
         initial_cfg = cfg.get("initial")
         self.initial = self._format_initial(initial_cfg)
         invoke_cfg = cfg.get("invoke")
         for i, inv in enumerate(to_list(invoke_cfg)):
-            if not isinstance(inv, Mapping) or "src" not in inv:
+            if not _is_map(inv) or "src" not in inv:
                 raise MachineConfigError(
                     _join(path, f"invoke[{i}]"), "an invoke config must be an object with 'src'"
                 )
@@ -265,7 +268,7 @@ class StateNode:
         transitions: dict[str, list[Transition]] = {}
         on_cfg = cfg.get("on")
         if on_cfg is not None:
-            if not isinstance(on_cfg, Mapping):
+            if not _is_map(on_cfg):
                 raise MachineConfigError(_join(path, "on"), "'on' must be an object")
             for descriptor, tcfg in on_cfg.items():
                 tpath = _join(path, f"on.{descriptor}")
@@ -293,7 +296,7 @@ class StateNode:
                     )
         after_cfg = cfg.get("after")
         if after_cfg is not None:
-            if not isinstance(after_cfg, Mapping):
+            if not _is_map(after_cfg):
                 raise MachineConfigError(_join(path, "after"), "'after' must be an object")
             for delay_key, tcfg in after_cfg.items():
                 delay = _parse_delay_key(delay_key)
@@ -336,14 +339,15 @@ class StateNode:
             ipath = f"{path}[{i}]" if many else path
             if item is None or isinstance(item, str):
                 item = {"target": item}
-            elif not isinstance(item, Mapping):
+            elif not _is_map(item):
                 raise MachineConfigError(
                     ipath, f"a transition must be a target string or an object, got {type(item).__name__}"
                 )
             if "cond" in item:
                 raise MachineConfigError(_join(ipath, "cond"), "'cond' was renamed to 'guard' in xstate v5")
             t = Transition(self, descriptor, item, delay=delay)
-            t.target = self._resolve_targets(t.target_config, _join(ipath, "target"))
+            if t.target_config is not None:
+                t.target = self._resolve_targets(t.target_config, ipath)
             out.append(t)
         return out
 
@@ -359,7 +363,7 @@ class StateNode:
             raise MachineConfigError(ipath, f"a {self.type} state has no child states to start in")
         if isinstance(initial_cfg, str):
             target_key, actions = initial_cfg, []
-        elif isinstance(initial_cfg, Mapping) and isinstance(initial_cfg.get("target"), str):
+        elif _is_map(initial_cfg) and isinstance(initial_cfg.get("target"), str):
             target_key, actions = initial_cfg["target"], to_list(initial_cfg.get("actions"))
         else:
             raise MachineConfigError(ipath, "initial must be a child key or {target, actions}")
@@ -374,11 +378,15 @@ class StateNode:
         t.target = (target,)
         return t
 
-    def _resolve_targets(self, targets: list[Any] | None, path: str) -> tuple[StateNode, ...] | None:
+    def _resolve_targets(self, targets: list[Any] | None, transition_path: str) -> tuple[StateNode, ...] | None:
         if targets is None:
             return None
         resolved = []
         for i, target in enumerate(targets):
+            if type(target) is str and (sibling := self._sibling(target)) is not None:
+                resolved.append(sibling)
+                continue
+            path = _join(transition_path, "target")
             tpath = f"{path}[{i}]" if len(targets) > 1 else path
             if isinstance(target, StateNode):
                 resolved.append(target)
@@ -391,8 +399,19 @@ class StateNode:
                 raise MachineConfigError(tpath, str(err)) from None
         return tuple(resolved)
 
+    def _sibling(self, target: str) -> StateNode | None:
+        parent = self.parent
+        if parent is None or "." in target or "\\" in target or target.startswith("#"):
+            return None
+        return parent.states.get(target)
+
     def resolve_target(self, target: str) -> StateNode:
         """Resolve ``#id``, ``.child`` or ``sibling`` the way xstate's ``resolveTarget`` does."""
+        parent = self.parent
+        if parent is not None and "." not in target and "\\" not in target and not target.startswith("#"):
+            sibling = parent.states.get(target)  # the common case: a sibling key
+            if sibling is not None:
+                return sibling
         if target.startswith("#"):
             return self.machine.get_state_node_by_id(target)
         internal = target.startswith(".")
