@@ -1,6 +1,16 @@
 """durable-xstate: persistable, lockable statechart actors that behave exactly like xstate v5."""
 
-from .actors import Actor, SimulatedClock, create_actor
+from .actors import (
+    Actor,
+    ActorSnapshot,
+    AsyncioClock,
+    SimulatedClock,
+    create_actor,
+    from_callback,
+    from_observable,
+    from_promise,
+    from_transition,
+)
 from .errors import ActorError, DurableXStateError, MachineConfigError, SnapshotError
 from .machine import (
     MachineSnapshot,
@@ -21,6 +31,7 @@ from .machine import (
     send_parent,
     send_to,
     setup,
+    spawn_child,
     state_in,
     stop_child,
     transition,
@@ -31,6 +42,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "ActorError",
+    "ActorSnapshot",
+    "AsyncioClock",
     "DurableXStateError",
     "MachineConfigError",
     "MachineSnapshot",
@@ -45,6 +58,10 @@ __all__ = [
     "emit",
     "enqueue_actions",
     "forward_to",
+    "from_callback",
+    "from_observable",
+    "from_promise",
+    "from_transition",
     "initial_transition",
     "log",
     "matches_state",
@@ -54,6 +71,7 @@ __all__ = [
     "send_parent",
     "send_to",
     "setup",
+    "spawn_child",
     "state_in",
     "stop_child",
     "transition",

@@ -9,6 +9,7 @@ API of ``durable_xstate``. Lines are compared with the oracle's golden output af
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from durable_xstate import (
+    ActorSnapshot,
+    MachineSnapshot,
     SimulatedClock,
     and_,
     assign,
@@ -25,6 +28,10 @@ from durable_xstate import (
     emit,
     enqueue_actions,
     forward_to,
+    from_callback,
+    from_observable,
+    from_promise,
+    from_transition,
     log,
     not_,
     or_,
@@ -32,9 +39,11 @@ from durable_xstate import (
     send_parent,
     send_to,
     setup,
+    spawn_child,
     state_in,
     stop_child,
 )
+from durable_xstate.actors.system import reset_session_ids
 
 OPS = frozenset(
     ["var", "lit", "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "!", "and", "or", "if",
@@ -44,6 +53,17 @@ OPS = frozenset(
 
 class Unsupported(Exception):
     """The case uses a feature this runner (or the engine) does not provide yet."""
+
+
+class Rejection(Exception):
+    """A promise actor rejected with a plain value (JavaScript can reject with anything)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(repr(value))
+        self.value = value
+
+
+CLOCK: dict[str, SimulatedClock] = {}  # the clock of the current root actor (promise delays use it)
 
 
 # ----------------------------------------------------------------------------- JS-like values
@@ -110,8 +130,12 @@ def plain(v: Any) -> Any:
         return [plain(x) for x in v]
     if getattr(v, "__xstate_actor__", False):
         return {"xstate$$type": 1, "id": v.id}
+    if isinstance(v, Rejection):
+        return plain(v.value)
     if isinstance(v, BaseException):
         return {}
+    if isinstance(v, MachineSnapshot | ActorSnapshot):
+        return plain(v.to_json())
     return str(v)
 
 
@@ -366,8 +390,13 @@ def build_action(spec: Any, name: str) -> Any:
             out = {}
             for k, v in a.items():
                 if isinstance(v, dict) and "$spawn" in v:
-                    raise Unsupported("$spawn in assign needs child actors")
-                out[k] = evaluate(v, scope_of(args.context, args.event, params))
+                    inp = v.get("input")
+                    out[k] = args.spawn(
+                        v["$spawn"], id=v.get("id"), system_id=v.get("systemId"), sync_snapshot=v.get("syncSnapshot"),
+                        input=None if inp is None else evaluate(inp, scope_of(args.context, args.event, params)),
+                    )
+                else:
+                    out[k] = evaluate(v, scope_of(args.context, args.event, params))
             return out
 
         return assign(assigner)
@@ -411,9 +440,13 @@ def build_action(spec: Any, name: str) -> Any:
         return send_parent(ev_expr(spec["sendParent"]), delay=spec.get("delay"), id=spec.get("id"))
     if "forwardTo" in spec:
         return forward_to(spec["forwardTo"])
-    for key in ("spawnChild",):
-        if key in spec:
-            raise Unsupported(f"action {key!r} needs child actors")
+    if "spawnChild" in spec:
+        inp = spec.get("input")
+        return spawn_child(
+            spec["spawnChild"], id=spec.get("id"), system_id=spec.get("systemId"),
+            sync_snapshot=bool(spec.get("syncSnapshot")),
+            input=None if inp is None else (lambda a: evaluate(inp, scope_of(a.context, a.event))),
+        )
     raise ValueError(f"unknown action spec for {name}: {spec!r}")
 
 
@@ -429,13 +462,72 @@ def build_delay(spec: Any) -> Any:
     return lambda args, params: evaluate(spec, scope_of(args.context, args.event, params))
 
 
+def build_actor(spec: dict[str, Any], name: str) -> Any:
+    if "machine" in spec:
+        return build_machine(spec["machine"], spec.get("implementations") or {})
+    if "promise" in spec:
+        p, delay = spec["promise"], spec.get("delay")
+
+        async def creator(args: Any) -> Any:
+            if delay:
+                fut = asyncio.get_running_loop().create_future()
+                CLOCK["now"].set_timeout(lambda: None if fut.done() else fut.set_result(None), delay)
+                await fut
+            if "reject" in p:
+                raise Rejection(evaluate(p["reject"], {"input": plain(args.input)}))
+            return evaluate(p.get("resolve"), {"input": plain(args.input)})
+
+        return from_promise(creator)
+    if "callback" in spec:
+        c = spec["callback"]
+
+        def callback(args: Any) -> None:
+            for ev in c.get("onStart") or []:
+                args.send_back(evaluate(ev, {"input": plain(args.input)}))
+
+            def on_event(event: Any) -> None:
+                for ev in (c.get("onReceive") or {}).get(event["type"], []):
+                    args.send_back(evaluate(ev, {"input": plain(args.input), "event": plain(event)}))
+
+            args.receive(on_event)
+
+        return from_callback(callback)
+    if "transition" in spec:
+        t = spec["transition"]
+        on = t.get("on") or {}
+
+        def reducer(state: Any, event: Any) -> Any:
+            if event["type"] in on:
+                return evaluate(on[event["type"]], {"context": plain(state), "event": plain(event)})
+            return state
+
+        return from_transition(reducer, lambda args: evaluate(t.get("initial"), {"input": plain(args.input)}))
+    if "observable" in spec:
+        o = spec["observable"]
+
+        class Source:
+            def __init__(self, inp: Any) -> None:
+                self.inp = inp
+
+            def subscribe(self, observer: Any) -> Any:
+                for v in o.get("values") or []:
+                    observer.next(evaluate(v, {"input": plain(self.inp)}))
+                if "error" in o:
+                    observer.error(Rejection(evaluate(o["error"], {"input": plain(self.inp)})))
+                elif o.get("complete"):
+                    observer.complete()
+                return None
+
+        return from_observable(lambda args: Source(args.input))
+    raise ValueError(f"unknown actor spec for {name}: {spec!r}")
+
+
 def build_machine(config: dict[str, Any], impl: dict[str, Any]) -> Any:
-    if impl.get("actors"):
-        raise Unsupported("child actors")
+    actors = {k: build_actor(v, k) for k, v in (impl.get("actors") or {}).items()}
     actions = {k: build_action(v, k) for k, v in (impl.get("actions") or {}).items()}
     guards = {k: build_guard(v) for k, v in (impl.get("guards") or {}).items()}
     delays = {k: build_delay(v) for k, v in (impl.get("delays") or {}).items()}
-    return setup(actions=actions, guards=guards, delays=delays, strict=False).create_machine(
+    return setup(actions=actions, guards=guards, delays=delays, actors=actors, strict=False).create_machine(
         convert_state(config, True)
     )
 
@@ -446,6 +538,8 @@ def build_machine(config: dict[str, Any], impl: dict[str, Any]) -> Any:
 def err_json(e: Any) -> Any:
     if e is None:
         return None
+    if isinstance(e, Rejection):
+        return plain(e.value)
     if isinstance(e, BaseException):
         name = type(e).__name__ if isinstance(e, TypeError) else "Error"
         return {"name": name, "message": str(e)}
@@ -453,7 +547,24 @@ def err_json(e: Any) -> Any:
 
 
 def run_case(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Yield the oracle's lines for ``spec``, computed by durable-xstate."""
+    """The oracle's lines for ``spec``, computed by durable-xstate."""
+    return iter(asyncio.run(_run_case(spec)))
+
+
+async def _flush() -> None:
+    """Let coroutines settle, like the oracle's two setImmediate turns after each step."""
+    loop = asyncio.get_running_loop()
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if not getattr(loop, "_ready", None):
+            await asyncio.sleep(0)
+            if not getattr(loop, "_ready", None):
+                return
+
+
+async def _run_case(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    reset_session_ids()
+    lines: list[dict[str, Any]] = []
     machine = build_machine(spec["machine"], spec.get("implementations") or {})
     events = spec.get("events") or []
     restore_at = spec.get("restoreAt")
@@ -476,6 +587,7 @@ def run_case(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     def start(snapshot: Any, now: float = 0) -> None:
         clock = SimulatedClock(now)
+        CLOCK["now"] = clock
         actor = create_actor(
             machine, id=root_id, clock=clock, input=spec.get("input"), snapshot=snapshot,
             inspect=inspect, logger=lambda *a: None,
@@ -517,7 +629,8 @@ def run_case(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return {k: v for k, v in line.items() if v is not None}
 
     start(None)
-    yield report(0, {"type": "xstate.init"})
+    await _flush()
+    lines.append(report(0, {"type": "xstate.init"}))
     for i, ev in enumerate(events):
         if i in restore_set:
             persisted = plain(state["actor"].get_persisted_snapshot())
@@ -526,13 +639,16 @@ def run_case(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
             state["actor"].stop()
             clear()
             start(persisted, now)
-            yield {"restore": True, "beforeStep": i + 1, "from": frm, "actions": buf["actions"]}
+            await _flush()
+            lines.append({"restore": True, "beforeStep": i + 1, "from": frm, "actions": buf["actions"]})
             clear()
         if "$advance" in ev:
             state["clock"].increment(ev["$advance"])
         elif "$flush" not in ev:
             state["actor"].send(ev)
-        yield report(i + 1, ev)
+        await _flush()
+        lines.append(report(i + 1, ev))
+    return lines
 
 
 def main(argv: list[str]) -> int:

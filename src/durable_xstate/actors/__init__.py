@@ -1,7 +1,24 @@
-"""The actor runtime: live actors, the actor system, the scheduler and clocks."""
+"""The actor runtime: live actors, the actor system, the scheduler, clocks and actor logic creators."""
 
 from .actor import Actor, Subscription, create_actor
-from .clock import Clock, SimulatedClock
+from .clock import AsyncioClock, Clock, SimulatedClock
+from .creators import from_callback, from_observable, from_promise, from_transition
+from .logic import ActorLogic, ActorSnapshot
 from .system import ActorSystem, Scheduler
 
-__all__ = ["Actor", "ActorSystem", "Clock", "Scheduler", "SimulatedClock", "Subscription", "create_actor"]
+__all__ = [
+    "Actor",
+    "ActorLogic",
+    "ActorSnapshot",
+    "ActorSystem",
+    "AsyncioClock",
+    "Clock",
+    "Scheduler",
+    "SimulatedClock",
+    "Subscription",
+    "create_actor",
+    "from_callback",
+    "from_observable",
+    "from_promise",
+    "from_transition",
+]

@@ -11,13 +11,15 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import ActorError, SnapshotError
+from ..errors import ActorError
 from ..machine.actions import ExecutableAction
 from ..machine.callables import call_impl
+from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
 from ..machine.machine import StateMachine
-from ..machine.snapshot import MachineSnapshot
-from .clock import Clock, SimulatedClock
+from ..machine.transition import register_actor_factory
+from .clock import AsyncioClock, Clock
+from .logic import ActorSnapshot
 from .system import ActorSystem
 
 __all__ = ["Actor", "Subscription", "create_actor"]
@@ -51,7 +53,7 @@ def report_unhandled_error(err: BaseException | Any) -> None:
 
 
 class ActorScope:
-    """What the machine logic sees of its actor (xstate's ``actorScope``)."""
+    """What the logic sees of its actor (xstate's ``actorScope``), plus the hooks to create children."""
 
     __slots__ = ("action_executor", "actor", "defer", "emit", "id", "logger", "self", "session_id", "system")
 
@@ -66,6 +68,84 @@ class ActorScope:
         self.emit = actor._emit
         self.action_executor = actor._execute_action
 
+    def stop_child(self, child: Actor) -> None:
+        if child.parent is not self.actor:
+            raise ActorError(f"Cannot stop child actor {child.id} of {self.actor.id} because it is not a child")
+        child._stop()
+
+    def create_child(
+        self,
+        logic: Any,
+        *,
+        id: str | None,
+        src: Any,
+        sync_snapshot: bool | None,
+        system_id: str | None,
+        input: Any,
+        snapshot: Any = None,
+    ) -> Actor:
+        return Actor(
+            logic, id=id, parent=self.actor, src=src, sync_snapshot=sync_snapshot, system_id=system_id,
+            input=input, snapshot=snapshot,
+        )
+
+    def restore_child(self, machine: Any, child_id: str, data: Mapping[str, Any]) -> Actor | None:
+        """A persisted child, recreated from its snapshot; None when its ``src`` no longer resolves (as xstate)."""
+        src = data.get("src")
+        logic = resolve_referenced_actor(machine, src) if isinstance(src, str) else None
+        if logic is None:
+            return None
+        return self.create_child(
+            logic, id=child_id, src=src, sync_snapshot=data.get("syncSnapshot"), system_id=data.get("systemId"),
+            input=None, snapshot=data["snapshot"],
+        )
+
+    def create_spawner(self, snapshot: Any, event: Any, spawned: dict[str, Any]) -> Callable[..., Actor]:
+        """The ``spawn`` given to ``assign`` implementations (xstate's ``createSpawner``)."""
+        machine = snapshot.machine
+
+        def spawn(
+            src: Any,
+            *,
+            id: str | None = None,
+            input: Any = None,
+            system_id: str | None = None,
+            sync_snapshot: bool | None = None,
+        ) -> Actor:
+            if isinstance(src, str):
+                logic = resolve_referenced_actor(machine, src)
+                if logic is None:
+                    raise LookupError(f"Actor logic '{src}' not implemented in machine '{machine.id}'")
+                if callable(input):
+                    input = call_impl(input, _MapperArgs(snapshot.context, event, self.actor), None)
+            else:
+                logic = src
+            ref = self.create_child(
+                logic, id=id, src=src, sync_snapshot=sync_snapshot, system_id=system_id, input=input
+            )
+            spawned[ref.id] = ref
+
+            def start() -> None:
+                if not ref.is_stopped:
+                    ref.start()
+
+            self.defer(start)
+            return ref
+
+        return spawn
+
+
+class _MapperArgs:
+    __slots__ = ("context", "event", "self")
+
+    def __init__(self, context: Any, event: Any, self_: Any) -> None:
+        self.context = context
+        self.event = event
+        self.self = self_
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
 
 class Actor:
     """A running instance of a machine (xstate's ``Actor``)."""
@@ -74,7 +154,7 @@ class Actor:
 
     def __init__(
         self,
-        logic: StateMachine,
+        logic: Any,
         *,
         id: str | None = None,
         input: Any = None,
@@ -91,7 +171,7 @@ class Actor:
         if parent is not None:
             self.system: ActorSystem = parent.system
         else:
-            self.system = ActorSystem(clock or SimulatedClock(), logger)
+            self.system = ActorSystem(clock or AsyncioClock(), logger)
             self.system.root = self
             if inspect is not None:
                 self.system.inspect(inspect)
@@ -123,15 +203,17 @@ class Actor:
             self.system.unregister(self)
 
     def _init_state(self, persisted: Mapping[str, Any] | None) -> Any:
+        logic = self.logic
         if persisted is not None:
-            # A snapshot that does not fit the machine is a caller error: raise, build nothing.
-            return self.logic.restore_snapshot(persisted, self._scope)
+            # A snapshot that does not fit the logic is a caller error: raise, build nothing.
+            restore = getattr(logic, "restore_snapshot", None)
+            return restore(persisted, self._scope) if restore is not None else persisted
+        if isinstance(logic, StateMachine):
+            return logic.get_initial_snapshot(self._scope, self.options_input)  # catches its own errors
         try:
-            return self.logic.get_initial_snapshot(self._scope, self.options_input)
-        except SnapshotError:
-            raise
-        except Exception as err:  # xstate 5.33: an error while computing the initial snapshot
-            return MachineSnapshot(self.logic, [self.logic.root], {}, "error", error=err)
+            return logic.get_initial_snapshot(self._scope, self.options_input)
+        except Exception as err:
+            return ActorSnapshot("error", error=err)
 
     # ------------------------------------------------------------------ action execution
     def _execute_action(self, action: ExecutableAction) -> None:
@@ -389,11 +471,40 @@ class Actor:
 
     def get_persisted_snapshot(self) -> dict[str, Any]:
         """The same dict as xstate's ``actor.getPersistedSnapshot()``."""
-        return self.logic.get_persisted_snapshot(self._snapshot)
+        persisted: dict[str, Any] = self.logic.get_persisted_snapshot(self._snapshot)
+        return persisted
 
     @property
     def parent(self) -> Actor | None:
         return self._parent
+
+    @property
+    def is_running(self) -> bool:
+        return self._status == RUNNING
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._status == STOPPED
+
+    def get_scheduled_events(self) -> list[dict[str, Any]]:
+        """Delayed events this actor scheduled and that have not fired, with absolute due times (ms).
+
+        xstate keeps these out of the persisted snapshot; the persistence layer stores them beside it.
+        """
+        out = []
+        for ev in self.system.scheduler.scheduled_events.values():
+            if ev["source"] is self:
+                out.append(
+                    {
+                        "id": ev["id"],
+                        "event": ev["event"],
+                        "target": ev["target"].id if ev["target"] is not None else None,
+                        "delay": ev["delay"],
+                        "startedAt": ev["startedAt"],
+                        "dueAt": ev["startedAt"] + ev["delay"],
+                    }
+                )
+        return out
 
     def __repr__(self) -> str:
         return f"<Actor {self.id!r} {self._snapshot.status}>"
@@ -415,3 +526,11 @@ def create_actor(
         logic, id=id, input=input, snapshot=snapshot, inspect=inspect, clock=clock, logger=logger,
         system_id=system_id,
     )
+
+
+def _detached_child(logic: Any, **options: Any) -> Actor:
+    options.pop("snapshot", None)
+    return Actor(logic, **options)
+
+
+register_actor_factory(_detached_child)

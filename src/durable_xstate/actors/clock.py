@@ -7,10 +7,12 @@ restarts the pass.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Clock", "SimulatedClock"]
+__all__ = ["AsyncioClock", "Clock", "SimulatedClock"]
 
 
 class Clock(Protocol):
@@ -76,3 +78,26 @@ class SimulatedClock:
                 del self._timeouts[handle]
                 fn()
         self._flushing = False
+
+
+class AsyncioClock:
+    """Real time on the running asyncio loop; ``now()`` is wall-clock epoch milliseconds.
+
+    Timers are only armed when a delay is scheduled, so machines without delays never need a loop.
+    """
+
+    def now(self) -> float:
+        return time.time() * 1000
+
+    def set_timeout(self, fn: Callable[[], None], delay_ms: float) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "a delayed event needs a running asyncio event loop (or create the actor with "
+                "clock=SimulatedClock() and advance it yourself)"
+            ) from None
+        return loop.call_later(max(delay_ms, 0) / 1000, fn)
+
+    def clear_timeout(self, handle: Any) -> None:
+        handle.cancel()

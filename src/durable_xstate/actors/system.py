@@ -16,6 +16,15 @@ __all__ = ["ActorSystem", "Scheduler"]
 
 _log = logging.getLogger("durable_xstate")
 
+# Session ids ("x:0", "x:1", ...) come from one process-wide counter, as in xstate.
+_session_ids = itertools.count()
+
+
+def reset_session_ids() -> None:
+    """Restart session ids at ``x:0`` (for tests that compare ids with a fresh xstate process)."""
+    global _session_ids
+    _session_ids = itertools.count()
+
 
 def default_logger(*args: Any) -> None:
     _log.info(" ".join(str(a) for a in args))
@@ -70,7 +79,6 @@ class ActorSystem:
     def __init__(self, clock: Clock, logger: Callable[..., None] | None = None) -> None:
         self.clock = clock
         self.logger = logger or default_logger
-        self._ids = itertools.count()
         self._actors: dict[str, Actor] = {}
         self._keyed: dict[str, Actor] = {}
         self._observers: list[Any] = []
@@ -79,7 +87,7 @@ class ActorSystem:
         self.scheduler = Scheduler(self)
 
     def book_id(self) -> str:
-        return f"x:{next(self._ids)}"
+        return f"x:{next(_session_ids)}"
 
     def register(self, session_id: str, actor: Actor) -> None:
         self._actors[session_id] = actor

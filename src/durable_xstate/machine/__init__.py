@@ -13,7 +13,7 @@ from .actions import (
     log,
     raise_,
 )
-from .children import forward_to, send_parent, send_to, stop_child
+from .children import forward_to, send_parent, send_to, spawn_child, stop_child
 from .guards import GuardArgs, and_, not_, or_, state_in
 from .machine import Implementations, MachineSetup, StateMachine, create_machine, setup
 from .node import StateNode, Transition
@@ -46,6 +46,7 @@ __all__ = [
     "send_parent",
     "send_to",
     "setup",
+    "spawn_child",
     "state_in",
     "stop_child",
     "transition",

@@ -32,6 +32,17 @@ __all__ = [
 Resolution = tuple["MachineSnapshot", Any, "list[Any] | None"]
 
 
+class ResolveExtra:
+    """Passed to every built-in's ``resolve``: the internal queue, and the ids of invokes being started
+    in the same entry set (a ``send_to`` may name one before it exists)."""
+
+    __slots__ = ("deferred_actor_ids", "internal_queue")
+
+    def __init__(self, internal_queue: list[Any], deferred_actor_ids: list[str] | None) -> None:
+        self.internal_queue = internal_queue
+        self.deferred_actor_ids = deferred_actor_ids
+
+
 class ActionArgs:
     """The first argument of every action implementation: ``context``, ``event``, ``self``, ``system``."""
 
@@ -84,7 +95,7 @@ class BuiltinAction:
         snapshot: MachineSnapshot,
         args: ActionArgs,
         params: Any,
-        internal_queue: list[Any],
+        extra: ResolveExtra,
     ) -> Resolution:
         raise NotImplementedError
 
@@ -112,7 +123,7 @@ class Assign(BuiltinAction):
         self.is_fn = callable(assignment)
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         context = snapshot.context
         if context is None:
@@ -152,7 +163,7 @@ class Raise(BuiltinAction):
         self.delay = delay
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         event = _resolve_value(self.event, args, params)
         delay = self.delay
@@ -163,7 +174,7 @@ class Raise(BuiltinAction):
             delay = call_impl(delay, args, params)
         if not isinstance(delay, int | float) or isinstance(delay, bool):
             delay = None
-            internal_queue.append(event)
+            extra.internal_queue.append(event)
         return snapshot, {"event": event, "id": self.id, "delay": delay}, None
 
     def execute(self, scope: Any, params: Any) -> None:
@@ -186,7 +197,7 @@ class Emit(BuiltinAction):
         self.event = event
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"event": _resolve_value(self.event, args, params)}, None
 
@@ -208,7 +219,7 @@ class Log(BuiltinAction):
         self.label = label
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"value": _resolve_value(self.value, args, params), "label": self.label}, None
 
@@ -227,7 +238,7 @@ class Cancel(BuiltinAction):
         self.send_id = send_id
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"sendId": _resolve_value(self.send_id, args, params)}, None
 
@@ -279,7 +290,7 @@ class EnqueueActions(BuiltinAction):
         self.collect = collect
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         enqueue = Enqueue()
         # check() sees the snapshot as it was before the enqueued actions run

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .actions import ActionArgs, BuiltinAction, ExecutableAction
+from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
 from .callables import call_impl
 from .configuration import (
     ConfigInfo,
@@ -399,7 +399,7 @@ def resolve_actions_and_context(
     if not actions:
         return snapshot
     retries: list[tuple[Any, Any]] | None = [] if deferred_actor_ids is not None else None
-    extra = (internal_queue, deferred_actor_ids)
+    extra = ResolveExtra(internal_queue, deferred_actor_ids)
     result = _resolve_and_execute(snapshot, event, scope, actions, extra, retries)
     if retries:
         for builtin, params in retries:
@@ -412,7 +412,7 @@ def _resolve_and_execute(
     event: Any,
     scope: Any,
     actions: list[Any] | tuple[Any, ...],
-    extra: tuple[list[Any], list[str] | None],
+    extra: ResolveExtra,
     retries: list[tuple[Any, Any]] | None,
 ) -> MachineSnapshot:
     machine = snapshot.machine
@@ -445,7 +445,7 @@ def _resolve_and_execute(
         if not isinstance(resolved, BuiltinAction):
             executor(ExecutableAction(type_, args, params, resolved))
             continue
-        current, exec_params, more = resolved.resolve(scope, current, args, params, extra[0])
+        current, exec_params, more = resolved.resolve(scope, current, args, params, extra)
         if retries is not None and hasattr(resolved, "retry_resolve"):
             retries.append((resolved, exec_params))
         if resolved.has_execute:
@@ -697,7 +697,7 @@ def macrostep(
     if event_type != XSTATE_INIT:
         transitions = select_transitions(current, event)
         if not transitions and event_type.startswith("xstate.error.actor"):
-            errored = snapshot._replace(status="error", error=event.get("error"))
+            errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
             record(event, errored, [])
             return errored
         current = microstep(transitions, snapshot, scope, event, False, internal_queue)

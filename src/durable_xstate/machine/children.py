@@ -1,20 +1,28 @@
 """Child-actor actions (``spawn_child``, ``stop_child``) and the invoke seam.
 
-The actor model (invoked and spawned children, ``send_to``) is built on top of this module; until
-it lands, entering a state with ``invoke`` fails the actor with a clear ``NotImplementedError``
-rather than silently doing nothing.
+The machine never creates actors itself: it asks its scope (``scope.create_child``), which the actor
+runtime provides, so this package stays free of the runtime.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .actions import ActionArgs, BuiltinAction, Resolution
+from .actions import ActionArgs, BuiltinAction, Resolution, ResolveExtra
+from .callables import call_impl
 
 if TYPE_CHECKING:
     from .snapshot import MachineSnapshot
 
-__all__ = ["forward_to", "send_parent", "send_to", "spawn_invoke", "stop_child"]
+__all__ = [
+    "forward_to",
+    "resolve_referenced_actor",
+    "send_parent",
+    "send_to",
+    "spawn_child",
+    "spawn_invoke",
+    "stop_child",
+]
 
 
 class StopChild(BuiltinAction):
@@ -25,37 +33,127 @@ class StopChild(BuiltinAction):
         self.actor_ref = actor_ref
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         ref = self.actor_ref
         if callable(ref) and not getattr(ref, "__xstate_actor__", False):
-            ref = ref(args, params)
+            ref = call_impl(ref, args, params)
         child = snapshot.children.get(ref) if isinstance(ref, str) else ref
-        if child is None:
-            return snapshot, None, None
-        children = {k: v for k, v in snapshot.children.items() if v is not child}
+        children = snapshot.children
+        if child is not None:
+            children = dict(children)
+            children.pop(child.id, None)
         return snapshot._replace(children=children), child, None
 
     def execute(self, scope: Any, child: Any) -> None:
         if child is None:
             return
-        scope.defer(lambda: child._stop())
+        _unregister_recursively(scope.system, child)
+        if not child.is_running:
+            scope.stop_child(child)
+            return
+        scope.defer(lambda: scope.stop_child(child))
 
 
-class SpawnInvoke(BuiltinAction):
+def _unregister_recursively(system: Any, actor: Any) -> None:
+    for grandchild in list(getattr(actor.get_snapshot(), "children", {}).values()):
+        if grandchild is not None:
+            _unregister_recursively(system, grandchild)
+    system.unregister(actor)
+
+
+def resolve_referenced_actor(machine: Any, src: str) -> Any:
+    """An actor logic by name, or an inline invoke's logic from its ``xstate.invoke.<i>.<stateId>`` name."""
+    if src.startswith("xstate.invoke."):
+        rest = src[len("xstate.invoke.") :]
+        index_str, _, node_id = rest.partition(".")
+        if index_str.isdigit():
+            try:
+                node = machine.get_state_node_by_id(f"#{node_id}")
+            except LookupError:
+                return None
+            invokes = node.config.get("invoke")
+            entry = invokes[int(index_str)] if isinstance(invokes, list) and int(index_str) < len(invokes) else invokes
+            return entry.get("src") if isinstance(entry, dict) else None
+    return machine.implementations.actors.get(src)
+
+
+class SpawnChild(BuiltinAction):
+    """Create a child actor (started after the snapshot is committed), as xstate's ``spawnChild``."""
+
     type = "xstate.spawnChild"
     has_execute = True
 
-    def __init__(self, invoke_def: Any) -> None:
-        self.invoke_def = invoke_def
+    def __init__(
+        self,
+        src: Any,
+        *,
+        id: Any = None,
+        system_id: str | None = None,
+        input: Any = None,
+        sync_snapshot: bool = False,
+    ) -> None:
+        self.src = src
+        self.id = id
+        self.system_id = system_id
+        self.input = input
+        self.sync_snapshot = sync_snapshot
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
-        raise NotImplementedError(
-            f"invoke (src {self.invoke_def.src!r}, id {self.invoke_def.id!r}) needs the child-actor "
-            "runtime, which this version does not provide yet"
-        )
+        src = self.src
+        logic = resolve_referenced_actor(snapshot.machine, src) if isinstance(src, str) else src
+        child_id = call_impl(self.id, args, None) if callable(self.id) else self.id
+        actor_ref = None
+        resolved_input = None
+        if logic is not None:
+            inp = self.input
+            resolved_input = (
+                call_impl(inp, _MapperArgs(snapshot.context, args.event, scope.self), None) if callable(inp) else inp
+            )
+            actor_ref = scope.create_child(
+                logic, id=child_id, src=src, sync_snapshot=self.sync_snapshot, system_id=self.system_id,
+                input=resolved_input,
+            )
+        elif getattr(snapshot.machine, "strict", False):
+            raise LookupError(f"Actor logic '{src}' not implemented in machine '{snapshot.machine.id}'")
+        key = "undefined" if child_id is None else child_id
+        children = {**snapshot.children, key: actor_ref}
+        exec_params = {"id": child_id, "systemId": self.system_id, "actorRef": actor_ref, "src": src,
+                       "input": resolved_input}
+        return snapshot._replace(children=children), exec_params, None
+
+    def execute(self, scope: Any, params: Any) -> None:
+        actor_ref = params["actorRef"]
+        if actor_ref is None:
+            return
+
+        def start() -> None:
+            if actor_ref.is_stopped:
+                return
+            actor_ref.start()
+
+        scope.defer(start)
+
+
+class _MapperArgs:
+    __slots__ = ("context", "event", "self")
+
+    def __init__(self, context: Any, event: Any, self_: Any) -> None:
+        self.context = context
+        self.event = event
+        self.self = self_
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def spawn_child(
+    src: Any, *, id: Any = None, system_id: str | None = None, input: Any = None, sync_snapshot: bool = False
+) -> BuiltinAction:
+    """Spawn a child actor from ``src`` (a name in ``setup(actors=...)`` or a logic object)."""
+    return SpawnChild(src, id=id, system_id=system_id, input=input, sync_snapshot=sync_snapshot)
 
 
 def stop_child(actor_ref: Any) -> BuiltinAction:
@@ -64,7 +162,14 @@ def stop_child(actor_ref: Any) -> BuiltinAction:
 
 
 def spawn_invoke(invoke_def: Any) -> BuiltinAction:
-    return SpawnInvoke(invoke_def)
+    """The implicit ``spawnChild`` that starts an invoke when its state is entered."""
+    return SpawnChild(
+        invoke_def.src,
+        id=invoke_def.id,
+        system_id=invoke_def.system_id,
+        input=invoke_def.input,
+        sync_snapshot=invoke_def.on_snapshot is not None,
+    )
 
 
 class SendTo(BuiltinAction):
@@ -82,10 +187,8 @@ class SendTo(BuiltinAction):
         self.delay = delay
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, internal_queue: list[Any]
+        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
-        from .callables import call_impl
-
         event = call_impl(self.event, args, params) if callable(self.event) else self.event
         delay = self.delay
         if isinstance(delay, str):
@@ -105,7 +208,7 @@ class SendTo(BuiltinAction):
             elif to.startswith("#_"):
                 target = snapshot.children.get(to[2:])
             else:
-                deferred = getattr(scope, "deferred_actor_ids", None)
+                deferred = extra.deferred_actor_ids
                 target = to if deferred and to in deferred else snapshot.children.get(to)
             if not target:
                 raise LookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")

@@ -116,7 +116,7 @@ class StateMachine:
             return
         impl = self.implementations
         for path, kind, name in self._referenced_names():
-            table = {"action": impl.actions, "guard": impl.guards, "delay": impl.delays}[kind]
+            table = {"action": impl.actions, "guard": impl.guards, "delay": impl.delays, "actor": impl.actors}[kind]
             if name not in table:
                 raise MachineConfigError(path, f"unknown {kind} {name!r}: no implementation was provided")
         self._checked = True
@@ -136,6 +136,9 @@ class StateMachine:
                     yield from _guard_names(f"{tp}.guard", t.guard)
                     if isinstance(t.delay, str):
                         yield (f"{pre}after.{t.delay}", "delay", t.delay)
+            for i, inv in enumerate(node.invoke):
+                if isinstance(inv.config.get("src"), str):
+                    yield (f"{pre}invoke[{i}].src", "actor", inv.src)
             for i, t in enumerate(node.always or ()):
                 yield from _action_names(f"{pre}always[{i}].actions", t.actions)
                 yield from _guard_names(f"{pre}always[{i}].guard", t.guard)
@@ -191,6 +194,12 @@ class StateMachine:
 
             return resolve_actions_and_context(pre, ev, scope, [Assign(assignment)], internal_queue)
         return MachineSnapshot(self, [self.root], copy.deepcopy(context) if context else {})
+
+    def start(self, snapshot: MachineSnapshot, scope: Any) -> None:
+        """Start every child that is still active (restored or created while computing the initial state)."""
+        for child in list(snapshot.children.values()):
+            if child is not None and child.get_snapshot().status == "active":
+                child.start()
 
     def transition(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: Any) -> MachineSnapshot:
         return macrostep(snapshot, event, scope, [])

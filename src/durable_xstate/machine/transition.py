@@ -5,7 +5,7 @@ Nothing runs: both return the next snapshot and the list of actions an actor wou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .actions import ExecutableAction
@@ -20,6 +20,16 @@ class _InertSystem:
 
     def send_inspection_event(self, event: Any) -> None:  # pragma: no cover - never inspecting
         pass
+
+
+ActorFactory = Callable[..., Any]
+_actor_factory: ActorFactory | None = None
+
+
+def register_actor_factory(factory: ActorFactory) -> None:
+    """Called by the actor runtime so that pure transitions can create (unstarted) child actors."""
+    global _actor_factory
+    _actor_factory = factory
 
 
 class _InertScope:
@@ -40,6 +50,14 @@ class _InertScope:
         pass
 
     def logger(self, *args: Any) -> None:
+        pass
+
+    def create_child(self, logic: Any, **options: Any) -> Any:
+        if _actor_factory is None:
+            raise RuntimeError("spawning children needs the actor runtime (import durable_xstate)")
+        return _actor_factory(logic, **options)
+
+    def stop_child(self, child: Any) -> None:
         pass
 
 
