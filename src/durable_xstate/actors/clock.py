@@ -8,6 +8,7 @@ restarts the pass.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,28 +25,31 @@ class Clock(Protocol):
 
 
 class SimulatedClock:
-    """A clock that only moves when told to; used by tests and the conformance runner."""
+    """A clock that only moves when told to; used by tests and the conformance runner.
+
+    Timers fire in due order (ties in the order they were set), each one at most once, exactly as
+    xstate's ``SimulatedClock`` fires them; a heap keeps that cheap with many pending timers.
+    """
 
     def __init__(self, now: float = 0) -> None:
         self._now = now
-        self._timeouts: dict[int, tuple[float, float, Callable[[], None]]] = {}
+        self._heap: list[tuple[float, int]] = []
+        self._timeouts: dict[int, Callable[[], None]] = {}
         self._next_id = 0
         self._flushing = False
-        self._invalidated = False
 
     def now(self) -> float:
         return self._now
 
     def set_timeout(self, fn: Callable[[], None], delay_ms: float) -> int:
-        self._invalidated = self._flushing
         handle = self._next_id
         self._next_id += 1
-        self._timeouts[handle] = (self._now, delay_ms, fn)
+        self._timeouts[handle] = fn
+        heapq.heappush(self._heap, (self._now + delay_ms, handle))
         return handle
 
     def clear_timeout(self, handle: Any) -> None:
-        self._invalidated = self._flushing
-        self._timeouts.pop(handle, None)
+        self._timeouts.pop(handle, None)  # its heap entry is skipped when it surfaces
 
     def set(self, now: float) -> None:
         if now < self._now:
@@ -64,20 +68,17 @@ class SimulatedClock:
 
     def _flush(self) -> None:
         if self._flushing:
-            self._invalidated = True
-            return
+            return  # the running flush picks up whatever is due now
         self._flushing = True
-        ordered = sorted(self._timeouts.items(), key=lambda kv: kv[1][0] + kv[1][1])
-        for handle, (start, delay, fn) in ordered:
-            if self._invalidated:
-                self._invalidated = False
-                self._flushing = False
-                self._flush()
-                return
-            if self._now - start >= delay and handle in self._timeouts:
-                del self._timeouts[handle]
-                fn()
-        self._flushing = False
+        try:
+            heap, timeouts = self._heap, self._timeouts
+            while heap and heap[0][0] <= self._now:
+                _, handle = heapq.heappop(heap)
+                fn = timeouts.pop(handle, None)
+                if fn is not None:
+                    fn()
+        finally:
+            self._flushing = False
 
 
 class AsyncioClock:

@@ -50,8 +50,8 @@ class PromiseLogic(BaseLogic):
         if snapshot.status != "active":
             return
         me = scope.self
-        result = self.creator(LogicArgs(snapshot.input, scope.system, me, scope.emit))
         loop = _running_loop("from_promise")
+        result = self.creator(LogicArgs(snapshot.input, scope.system, me, scope.emit))
 
         async def settle() -> Any:
             return await result if inspect.isawaitable(result) else result

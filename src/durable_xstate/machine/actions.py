@@ -109,6 +109,18 @@ class BuiltinAction:
         return f"<{self.type}>"
 
 
+def resolve_delay(delay: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any) -> Any:
+    """A delay name (through ``setup(delays=...)``), a function of ``(args, params)``, or a number."""
+    if isinstance(delay, str):
+        delays = snapshot.machine.implementations.delays
+        if delay not in delays and getattr(snapshot.machine, "strict", False):
+            raise LookupError(f"Delay '{delay}' is not implemented in machine '{snapshot.machine.id}'")
+        return _resolve_value(delays.get(delay), args, params)
+    if callable(delay):
+        return call_impl(delay, args, params)
+    return delay
+
+
 def _resolve_value(value: Any, args: ActionArgs, params: Any) -> Any:
     return call_impl(value, args, params) if callable(value) else value
 
@@ -166,12 +178,7 @@ class Raise(BuiltinAction):
         self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         event = _resolve_value(self.event, args, params)
-        delay = self.delay
-        if isinstance(delay, str):
-            configured = snapshot.machine.implementations.delays.get(delay)
-            delay = _resolve_value(configured, args, params)
-        elif callable(delay):
-            delay = call_impl(delay, args, params)
+        delay = resolve_delay(self.delay, snapshot, args, params)
         if not isinstance(delay, int | float) or isinstance(delay, bool):
             delay = None
             extra.internal_queue.append(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .actions import ActionArgs, BuiltinAction, Resolution, ResolveExtra
+from .actions import ActionArgs, BuiltinAction, Resolution, ResolveExtra, resolve_delay
 from .callables import call_impl
 
 if TYPE_CHECKING:
@@ -119,6 +119,12 @@ class SpawnChild(BuiltinAction):
         elif getattr(snapshot.machine, "strict", False):
             raise LookupError(f"Actor logic '{src}' not implemented in machine '{snapshot.machine.id}'")
         key = "undefined" if child_id is None else child_id
+        if getattr(snapshot.machine, "strict", False):
+            existing = snapshot.children.get(key)
+            if existing is not None and not existing.is_stopped:
+                raise ValueError(
+                    f"Child id '{key}' is already used by a running child of machine '{snapshot.machine.id}'"
+                )
         children = {**snapshot.children, key: actor_ref}
         exec_params = {"id": child_id, "systemId": self.system_id, "actorRef": actor_ref, "src": src,
                        "input": resolved_input}
@@ -190,12 +196,7 @@ class SendTo(BuiltinAction):
         self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         event = call_impl(self.event, args, params) if callable(self.event) else self.event
-        delay = self.delay
-        if isinstance(delay, str):
-            configured = snapshot.machine.implementations.delays.get(delay)
-            delay = call_impl(configured, args, params) if callable(configured) else configured
-        elif callable(delay):
-            delay = call_impl(delay, args, params)
+        delay = resolve_delay(self.delay, snapshot, args, params)
         to = self.to
         if callable(to) and not getattr(to, "__xstate_actor__", False):
             to = call_impl(to, args, params)
@@ -212,6 +213,11 @@ class SendTo(BuiltinAction):
                 target = to if deferred and to in deferred else snapshot.children.get(to)
             if not target:
                 raise LookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")
+        elif to is None and getattr(snapshot.machine, "strict", False):
+            raise LookupError(
+                f"send_to target resolved to nothing in machine '{snapshot.machine.id}' "
+                "(xstate would send the event to the sender itself)"
+            )
         else:
             target = to or scope.self
         exec_params = {

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import MachineConfigError, SnapshotError
+from ..errors import ActorError, MachineConfigError, SnapshotError
 from .actions import Assign
 from .algorithm import (
     get_state_nodes,
@@ -218,6 +218,11 @@ class StateMachine:
         """The same dict as xstate's ``getPersistedSnapshot()``, key for key and in xstate's key order."""
         children: dict[str, Any] = {}
         for cid, child in snapshot.children.items():
+            if not isinstance(child.src, str):
+                raise ActorError(
+                    f"An inline child actor cannot be persisted (child '{cid}'): give its logic a name in "
+                    "setup(actors=...) and spawn it by that name"
+                )
             entry: dict[str, Any] = {"snapshot": child.get_persisted_snapshot(), "src": child.src}
             if child.system_id is not None:
                 entry["systemId"] = child.system_id
