@@ -3,14 +3,36 @@
     DurableXStateError
     ├── MachineConfigError (ValueError)   a machine config that cannot be built; names the config path
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
-    └── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
+    ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
+    └── StoreError                        anything from durable_xstate.stores
+        ├── WriteConflict                 contention: the version expected is not the one stored
+        ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
+        ├── LeaseLost                     ownership: the lease expired, was taken over, or is not yours
+        ├── InvalidKey (ValueError)       a key that could escape the store's root, or is malformed
+        ├── ValueTooLarge (ValueError)    a value over the backend's limit; nothing was written
+        ├── StoreNotConfigured (RuntimeError)  a LockableStorage used without the part it needs
+        └── StoreUnavailable (ConnectionError)  an infrastructure fault; ``.cause`` is the backend's error
 
 Every error subclasses the builtin it really is, so callers can catch what they already know.
 """
 
 from __future__ import annotations
 
-__all__ = ["ActorError", "DurableXStateError", "MachineConfigError", "SnapshotError"]
+__all__ = [
+    "AcquireLockError",
+    "ActorError",
+    "DurableXStateError",
+    "InvalidKey",
+    "LeaseLost",
+    "LockTimeout",
+    "MachineConfigError",
+    "SnapshotError",
+    "StoreError",
+    "StoreNotConfigured",
+    "StoreUnavailable",
+    "ValueTooLarge",
+    "WriteConflict",
+]
 
 
 class DurableXStateError(Exception):
@@ -38,3 +60,72 @@ class SnapshotError(DurableXStateError, ValueError):
 
 class ActorError(DurableXStateError, RuntimeError):
     """A live actor was used in a way xstate forbids."""
+
+
+class StoreError(DurableXStateError):
+    """Base of every error raised by a store."""
+
+
+class WriteConflict(StoreError):
+    """A compare-and-set found another version than the one expected (None means "absent")."""
+
+    def __init__(self, key: str, expected: str | None, found: str | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.found = found
+        exp = "nothing (create-only)" if expected is None else repr(expected)
+        fnd = "nothing" if found is None else repr(found)
+        super().__init__(f"write conflict on {key!r}: expected version {exp}, found {fnd}")
+
+
+class LockTimeout(StoreError, TimeoutError):
+    """The lock was not acquired before the timeout. The message keeps the seed's shape."""
+
+    def __init__(self, key: str, message: str | None = None) -> None:
+        self.key = key
+        super().__init__(message or f"Could not acquire lock on path {key}.")
+
+
+AcquireLockError = LockTimeout
+
+
+class LeaseLost(StoreError):
+    """The lease is no longer ours: it expired and was taken, a newer fencing token exists, or we never held it."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"lease on {key!r} lost: {reason}")
+
+
+class InvalidKey(StoreError, ValueError):
+    """A key that is malformed or could reach outside the store's root, prefix or table."""
+
+    def __init__(self, key: object, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class ValueTooLarge(StoreError, ValueError):
+    """A value over the backend's size limit. Nothing was written."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        self.key = key
+        self.size = size
+        self.limit = limit
+        super().__init__(f"value for {key!r} is {size} bytes; this backend accepts at most {limit}")
+
+
+class StoreNotConfigured(StoreError, RuntimeError):
+    """A LockableStorage was used for storage or locking it was not given."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """An infrastructure fault (network, permissions, server error). Never reported as contention or absence."""
+
+    def __init__(self, backend: str, operation: str, cause: BaseException) -> None:
+        self.backend = backend
+        self.operation = operation
+        self.cause = cause
+        super().__init__(f"{backend} unavailable during {operation}: {type(cause).__name__}: {cause}")

@@ -1,0 +1,101 @@
+"""Storage and locks: versioned bytes under keys, leases with owners and fencing tokens.
+
+``open_store(url, lock=None)`` opens any backend from a URL and returns a :class:`LockableStorage`:
+
+==================================  ======================================================
+``memory://name``                   in-process (shared per name within the process)
+``file:///abs/dir``, ``file://./d`` local files, the embedded default
+``sqlite:///path/to/db``            SQLite
+``s3://bucket/prefix/``             S3 (storage only: pair it with ``lock=`` a DynamoDB,
+                                    Redis or PostgreSQL URL)
+``dynamodb://table``                DynamoDB (storage table + ``<table>-locks``)
+``redis://host:port/0``             Redis
+``postgresql://user@host:port/db``  PostgreSQL
+==================================  ======================================================
+
+Query parameters are passed to the backend (e.g. ``?endpoint_url=http://127.0.0.1:5000&region=us-east-1``
+for S3 and DynamoDB). Backends connect lazily, on first use. Their client libraries are optional
+extras: ``pip install 'durable-xstate[redis]'`` and so on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import StoreNotConfigured
+from .base import (
+    DEFAULT_MAX_VALUE_BYTES,
+    MAX_KEY_LENGTH,
+    Lease,
+    Lock,
+    LockableStorage,
+    Page,
+    Storage,
+    Versioned,
+    validate_key,
+)
+from .memory import MemoryStore
+from .sync import SyncStore
+
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "MAX_KEY_LENGTH",
+    "Lease",
+    "Lock",
+    "LockableStorage",
+    "MemoryStore",
+    "Page",
+    "Storage",
+    "SyncStore",
+    "Versioned",
+    "open_backend",
+    "open_store",
+    "validate_key",
+]
+
+# scheme -> (module, factory function). Each factory takes (url, parts, options) and returns a
+# Storage, a Lock, or one object that is both.
+_BACKENDS: dict[str, tuple[str, str]] = {
+    "memory": ("durable_xstate.stores.memory", "from_url"),
+    "file": ("durable_xstate.stores.local", "from_url"),
+    "sqlite": ("durable_xstate.stores.sqlite", "from_url"),
+    "s3": ("durable_xstate.stores.s3", "from_url"),
+    "dynamodb": ("durable_xstate.stores.dynamodb", "from_url"),
+    "redis": ("durable_xstate.stores.redis", "from_url"),
+    "rediss": ("durable_xstate.stores.redis", "from_url"),
+    "postgresql": ("durable_xstate.stores.postgres", "from_url"),
+    "postgres": ("durable_xstate.stores.postgres", "from_url"),
+}
+
+
+def open_backend(url: str) -> Any:
+    """The backend object (storage, lock, or both) for ``url``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _BACKENDS:
+        raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(_BACKENDS))}")
+    module_name, factory = _BACKENDS[scheme]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ImportError(
+            f"the {scheme} backend needs an optional dependency ({err.name}); install durable-xstate[{scheme}]"
+        ) from err
+    options = dict(parse_qsl(parts.query))
+    return getattr(module, factory)(url, parts, options)
+
+
+def open_store(url: str, lock: str | None = None) -> LockableStorage:
+    """Open a store from a URL; ``lock`` names a lock backend for storages without one (e.g. S3)."""
+    backend = open_backend(url)
+    storage = backend if isinstance(backend, Storage) else None
+    lock_backend = backend if isinstance(backend, Lock) else None
+    if lock is not None:
+        lock_backend = open_backend(lock)
+        if not isinstance(lock_backend, Lock):
+            raise StoreNotConfigured(f"{lock!r} does not provide locks")
+    if storage is None:
+        raise StoreNotConfigured(f"{url!r} does not provide storage")
+    return LockableStorage(storage=storage, lock=lock_backend)

@@ -1,0 +1,311 @@
+"""The store contract: versioned bytes under a key, and leases with owners and fencing tokens.
+
+Stores know nothing of machines. Every backend implements :class:`Storage` (compare-and-set writes,
+create-only when no version is expected) and most also :class:`Lock`. Backends whose storage and lock
+share one server implement both in one class and enforce fencing atomically inside ``write``: a write
+carrying a lease is refused with :class:`LeaseLost` once a newer fencing token has been issued for the
+key. :class:`LockableStorage` combines any storage with any lock (the seed's ``LockableStorageManager``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidKey, LeaseLost, LockTimeout, StoreNotConfigured, ValueTooLarge
+
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "MAX_KEY_LENGTH",
+    "Lease",
+    "Lock",
+    "LockableStorage",
+    "Page",
+    "Storage",
+    "Versioned",
+    "validate_key",
+]
+
+MAX_KEY_LENGTH = 512  # characters; also at most 1024 bytes of UTF-8 (S3's own key limit)
+DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A stored value and its version token (opaque: compare for equality only)."""
+
+    data: bytes
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A granted lock. ``token`` strictly increases per key across all holders (a fencing token)."""
+
+    key: str
+    owner: str
+    token: int
+    expires_at: float  # epoch seconds, as estimated when granted or renewed
+    lease_seconds: float  # the duration asked for; renew() extends by it again unless told otherwise
+
+    @property
+    def remaining(self) -> float:
+        return self.expires_at - time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of keys from ``Storage.list_page``; ``cursor`` is None on the last page."""
+
+    keys: list[str]
+    cursor: str | None
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` if it is a safe relative key, else raise :class:`InvalidKey`.
+
+    Keys are ``/``-separated segments. No segment may be empty or start with ``.`` (so no ``.``/``..``,
+    and store-internal names such as ``.locks`` stay out of reach); no leading ``/``, no backslash, no
+    control character; at most 512 characters and 1024 bytes of UTF-8.
+    """
+    if not isinstance(key, str):
+        raise InvalidKey(key, f"a key must be a string, got {type(key).__name__}")
+    if not key:
+        raise InvalidKey(key, "empty key")
+    if len(key) > MAX_KEY_LENGTH or len(key.encode("utf-8")) > 2 * MAX_KEY_LENGTH:
+        raise InvalidKey(key, f"longer than {MAX_KEY_LENGTH} characters or {2 * MAX_KEY_LENGTH} bytes")
+    for ch in key:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0:
+            raise InvalidKey(key, "control characters are not allowed")
+    if "\\" in key:
+        raise InvalidKey(key, "backslashes are not allowed")
+    if key.startswith("/"):
+        raise InvalidKey(key, "absolute keys are not allowed")
+    for segment in key.split("/"):
+        if segment == "":
+            raise InvalidKey(key, "empty path segments are not allowed")
+        if segment.startswith("."):
+            raise InvalidKey(key, f"segment {segment!r} may not start with '.' (no '.', '..' or hidden names)")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A list prefix: empty, or a key-like string (it may end with '/')."""
+    if prefix == "":
+        return prefix
+    validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def check_size(key: str, data: bytes, limit: int) -> None:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"store values are bytes, got {type(data).__name__}")
+    if len(data) > limit:
+        raise ValueTooLarge(key, len(data), limit)
+
+
+class Storage(ABC):
+    """Versioned bytes under keys. Every write is atomic: a reader never sees a torn value."""
+
+    backend: str = "storage"
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    #: True when ``write(..., lease=...)`` rejects a stale lease atomically on the server.
+    fences_writes: bool = False
+
+    @abstractmethod
+    async def read(self, key: str) -> Versioned | None:
+        """The value and its version, or None when the key is absent."""
+
+    @abstractmethod
+    async def write(
+        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+    ) -> str:
+        """Compare-and-set: store ``data`` if the current version is ``expected_version`` (None: only if
+        absent). Returns the new version; raises WriteConflict (or LeaseLost for a fenced stale lease)."""
+
+    @abstractmethod
+    async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
+        """Delete ``key``. With ``expected_version`` only if it still has that version (else WriteConflict);
+        without, unconditionally (deleting an absent key is not an error)."""
+
+    async def exists(self, key: str) -> bool:
+        return await self.read(key) is not None
+
+    @abstractmethod
+    async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
+        """One page of keys starting with ``prefix`` (no order promised)."""
+
+    async def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[str]:
+        """Every key starting with ``prefix``, page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_page(prefix, cursor, page_size)
+            for key in page.keys:
+                yield key
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+
+class Lock(ABC):
+    """Leases on keys, with owners and fencing tokens. An expired lease is free to take at once."""
+
+    backend: str = "lock"
+
+    @abstractmethod
+    async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
+        """One attempt: a new lease with a fresh (higher) token, or None when someone else holds it."""
+
+    @abstractmethod
+    async def renew(self, lease: Lease, lease_seconds: float | None = None) -> Lease:
+        """Extend a lease we still hold (same token); LeaseLost if it expired or was taken over."""
+
+    @abstractmethod
+    async def release(self, lease: Lease) -> None:
+        """Give the lease back; LeaseLost if it is not held by ``lease.owner`` with ``lease.token``."""
+
+    @abstractmethod
+    async def is_locked(self, key: str) -> bool:
+        """True while an unexpired lease exists on ``key``."""
+
+    @abstractmethod
+    async def check(self, lease: Lease) -> None:
+        """Raise LeaseLost unless ``lease`` is still the newest lease on its key and not expired."""
+
+    async def acquire(
+        self,
+        key: str,
+        owner: str,
+        lease_seconds: float = 30.0,
+        timeout: float = 5.0,
+        *,
+        initial_backoff: float = 0.005,
+        max_backoff: float = 0.25,
+    ) -> Lease:
+        """Acquire ``key`` for ``owner``, retrying with exponential backoff and full jitter until ``timeout``.
+
+        Raises LockTimeout (alias AcquireLockError) with the seed's message when the time is up.
+        Infrastructure faults propagate at once as StoreUnavailable: they are not contention.
+        """
+        validate_key(key)
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        deadline = time.monotonic() + max(timeout, 0.0)
+        backoff = initial_backoff
+        while True:
+            lease = await self.try_acquire(key, owner, lease_seconds)
+            if lease is not None:
+                return lease
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeout(key)
+            await asyncio.sleep(min(left, random.uniform(0, backoff)))
+            backoff = min(backoff * 2, max_backoff)
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+
+def check_lease_key(lease: Lease, key: str) -> None:
+    if lease.key != key:
+        raise LeaseLost(key, f"the lease is for {lease.key!r}, not for {key!r}")
+
+
+class LockableStorage:
+    """A storage and a lock used together (the seed's ``LockableStorageManager``).
+
+    A write carrying a lease is fenced: atomically by the backend when storage and lock share a
+    server (``storage.fences_writes``), otherwise by checking the lease just before writing, which
+    narrows but cannot close the window (see docs/decisions/0002-stores.md).
+    """
+
+    def __init__(self, storage: Storage | None = None, lock: Lock | None = None) -> None:
+        self.storage = storage
+        self.lock = lock
+
+    def _storage(self, method: str) -> Storage:
+        if self.storage is None:
+            raise StoreNotConfigured(
+                f"[LockableStorage][{method}] Trying to use storage manager which does not exist."
+            )
+        return self.storage
+
+    def _lock(self, method: str) -> Lock:
+        if self.lock is None:
+            raise StoreNotConfigured(
+                f"[LockableStorage][{method}] Trying to use locking manager which does not exist."
+            )
+        return self.lock
+
+    @property
+    def fenced_atomically(self) -> bool:
+        return self.storage is not None and self.storage is self.lock and self.storage.fences_writes
+
+    # storage
+    async def read(self, key: str) -> Versioned | None:
+        return await self._storage("read").read(key)
+
+    async def write(
+        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+    ) -> str:
+        storage = self._storage("write")
+        if lease is not None and not self.fenced_atomically:
+            await self._lock("write").check(lease)
+            return await storage.write(key, data, expected_version)
+        return await storage.write(key, data, expected_version, lease=lease)
+
+    async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
+        storage = self._storage("delete")
+        if lease is not None and not self.fenced_atomically:
+            await self._lock("delete").check(lease)
+            return await storage.delete(key, expected_version)
+        return await storage.delete(key, expected_version, lease=lease)
+
+    async def exists(self, key: str) -> bool:
+        return await self._storage("exists").exists(key)
+
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[str]:
+        return self._storage("list").list(prefix, page_size=page_size)
+
+    async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
+        return await self._storage("list").list_page(prefix, cursor, limit)
+
+    # lock
+    async def acquire(self, key: str, owner: str, lease_seconds: float = 30.0, timeout: float = 5.0) -> Lease:
+        return await self._lock("acquire").acquire(key, owner, lease_seconds, timeout)
+
+    async def try_acquire(self, key: str, owner: str, lease_seconds: float = 30.0) -> Lease | None:
+        return await self._lock("try_acquire").try_acquire(key, owner, lease_seconds)
+
+    async def renew(self, lease: Lease, lease_seconds: float | None = None) -> Lease:
+        return await self._lock("renew").renew(lease, lease_seconds)
+
+    async def release(self, lease: Lease) -> None:
+        await self._lock("release").release(lease)
+
+    async def is_locked(self, key: str) -> bool:
+        return await self._lock("is_locked").is_locked(key)
+
+    async def check(self, lease: Lease) -> None:
+        await self._lock("check").check(lease)
+
+    async def close(self) -> None:
+        closed: set[int] = set()
+        for part in (self.storage, self.lock):
+            if part is not None and id(part) not in closed:
+                closed.add(id(part))
+                await part.close()
+
+    async def __aenter__(self) -> LockableStorage:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

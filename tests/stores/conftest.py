@@ -1,0 +1,57 @@
+"""The contract suite runs against every backend on its real server.
+
+Each backend has a provider module ``provider_<name>.py`` beside this file: it starts (or finds,
+through ``DURABLE_XSTATE_TEST_<NAME>_URL``) its server in a session fixture and defines
+``make_backend(request, namespace, tmp_path) -> BackendUnderTest`` giving a fresh namespace for
+one test. A backend whose provider is missing or whose server cannot start FAILS the run; none is
+skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from harness import BackendUnderTest  # noqa: E402
+
+from durable_xstate.stores import LockableStorage  # noqa: E402
+
+BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres"]
+
+# Providers' session fixtures (servers) become fixtures of this directory.
+for _name in BACKENDS:
+    if (HERE / f"provider_{_name}.py").exists():
+        _module = importlib.import_module(f"provider_{_name}")
+        for _attr in dir(_module):
+            if _attr.endswith("_server") and not _attr.startswith("_"):
+                globals()[_attr] = getattr(_module, _attr)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendUnderTest:
+    name = request.param
+    try:
+        provider = importlib.import_module(f"provider_{name}")
+    except ImportError as err:
+        pytest.fail(f"backend {name!r} has no provider module (tests/stores/provider_{name}.py): {err}")
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+    result: BackendUnderTest = provider.make_backend(request, namespace, tmp_path)
+    return result
+
+
+@pytest_asyncio.fixture
+async def store(backend: BackendUnderTest) -> AsyncIterator[LockableStorage]:
+    s = backend.open()
+    try:
+        yield s
+    finally:
+        await s.close()
