@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -344,7 +345,5 @@ async def test_infrastructure_fault_is_store_unavailable_not_contention(backend:
         with pytest.raises(StoreUnavailable):
             await dead.acquire("x.json", "me", 5, 0.2)
     finally:
-        try:
+        with contextlib.suppress(StoreUnavailable):
             await dead.close()
-        except StoreUnavailable:
-            pass

@@ -151,7 +151,7 @@ class Storage(ABC):
                 return
             cursor = page.cursor
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless a backend holds connections
         """Release connections. Idempotent."""
 
 
@@ -210,7 +210,7 @@ class Lock(ABC):
             await asyncio.sleep(min(left, random.uniform(0, backoff)))
             backoff = min(backoff * 2, max_backoff)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless a backend holds connections
         """Release connections. Idempotent."""
 
 
@@ -247,7 +247,8 @@ class LockableStorage:
 
     @property
     def fenced_atomically(self) -> bool:
-        return self.storage is not None and self.storage is self.lock and self.storage.fences_writes
+        storage: object = self.storage
+        return storage is not None and storage is self.lock and self.storage is not None and self.storage.fences_writes
 
     # storage
     async def read(self, key: str) -> Versioned | None:
