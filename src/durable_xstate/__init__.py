@@ -12,6 +12,7 @@ from .actors import (
     from_transition,
 )
 from .errors import ActorError, DurableXStateError, MachineConfigError, SnapshotError
+from .persistence import PersistableActor, with_persistable_actor
 from .machine import (
     MachineSnapshot,
     StateMachine,
@@ -47,6 +48,7 @@ __all__ = [
     "DurableXStateError",
     "MachineConfigError",
     "MachineSnapshot",
+    "PersistableActor",
     "SimulatedClock",
     "SnapshotError",
     "StateMachine",
@@ -75,4 +77,5 @@ __all__ = [
     "state_in",
     "stop_child",
     "transition",
+    "with_persistable_actor",
 ]

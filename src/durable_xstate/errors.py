@@ -4,6 +4,9 @@
     ├── MachineConfigError (ValueError)   a machine config that cannot be built; names the config path
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
     ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
+    ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
+    ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
+    │   └── MachineMismatch               a record written by another machine id or version
     └── StoreError                        anything from durable_xstate.stores
         ├── WriteConflict                 contention: the version expected is not the one stored
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
@@ -26,6 +29,9 @@ __all__ = [
     "LeaseLost",
     "LockTimeout",
     "MachineConfigError",
+    "MachineMismatch",
+    "PersistenceError",
+    "RecordError",
     "SnapshotError",
     "StoreError",
     "StoreNotConfigured",
@@ -60,6 +66,24 @@ class SnapshotError(DurableXStateError, ValueError):
 
 class ActorError(DurableXStateError, RuntimeError):
     """A live actor was used in a way xstate forbids."""
+
+
+class PersistenceError(DurableXStateError, RuntimeError):
+    """A PersistableActor used out of order (the seed's messages are kept)."""
+
+
+class RecordError(DurableXStateError, ValueError):
+    """A stored record that cannot be used: corrupt JSON, an unknown format, a malformed part. Nothing is
+    overwritten when this is raised."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"record {where}: {problem}")
+
+
+class MachineMismatch(RecordError):
+    """The record was written by another machine id or version and no ``migrate`` function was given."""
 
 
 class StoreError(DurableXStateError):

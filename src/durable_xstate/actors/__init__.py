@@ -1,7 +1,7 @@
 """The actor runtime: live actors, the actor system, the scheduler, clocks and actor logic creators."""
 
 from .actor import Actor, Subscription, create_actor
-from .clock import AsyncioClock, Clock, SimulatedClock
+from .clock import AsyncioClock, Clock, DurableClock, SimulatedClock
 from .creators import from_callback, from_observable, from_promise, from_transition
 from .logic import ActorLogic, ActorSnapshot
 from .system import ActorSystem, Scheduler
@@ -13,6 +13,7 @@ __all__ = [
     "ActorSystem",
     "AsyncioClock",
     "Clock",
+    "DurableClock",
     "Scheduler",
     "SimulatedClock",
     "Subscription",

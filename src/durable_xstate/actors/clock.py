@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["AsyncioClock", "Clock", "SimulatedClock"]
+__all__ = ["AsyncioClock", "Clock", "DurableClock", "SimulatedClock"]
 
 
 class Clock(Protocol):
@@ -66,6 +66,10 @@ class SimulatedClock:
     def pending(self) -> int:
         return len(self._timeouts)
 
+    def fire_due(self) -> None:
+        """Fire every timer due at ``now()`` (in due order)."""
+        self._flush()
+
     def _flush(self) -> None:
         if self._flushing:
             return  # the running flush picks up whatever is due now
@@ -102,3 +106,22 @@ class AsyncioClock:
 
     def clear_timeout(self, handle: Any) -> None:
         handle.cancel()
+
+
+class DurableClock(SimulatedClock):
+    """Wall-clock ``now()`` whose timers are kept, not armed: they fire only when ``fire_due()`` runs.
+
+    PersistableActor installs it on the actors it loads: timers are stored in the record with absolute
+    due times and fire on a later ``init`` or ``run_due``, in whichever process comes next.
+    """
+
+    def __init__(self, now_ms: Callable[[], float] | None = None) -> None:
+        self._now_ms = now_ms or (lambda: time.time() * 1000)
+        super().__init__(self._now_ms())
+
+    def now(self) -> float:
+        return self._now_ms()
+
+    def fire_due(self) -> None:
+        self._now = self._now_ms()
+        self._flush()

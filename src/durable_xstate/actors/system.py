@@ -39,18 +39,31 @@ class Scheduler:
         self._timers: dict[str, Any] = {}
         self._ids = itertools.count()
 
-    def schedule(self, source: Actor, target: Actor, event: Any, delay: float, id: str | None = None) -> None:
+    def schedule(
+        self,
+        source: Actor,
+        target: Actor,
+        event: Any,
+        delay: float,
+        id: str | None = None,
+        *,
+        started_at: float | None = None,
+    ) -> None:
+        """Deliver ``event`` from ``source`` to ``target`` after ``delay`` ms (counted from ``started_at``,
+        default now: a restored timer keeps its original due time)."""
         if id is None:
             id = f"scheduled.{next(self._ids)}"
         key = f"{source.session_id}.{id}"
         clock = self.system.clock
+        now = clock.now()
+        start = now if started_at is None else started_at
         self.scheduled_events[key] = {
             "source": source,
             "target": target,
             "event": event,
             "delay": delay,
             "id": id,
-            "startedAt": clock.now(),
+            "startedAt": start,
         }
 
         def fire() -> None:
@@ -58,7 +71,7 @@ class Scheduler:
             self.scheduled_events.pop(key, None)
             self.system.relay(source, target, event)
 
-        self._timers[key] = clock.set_timeout(fire, delay)
+        self._timers[key] = clock.set_timeout(fire, max(start + delay - now, 0))
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"

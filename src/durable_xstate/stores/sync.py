@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 
 from .base import Lease, LockableStorage, Page, Versioned
 
-__all__ = ["SyncStore"]
+__all__ = ["LoopThread", "SyncStore", "background_loop"]
 
 T = TypeVar("T")
 
 
-class _LoopThread:
+class LoopThread:
+    """An event loop running forever in a daemon thread; ``run(coro)`` blocks for the result."""
+
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="durable-xstate-store", daemon=True)
@@ -33,12 +35,30 @@ class _LoopThread:
         self.loop.close()
 
 
+_shared: LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def background_loop() -> LoopThread:
+    """The one loop thread that runs every synchronous facade of this process.
+
+    Async clients (redis, psycopg) bind to the loop they first ran on, so all synchronous use of a
+    store goes through the same loop. Do not use one store object both from ``async`` code and through
+    a synchronous facade.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.thread.is_alive():
+            _shared = LoopThread()
+        return _shared
+
+
 class SyncStore:
     """Blocking facade over a :class:`LockableStorage` (or any storage/lock with the same methods)."""
 
     def __init__(self, store: LockableStorage) -> None:
         self.store = store
-        self._runner = _LoopThread()
+        self._runner = background_loop()
 
     def read(self, key: str) -> Versioned | None:
         return self._runner.run(self.store.read(key))
@@ -77,10 +97,7 @@ class SyncStore:
         return self._runner.run(self.store.is_locked(key))
 
     def close(self) -> None:
-        try:
-            self._runner.run(self.store.close())
-        finally:
-            self._runner.stop()
+        self._runner.run(self.store.close())
 
     def __enter__(self) -> SyncStore:
         return self

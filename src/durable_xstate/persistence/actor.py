@@ -1,0 +1,415 @@
+"""PersistableActor and with_persistable_actor: load an actor by id, run it, save it, close it.
+
+Locking modes (the seed's, without its lost updates and leaks):
+
+=============  ==============================================================================
+``None``       optimistic: ``save`` is a compare-and-set against the version read at ``init``;
+               someone saving in between makes it raise WriteConflict.
+``"write"``    a lease is taken around the write only (plus the compare-and-set).
+``"read-write"`` a lease from ``init`` to ``close``, renewed while the work runs, and the save is
+               fenced with the lease's token (a holder paused past its lease cannot overwrite).
+=============  ==============================================================================
+
+Every path that took a lease releases it: a failing ``actor_creator``, a corrupt record, a failed read
+or write, a conflict, the callback raising, cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+from ..actors.actor import Actor
+from ..actors.clock import DurableClock
+from ..errors import MachineMismatch, PersistenceError, SnapshotError, StoreError, WriteConflict
+from ..stores.base import Lease, LockableStorage, validate_key
+from ..stores.sync import background_loop
+from .record import StoredRecord, Timer, now_iso
+
+__all__ = ["Locking", "PersistableActor", "with_persistable_actor"]
+
+_log = logging.getLogger("durable_xstate.persistence")
+
+Locking = Literal["write", "read-write"] | None
+ActorCreator = Callable[[str, Any], Actor]
+Migrate = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class PersistableActor:
+    """One actor loaded from a store by id (the seed's ``PersistableActor``).
+
+    >>> pa = PersistableActor(id="order-42", storage=store, actor_creator=make, locking="read-write")
+    >>> await pa.init(); pa.actor.send({"type": "PAY"}); await pa.save(); await pa.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        storage: LockableStorage,
+        actor_creator: ActorCreator,
+        locking: Locking = None,
+        acquire_lock_timeout: float = 5.0,
+        lease_seconds: float = 30.0,
+        owner: str | None = None,
+        clock: Any = None,
+        migrate: Migrate | None = None,
+        idempotency_window: int = 1000,
+        expire_after: float | None = None,
+        delete_when_done: bool = False,
+    ) -> None:
+        if locking not in (None, "write", "read-write"):
+            raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
+        self.id = id
+        self.key = validate_key(f"{id}.json") if isinstance(id, str) else validate_key(id)
+        self.storage = storage
+        self.actor_creator = actor_creator
+        self.locking = locking
+        self.acquire_lock_timeout = acquire_lock_timeout
+        self.lease_seconds = lease_seconds
+        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock if clock is not None else DurableClock()
+        self.migrate = migrate
+        self.idempotency_window = idempotency_window
+        self.expire_after = expire_after
+        self.delete_when_done = delete_when_done
+        self.record: StoredRecord | None = None
+        self.lease: Lease | None = None
+        self._actor: Actor | None = None
+        self._initiated = False
+        self._renewer: asyncio.Task[None] | None = None
+        self._new_outbox: list[dict[str, Any]] = []
+        self._new_seen: list[str] = []
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def actor(self) -> Actor:
+        """The running actor; PersistenceError before ``init`` and after ``close`` (the seed's message)."""
+        if self._actor is None:
+            raise PersistenceError("No actor available. Use 'init' before fetching the actor")
+        return self._actor
+
+    @property
+    def initiated(self) -> bool:
+        return self._initiated
+
+    @property
+    def outbox(self) -> list[dict[str, Any]]:
+        """Emitted events not yet confirmed as handed over: the stored ones, then this run's."""
+        stored = self.record.outbox if self.record is not None else []
+        return [*stored, *self._new_outbox]
+
+    # ------------------------------------------------------------------ lifecycle
+    async def init(self) -> Actor:
+        """(Lock,) read, create the actor from the stored snapshot, start it, fire the timers that fell due."""
+        if self._initiated:
+            raise PersistenceError("Actor already initiated, close it to re-initiate")
+        try:
+            if self.locking == "read-write":
+                self.lease = await self.storage.acquire(
+                    self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout
+                )
+                self._start_renewal()
+            stored = await self.storage.read(self.key)
+            record = (
+                StoredRecord.decode(stored.data, key=self.key, version=stored.version)
+                if stored is not None
+                else None
+            )
+            self._actor = self._load(record)
+        except BaseException:
+            await self._release_quietly()
+            self._actor = None
+            raise
+        self._initiated = True
+        return self._actor
+
+    def _load(self, record: StoredRecord | None) -> Actor:
+        actor = self._create(record)
+        logic = actor.logic
+        self.record = record or StoredRecord(
+            id=self.id,
+            machine_id=getattr(logic, "id", None),
+            machine_version=getattr(logic, "version", None),
+            snapshot=None,
+            created_at=now_iso(),
+        )
+        # the actor's timers live on our clock, so they can be stored and fired in a later run
+        actor.system.clock = self.clock
+        actor.clock = self.clock
+        revision = self.record.revision + 1
+        counter = iter(range(1_000_000_000))
+
+        def capture(event: Any) -> None:
+            self._new_outbox.append(
+                {"id": f"{self.id}/{revision}/{next(counter)}", "event": event, "emittedAt": now_iso()}
+            )
+
+        actor.on("*", capture)
+        actor.start()
+        self._rearm(actor, self.record.timers)
+        fire = getattr(self.clock, "fire_due", None)
+        if fire is not None:
+            fire()
+        return actor
+
+    def _create(self, record: StoredRecord | None) -> Actor:
+        """The actor, restored from the record's snapshot after checking (or migrating) its machine."""
+        if record is None or record.snapshot is None:
+            return self.actor_creator(self.id, None)
+        try:
+            actor = self.actor_creator(self.id, record.snapshot)
+            logic = actor.logic
+        except SnapshotError:
+            # does the snapshot not fit because it belongs to another machine? ask a fresh actor (never started)
+            logic = self.actor_creator(self.id, None).logic
+            if _same_machine(record, logic):
+                raise
+            actor = None
+        if _same_machine(record, logic):
+            assert actor is not None
+            return actor
+        if self.migrate is None:
+            raise MachineMismatch(
+                self.key,
+                f"written by machine {record.machine_id!r} version {record.machine_version!r}, but the actor runs "
+                f"{getattr(logic, 'id', None)!r} version {getattr(logic, 'version', None)!r}; pass migrate= to convert it",
+            )
+        migrated = self.migrate(record.to_json())
+        record.snapshot = migrated.get("snapshot")
+        record.timers = [Timer.from_json(t, f"{self.key}: migrated timers[{i}]")
+                         for i, t in enumerate(migrated.get("timers") or [])]
+        record.machine_id = getattr(logic, "id", None)
+        record.machine_version = getattr(logic, "version", None)
+        return self.actor_creator(self.id, record.snapshot)
+
+    def _rearm(self, actor: Actor, timers: list[Timer]) -> None:
+        scheduler = actor.system.scheduler
+        for timer in sorted(timers, key=lambda t: t.due_at):
+            source = _resolve_path(actor, timer.source)
+            target = _resolve_path(actor, timer.target)
+            if source is None or target is None:
+                _log.warning("dropping timer %s of %s: actor %s no longer exists", timer.id, self.id, timer.source)
+                continue
+            scheduler.schedule(source, target, timer.event, timer.delay, timer.id, started_at=timer.started_at)
+
+    async def save(self) -> str:
+        """Write the record: compare-and-set against the version read at ``init`` (fenced in read-write)."""
+        actor = self.actor
+        record = self.record
+        assert record is not None
+        data = self._next_record(actor, record)
+        if self.delete_when_done and actor.get_snapshot().status == "done" and record.version is not None:
+            await self.storage.delete(self.key, record.version, lease=self.lease)
+            record.version = None
+            return ""
+        if self.locking == "write":
+            lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
+            try:
+                version = await self.storage.write(self.key, data.encode(), record.version, lease=lease)
+            finally:
+                await self._release(lease)
+        else:
+            version = await self.storage.write(self.key, data.encode(), record.version, lease=self.lease)
+        data.version = version
+        self.record = data
+        self._new_outbox = []
+        self._new_seen = []
+        return version
+
+    def _next_record(self, actor: Actor, record: StoredRecord) -> StoredRecord:
+        snapshot = actor.get_persisted_snapshot()
+        status = actor.get_snapshot().status
+        seen = [*record.seen, *self._new_seen][-self.idempotency_window :] if self.idempotency_window else []
+        expires = record.expires_at
+        if status == "done" and self.expire_after is not None:
+            expires = self.clock.now() + self.expire_after * 1000
+        return StoredRecord(
+            id=self.id,
+            machine_id=getattr(actor.logic, "id", record.machine_id),
+            machine_version=getattr(actor.logic, "version", record.machine_version),
+            snapshot=snapshot,
+            timers=_collect_timers(actor),
+            outbox=[*record.outbox, *self._new_outbox],
+            seen=seen,
+            revision=record.revision + 1,
+            created_at=record.created_at or now_iso(),
+            updated_at=now_iso(),
+            expires_at=expires,
+            version=record.version,
+        )
+
+    async def close(self) -> None:
+        """Stop the actor and release whatever was taken. Safe to call more than once."""
+        if not self._initiated and self._actor is None and self.lease is None:
+            return
+        actor, self._actor = self._actor, None
+        self._initiated = False
+        try:
+            if actor is not None and actor.parent is None and not actor.is_stopped:
+                actor.stop()
+        finally:
+            await self._release_quietly()
+
+    # ------------------------------------------------------------------ events
+    def send(self, event: Mapping[str, Any], *, idempotency_key: str | None = None) -> bool:
+        """Send ``event`` once per ``idempotency_key``: False (and nothing sent) for a key already applied."""
+        if idempotency_key is not None:
+            record = self.record
+            if (record is not None and idempotency_key in record.seen) or idempotency_key in self._new_seen:
+                _log.info("%s: event %s with idempotency key %r already applied", self.id, event.get("type"),
+                          idempotency_key)
+                return False
+            self._new_seen.append(idempotency_key)
+        self.actor.send(event)
+        return True
+
+    async def confirm_outbox(self, ids: list[str]) -> None:
+        """Remove handed-over events from the stored outbox (a compare-and-set write)."""
+        record = self.record
+        if record is None or record.version is None:
+            raise PersistenceError("confirm_outbox needs a saved record; call save() first")
+        wanted = set(ids)
+        record.outbox = [o for o in record.outbox if o["id"] not in wanted]
+        record.revision += 1
+        record.updated_at = now_iso()
+        record.version = await self.storage.write(self.key, record.encode(), record.version, lease=self.lease)
+
+    # ------------------------------------------------------------------ leases
+    def _start_renewal(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def renew() -> None:
+            while self.lease is not None:
+                await asyncio.sleep(max(self.lease_seconds / 3, 0.01))
+                lease = self.lease
+                if lease is None:
+                    return
+                try:
+                    self.lease = await self.storage.renew(lease)
+                except StoreError as err:
+                    _log.warning("%s: could not renew the lease: %s", self.id, err)
+                    return
+
+        self._renewer = asyncio.get_running_loop().create_task(renew())
+
+    async def _release(self, lease: Lease) -> None:
+        await self.storage.release(lease)
+
+    async def _release_quietly(self) -> None:
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renewer
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            try:
+                await self.storage.release(lease)
+            except StoreError as err:  # never hide the error that brought us here
+                _log.warning("%s: releasing the lease failed: %s", self.id, err)
+
+    # ------------------------------------------------------------------ context managers
+    async def __aenter__(self) -> Actor:
+        return await self.init()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                await self.save()
+        finally:
+            await self.close()
+
+    def __enter__(self) -> Actor:
+        return background_loop().run(self.init())
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        loop = background_loop()
+        try:
+            if exc_type is None:
+                loop.run(self.save())
+        finally:
+            loop.run(self.close())
+
+
+def _resolve_path(root: Actor, path: list[str]) -> Actor | None:
+    actor: Actor | None = root
+    for child_id in path:
+        if actor is None:
+            return None
+        actor = actor.get_snapshot().children.get(child_id)
+    return actor
+
+
+def _path_of(actor: Actor) -> list[str] | None:
+    path: list[str] = []
+    node: Actor | None = actor
+    while node is not None and node.parent is not None:
+        path.append(node.id)
+        node = node.parent
+    return list(reversed(path))
+
+
+def _collect_timers(root: Actor) -> list[Timer]:
+    timers = []
+    for ev in root.system.scheduler.scheduled_events.values():
+        source, target = _path_of(ev["source"]), _path_of(ev["target"])
+        if source is None or target is None:
+            continue
+        timers.append(
+            Timer(
+                id=ev["id"],
+                source=source,
+                target=target,
+                event=dict(ev["event"]),
+                delay=float(ev["delay"]),
+                started_at=float(ev["startedAt"]),
+            )
+        )
+    return timers
+
+
+async def with_persistable_actor(
+    callback: Callable[[Actor], Awaitable[Any] | Any],
+    *,
+    retries_on_conflict: int = 0,
+    **options: Any,
+) -> Any:
+    """Init, run ``callback(actor)``, save only if it returned, close always; return its result.
+
+    The callback's exception propagates unchanged (a failure while closing is logged, never raised over
+    it). With ``retries_on_conflict=N`` a WriteConflict at save re-runs the callback on a fresh load.
+    """
+    attempt = 0
+    while True:
+        pa = PersistableActor(**options)
+        await pa.init()
+        try:
+            result = callback(pa.actor)
+            if inspect.isawaitable(result):
+                result = await result
+            await pa.save()
+            return result
+        except WriteConflict:
+            if attempt >= retries_on_conflict:
+                raise
+            attempt += 1
+        finally:
+            await pa.close()
+        await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+
+
+def _same_machine(record: StoredRecord, logic: Any) -> bool:
+    if record.machine_id is None and record.machine_version is None:
+        return True
+    return record.machine_id == getattr(logic, "id", None) and record.machine_version == getattr(logic, "version", None)
