@@ -628,7 +628,7 @@ async def _run_case(spec: dict[str, Any]) -> list[dict[str, Any]]:
         clear()
         return {k: v for k, v in line.items() if v is not None}
 
-    start(None)
+    start(spec.get("snapshot"))
     await _flush()
     lines.append(report(0, {"type": "xstate.init"}))
     for i, ev in enumerate(events):
