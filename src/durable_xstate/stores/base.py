@@ -77,7 +77,11 @@ def validate_key(key: object) -> str:
         raise InvalidKey(key, f"a key must be a string, got {type(key).__name__}")
     if not key:
         raise InvalidKey(key, "empty key")
-    if len(key) > MAX_KEY_LENGTH or len(key.encode("utf-8")) > 2 * MAX_KEY_LENGTH:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKey(key, "not valid Unicode text (lone surrogate)") from None
+    if len(key) > MAX_KEY_LENGTH or len(encoded) > 2 * MAX_KEY_LENGTH:
         raise InvalidKey(key, f"longer than {MAX_KEY_LENGTH} characters or {2 * MAX_KEY_LENGTH} bytes")
     for ch in key:
         if ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0:

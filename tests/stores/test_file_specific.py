@@ -1,0 +1,247 @@
+"""What the contract cannot see of the local-file backend: its layout on disk, symlinks, layout clashes,
+foreign files, URL forms, and exclusivity of leases across OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import pytest
+
+from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, WriteConflict
+from durable_xstate.stores import SyncStore, open_backend, open_store
+from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, from_url
+
+
+def url_of(root: Path) -> str:
+    return "file://" + quote(str(root))
+
+
+async def test_value_file_carries_its_version_and_no_temp_file_is_left(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "root")
+    v = await store.write("orders/42.json", b'{"a": 1}')
+    path = tmp_path / "root" / "orders" / "42.json"
+    assert path.read_bytes() == MAGIC + v.encode() + b"\n" + b'{"a": 1}'
+    v2 = await store.write("orders/42.json", b"two", v)
+    assert path.read_bytes() == MAGIC + v2.encode() + b"\n" + b"two"
+    assert os.listdir(path.parent) == ["42.json"]  # no temp files
+    locks = os.listdir(tmp_path / "root" / LOCK_DIR)
+    assert len(locks) == 1 and locks[0].endswith(".lock")
+
+
+async def test_readers_never_see_a_value_with_another_writes_version(tmp_path: Path) -> None:
+    writer, reader = LocalFileStore(tmp_path), LocalFileStore(tmp_path)
+    contents: dict[str, bytes] = {}
+    version = await writer.write("k", b"0" * 100_000)
+    contents[version] = b"0" * 100_000
+    stop = False
+    seen = 0
+
+    async def read_loop() -> None:
+        nonlocal seen
+        while not stop:
+            got = await reader.read("k")
+            assert got is not None
+            # the writer records a version before or right after it is visible; wait for it
+            for _ in range(200):
+                if got.version in contents:
+                    break
+                await asyncio.sleep(0.001)
+            assert contents[got.version] == got.data
+            seen += 1
+
+    task = asyncio.create_task(read_loop())
+    for i in range(1, 60):
+        data = str(i % 10).encode() * (100_000 + i)
+        version = await writer.write("k", data, version)
+        contents[version] = data
+        await asyncio.sleep(0)
+    stop = True
+    await task
+    assert seen > 0
+
+
+async def test_a_symlink_cannot_lead_a_key_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (outside / "secret.json").write_bytes(MAGIC + b"1\nsecret")
+    store = LocalFileStore(root)
+    with pytest.raises(InvalidKey):
+        await store.write("link/x.json", b"x")
+    with pytest.raises(InvalidKey):
+        await store.read("link/secret.json")
+    with pytest.raises(InvalidKey):
+        await store.delete("link/secret.json")
+    assert sorted(os.listdir(outside)) == ["secret.json"]
+    assert [k async for k in store.list("")] == []  # symlinks are not listed
+    (root / "inner").mkdir()
+    (root / "alias").symlink_to(root / "inner", target_is_directory=True)
+    await store.write("alias/ok.json", b"inside the root is fine")
+    assert (root / "inner" / "ok.json").exists()
+
+
+async def test_a_key_cannot_be_both_a_value_and_a_directory(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    await store.write("a", b"value")
+    with pytest.raises(InvalidKey, match="prefix of other keys"):
+        await store.write("a/b", b"x")
+    assert await store.read("a/b") is None
+    assert not await store.exists("a/b")
+    await store.delete("a/b")  # absent: fine
+    await store.delete("a")
+    await store.write("a/b/c", b"x")
+    with pytest.raises(InvalidKey):
+        await store.write("a", b"x")
+    with pytest.raises(InvalidKey):
+        await store.write("a/b", b"x")
+    assert await store.read("a") is None
+    await store.delete("a/b/c")
+    assert os.listdir(tmp_path) == [LOCK_DIR]  # empty directories are pruned
+    await store.write("a", b"value again")
+
+
+async def test_temp_hidden_and_foreign_files(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    await store.write("x/ok.json", b"1")
+    (tmp_path / "x" / ".tmp-deadbeef").write_bytes(b"left by a crash")
+    (tmp_path / ".hidden").write_bytes(b"")
+    (tmp_path / "x" / "foreign.json").write_bytes(b"written by someone else")
+    assert sorted([k async for k in store.list("")]) == ["x/foreign.json", "x/ok.json"]
+    with pytest.raises(StoreUnavailable) as info:  # not "absent", not garbage: a fault
+        await store.read("x/foreign.json")
+    assert isinstance(info.value.cause, OSError)
+    with pytest.raises(StoreUnavailable):
+        await store.write("x/foreign.json", b"2", "whatever")
+
+
+async def test_a_segment_too_long_for_a_file_name_is_an_invalid_key(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    with pytest.raises(InvalidKey, match="file name limit"):
+        await store.write("y" * 300, b"x")
+    await store.write("/".join(["z" * 200] * 2), b"ok")
+
+
+async def test_tokens_survive_release_and_new_store_objects(tmp_path: Path) -> None:
+    first = LocalFileStore(tmp_path)
+    lease = await first.acquire("t", "a", 5, 1)
+    await first.release(lease)
+    await first.write("t", b"x")
+    await first.delete("t")
+    second = LocalFileStore(tmp_path)
+    again = await second.acquire("t", "b", 5, 1)
+    assert again.token == lease.token + 1
+    with pytest.raises(LeaseLost):
+        await second.write("t", b"y", lease=lease)
+    await second.write("t", b"y", lease=again)
+
+
+def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_backend("file://./rel/dir")
+    assert isinstance(store, LocalFileStore) and store.root == str(tmp_path / "rel" / "dir")
+    spaced = tmp_path / "with space é"
+    store = open_backend(url_of(spaced))
+    assert isinstance(store, LocalFileStore) and store.root == str(spaced)
+    store = open_backend(f"file://localhost{tmp_path}?fsync=false")
+    assert isinstance(store, LocalFileStore) and store.root == str(tmp_path) and not store.fsync
+    for bad in ("file://somehost/x", "file://", f"file://{tmp_path}?prefix=x", f"file://{tmp_path}?fsync=maybe"):
+        with pytest.raises(ValueError):
+            from_url(bad, urlsplit(bad), dict(parse_qsl(urlsplit(bad).query)))
+
+
+def test_sync_use_with_fsync_off(tmp_path: Path) -> None:
+    with SyncStore(open_store(url_of(tmp_path) + "?fsync=false")) as s:
+        v = s.write("a.json", b"1")
+        with pytest.raises(WriteConflict):
+            s.write("a.json", b"2")
+        got = s.read("a.json")
+        assert got is not None and got.data == b"1" and got.version == v
+
+
+def test_threads_with_separate_store_objects_exclude_each_other(tmp_path: Path) -> None:
+    """flock belongs to the open file description, so threads of one process exclude each other too."""
+
+    def worker() -> None:
+        with SyncStore(open_store(url_of(tmp_path))) as s:
+            done = 0
+            while done < 50:
+                cur = s.read("n")
+                try:
+                    s.write("n", str(int(cur.data) + 1 if cur else 1).encode(), cur.version if cur else None)
+                    done += 1
+                except WriteConflict:
+                    pass
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with SyncStore(open_store(url_of(tmp_path))) as s:
+        got = s.read("n")
+        assert got is not None and got.data == b"200"
+
+
+LOCK_RACE = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from durable_xstate.stores import open_store
+
+    async def main(url):
+        store = open_store(url)
+        await store.is_locked("one/lock")  # warm up (the root and its lock directory exist)
+        time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # start together
+        lease = await store.try_acquire("one/lock", sys.argv[2], 30)
+        print(lease.token if lease else "-")
+        await store.close()
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def run_lock_race(url: str, tmp_path: Path, n: int = 8) -> list[str]:
+    script = tmp_path / "lock_race.py"
+    script.write_text(LOCK_RACE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    start = f"{time.time() + 2.0:.6f}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), url, f"p{i}", start], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for i in range(n)
+    ]
+    return [p.communicate(timeout=120)[0].strip() for p in procs]
+
+
+def test_exactly_one_of_eight_processes_gets_the_lease(tmp_path: Path) -> None:
+    results = run_lock_race(url_of(tmp_path / "root"), tmp_path)
+    assert sorted(results) == ["-"] * 7 + ["1"]
+
+
+async def test_dead_root_is_unavailable_for_every_operation(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_bytes(b"x")
+    store = LocalFileStore(not_a_dir)
+    for call in (
+        store.read("a"),
+        store.exists("a"),
+        store.write("a", b"x"),
+        store.delete("a"),
+        store.list_page(""),
+        store.try_acquire("a", "me", 1),
+        store.is_locked("a"),
+    ):
+        with pytest.raises(StoreUnavailable) as info:
+            await call
+        assert info.value.backend == "file" and isinstance(info.value.cause, OSError)
