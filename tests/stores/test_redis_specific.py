@@ -1,0 +1,231 @@
+"""Redis-only behaviour: key layout, namespaces, faults and recovery on a server that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from provider_redis import _free_port, _ping, _redis_server_binary
+
+from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
+from durable_xstate.stores import open_store
+from durable_xstate.stores.redis import RedisStore
+
+
+def _url(base: str, prefix: str) -> str:
+    return f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+
+
+@pytest_asyncio.fixture
+async def raw(redis_server: str) -> AsyncIterator[object]:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_server)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_namespaces_are_isolated(redis_server: str) -> None:
+    a = open_store(_url(redis_server, f"a{uuid.uuid4().hex[:8]}"))
+    b = open_store(_url(redis_server, f"b{uuid.uuid4().hex[:8]}"))
+    try:
+        await a.write("k.json", b"from a")
+        assert await b.read("k.json") is None
+        await b.write("k.json", b"from b")
+        got = await a.read("k.json")
+        assert got is not None and got.data == b"from a"
+        la = await a.acquire("k.json", "x", 5, 0.5)
+        lb = await b.acquire("k.json", "x", 5, 0.5)  # separate lock spaces
+        assert la.token >= 1 and lb.token >= 1
+        assert [k async for k in a.list("")] == ["k.json"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_layout_fence_counter_survives_release(redis_server: str, raw: object) -> None:
+    import redis.asyncio
+
+    assert isinstance(raw, redis.asyncio.Redis)
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    store = open_store(_url(redis_server, prefix))
+    try:
+        v = await store.write("orders/1.json", b"data")
+        assert await raw.hgetall(f"{{{prefix}}}:v:orders/1.json") == {b"d": b"data", b"v": v.encode()}
+        lease = await store.acquire("orders/1.json", "me", 5, 0.5)
+        assert 0 < await raw.pttl(f"{{{prefix}}}:l:orders/1.json") <= 5000
+        await store.release(lease)
+        assert await raw.exists(f"{{{prefix}}}:l:orders/1.json") == 0
+        assert await raw.hgetall(f"{{{prefix}}}:f:orders/1.json") == {b"t": str(lease.token).encode()}
+        again = await store.acquire("orders/1.json", "you", 5, 0.5)
+        assert again.token == lease.token + 1
+        await store.delete("orders/1.json")
+        assert await raw.zcard(f"{{{prefix}}}:idx") == 0
+        await store.release(again)
+    finally:
+        await store.close()
+
+
+async def test_counters_start_at_the_server_clock_so_a_reset_cannot_repeat_them(
+    redis_server: str, raw: object
+) -> None:
+    import redis.asyncio
+
+    assert isinstance(raw, redis.asyncio.Redis)
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    store = open_store(_url(redis_server, prefix))
+    try:
+        seconds, micros = await raw.time()
+        v1 = await store.write("k.json", b"1")
+        lease = await store.acquire("k.json", "me", 5, 0.5)
+        assert int(v1) >= seconds * 1_000_000 + micros and lease.token >= int(v1)
+        got = await store.read("k.json")
+        assert got is not None and got.version == v1  # stored exactly as returned (no float formatting)
+        # The data is lost (no persistence, FLUSHDB, a failover) ...
+        for name in await raw.keys(f"{{{prefix}}}:*"):
+            await raw.delete(name)
+        # ... and an old writer's version and an old holder's token still cannot match the new ones.
+        v2 = await store.write("k.json", b"2")
+        assert int(v2) > int(v1)
+        with pytest.raises(WriteConflict):
+            await store.write("k.json", b"stale", v1)
+        new = await store.acquire("k.json", "other", 5, 0.5)
+        assert new.token > lease.token
+        with pytest.raises(LeaseLost):
+            await store.write("k.json", b"stale", v2, lease=lease)
+        await store.write("k.json", b"3", v2, lease=new)
+    finally:
+        await store.close()
+
+
+async def test_listing_keys_with_glob_and_sort_characters(redis_server: str) -> None:
+    store = open_store(_url(redis_server, f"g{uuid.uuid4().hex[:8]}"))
+    keys = ["a*b/1", "a?/x", "[x]/y", "a/b", "a%/c", "a_/d", "ab", "a\U0010ffff/z", "a\U0010ffff"]
+    try:
+        for k in keys:
+            await store.write(k, b"1")
+        for prefix in ["a*", "a?", "[x]", "a/", "a%", "a_", "a", "a\U0010ffff", ""]:
+            listed = [k async for k in store.list(prefix, page_size=2)]
+            assert sorted(listed) == sorted(k for k in keys if k.startswith(prefix)), prefix
+            assert len(listed) == len(set(listed))
+    finally:
+        await store.close()
+
+
+async def test_a_foreign_value_is_a_fault_not_a_conflict(redis_server: str, raw: object) -> None:
+    import redis.asyncio
+
+    assert isinstance(raw, redis.asyncio.Redis)
+    prefix = f"w{uuid.uuid4().hex[:8]}"
+    await raw.set(f"{{{prefix}}}:v:k.json", b"not a hash")
+    store = open_store(_url(redis_server, prefix))
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            await store.read("k.json")
+        assert "WRONGTYPE" in str(info.value.cause)
+        with pytest.raises(StoreUnavailable):
+            await store.write("k.json", b"x", "1")
+    finally:
+        await store.close()
+
+
+def test_one_store_across_event_loops(redis_server: str) -> None:
+    store = open_store(_url(redis_server, f"l{uuid.uuid4().hex[:8]}"))
+
+    async def bump() -> None:
+        cur = await store.read("n")
+        await store.write("n", str(int(cur.data) + 1 if cur else 1).encode(), cur.version if cur else None)
+
+    asyncio.run(bump())
+    asyncio.run(bump())  # a new loop: the store makes a new client for it
+    got = asyncio.run(store.read("n"))
+    assert got is not None and got.data == b"2"
+    asyncio.run(store.close())
+
+
+def test_bad_prefixes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        RedisStore("redis://127.0.0.1:1/0", prefix="a{b}")
+    with pytest.raises(ValueError):
+        open_store("redis://127.0.0.1:1/0?prefix=../x")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[int, Path, str]]:
+    binary = _redis_server_binary()
+    if binary is None:
+        pytest.fail("no redis-server binary")
+    workdir = Path(tempfile.mkdtemp(prefix="durable-xstate-redis-private-"))
+    yield _free_port(), workdir, binary
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start(binary: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while not _ping(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"private redis-server did not start on {port}")
+        time.sleep(0.01)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+async def test_server_gone_then_back(private_redis: tuple[int, Path, str]) -> None:
+    port, workdir, binary = private_redis
+    proc = _start(binary, port, workdir)
+    store = open_store(f"redis://127.0.0.1:{port}/0?prefix=r&socket_connect_timeout=2")
+    try:
+        v = await store.write("k.json", b"1")
+        lease = await store.acquire("k.json", "me", 30, 0.5)
+        _stop(proc)
+        # Every operation reports the fault; none pretends "absent", "conflict" or "busy".
+        for call in (
+            store.read("k.json"),
+            store.exists("k.json"),
+            store.write("k.json", b"2", v),
+            store.write("new.json", b"2"),
+            store.delete("k.json", v),
+            store.try_acquire("k.json", "other", 5),
+            store.acquire("k.json", "other", 5, 0.2),
+            store.renew(lease),
+            store.release(lease),
+            store.check(lease),
+            store.is_locked("k.json"),
+            store.list_page(""),
+        ):
+            with pytest.raises(StoreUnavailable) as info:
+                await call
+            assert info.value.backend == "redis" and info.value.cause is not None
+        proc = _start(binary, port, workdir)  # an empty server (no persistence): the store just works again
+        assert await store.read("k.json") is None
+        with pytest.raises(WriteConflict) as conflict:
+            await store.write("k.json", b"3", v)
+        assert conflict.value.found is None
+        v2 = await store.write("k.json", b"3")
+        got = await store.read("k.json")
+        assert got is not None and got.version == v2
+        with pytest.raises(LeaseLost):
+            await store.check(lease)
+    finally:
+        await store.close()
+        _stop(proc)
