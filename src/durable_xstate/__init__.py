@@ -12,7 +12,6 @@ from .actors import (
     from_transition,
 )
 from .errors import ActorError, DurableXStateError, MachineConfigError, SnapshotError
-from .persistence import PersistableActor, with_persistable_actor
 from .machine import (
     MachineSnapshot,
     StateMachine,
@@ -37,6 +36,7 @@ from .machine import (
     stop_child,
     transition,
 )
+from .persistence import PersistableActor, with_persistable_actor
 
 __version__ = "0.1.0"
 

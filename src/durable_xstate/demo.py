@@ -1,6 +1,6 @@
 """A short demo: an order machine runs, its persisted snapshot is printed, and it resumes from it.
 
-Run with ``scripts/demo`` (or ``python -m durable_xstate.demo``).
+Run with ``python -m durable_xstate.demo``. The durable demo is ``durable-xstate demo`` (``scripts/demo``).
 """
 
 from __future__ import annotations

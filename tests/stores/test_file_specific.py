@@ -154,7 +154,9 @@ def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(store, LocalFileStore) and store.root == str(spaced)
     store = open_backend(f"file://localhost{tmp_path}?fsync=false")
     assert isinstance(store, LocalFileStore) and store.root == str(tmp_path) and not store.fsync
-    for bad in ("file://somehost/x", "file://", f"file://{tmp_path}?prefix=x", f"file://{tmp_path}?fsync=maybe"):
+    store = open_backend("file://.durable-xstate")  # the CLI's default: a directory relative to the current one
+    assert isinstance(store, LocalFileStore) and store.root == str(tmp_path / ".durable-xstate")
+    for bad in ("file://", f"file://{tmp_path}?prefix=x", f"file://{tmp_path}?fsync=maybe"):
         with pytest.raises(ValueError):
             from_url(bad, urlsplit(bad), dict(parse_qsl(urlsplit(bad).query)))
 

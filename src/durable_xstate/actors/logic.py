@@ -70,7 +70,7 @@ class ActorSnapshot:
         for key in ("output", "error", "context", "input"):
             value = getattr(self, key)
             if value is not None:
-                out[key] = value
+                out[key] = {} if key == "error" and isinstance(value, BaseException) else value
         return out
 
     def to_json(self) -> dict[str, Any]:

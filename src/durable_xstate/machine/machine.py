@@ -233,7 +233,7 @@ class StateMachine:
         if snapshot.output is not None:
             out["output"] = snapshot.output
         if snapshot.error is not None:
-            out["error"] = snapshot.error
+            out["error"] = json_error(snapshot.error)
         out["value"] = snapshot.value
         out["historyValue"] = {k: [{"id": n.id} for n in v] for k, v in snapshot.history_value.items()}
         out["context"] = persist_context(snapshot.context, _is_actor_ref)
@@ -297,6 +297,11 @@ class StateMachine:
             history,
             children,
         )
+
+
+def json_error(error: Any) -> Any:
+    """An exception persists as ``{}``, exactly as a JavaScript ``Error`` does in JSON."""
+    return {} if isinstance(error, BaseException) else error
 
 
 def _is_actor_ref(value: Any) -> bool:

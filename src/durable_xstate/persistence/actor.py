@@ -186,8 +186,6 @@ class PersistableActor:
         record.snapshot = migrated.get("snapshot")
         record.timers = [Timer.from_json(t, f"{self.key}: migrated timers[{i}]")
                          for i, t in enumerate(migrated.get("timers") or [])]
-        record.machine_id = getattr(logic, "id", None)
-        record.machine_version = getattr(logic, "version", None)
         return self.actor_creator(self.id, record.snapshot)
 
     def _rearm(self, actor: Actor, timers: list[Timer]) -> None:
@@ -206,6 +204,8 @@ class PersistableActor:
         record = self.record
         assert record is not None
         data = self._next_record(actor, record)
+        if record.version is not None and _unchanged(record, data):
+            return record.version  # nothing happened: no write, no new revision
         if self.delete_when_done and actor.get_snapshot().status == "done" and record.version is not None:
             await self.storage.delete(self.key, record.version, lease=self.lease)
             record.version = None
@@ -407,6 +407,21 @@ async def with_persistable_actor(
         finally:
             await pa.close()
         await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+
+
+def _unchanged(old: StoredRecord, new: StoredRecord) -> bool:
+    def timers(r: StoredRecord) -> list[Any]:
+        return sorted((t.due_at, t.id, t.to_json()) for t in r.timers)
+
+    return (
+        old.snapshot == new.snapshot
+        and timers(old) == timers(new)
+        and old.outbox == new.outbox
+        and old.seen == new.seen
+        and old.expires_at == new.expires_at
+        and old.machine_id == new.machine_id
+        and old.machine_version == new.machine_version
+    )
 
 
 def _same_machine(record: StoredRecord, logic: Any) -> bool:

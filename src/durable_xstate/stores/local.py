@@ -451,7 +451,9 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFileStore:
-    """``file:///abs/dir`` (or ``file://localhost/abs/dir``) and ``file://./relative/dir``.
+    """``file:///abs/dir`` (or ``file://localhost/abs/dir``), ``file://./relative/dir`` and
+    ``file://relative-dir`` (a bare name such as ``file://.durable-xstate`` is a directory relative to the
+    current one: the CLI's default store).
 
     A relative root is resolved against the current directory when the store is opened. Option:
     ``?fsync=false`` skips fsync (values stay atomic, but the last writes may be lost on power loss).
@@ -459,13 +461,8 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFile
     host, path = parts.netloc, unquote(parts.path)
     if host in ("", "localhost"):
         root = path
-    elif host in (".", ".."):
-        root = host + path
     else:
-        raise ValueError(
-            f"{url!r}: a file store URL names an absolute directory (file:///abs/dir) "
-            f"or a relative one (file://./relative/dir), not host {host!r}"
-        )
+        root = host + path
     if not root:
         raise ValueError(f"{url!r}: no directory given")
     unknown = set(options) - {"fsync"}
