@@ -1,6 +1,8 @@
-"""The contract suite runs against every backend on its real server.
+"""Backends under test, shared by the stores contract suite and the persistence reliability suite.
 
-Each backend has a provider module ``provider_<name>.py`` beside this file: it starts (or finds,
+The contract suite runs against every backend on its real server.
+
+Each backend has a provider module ``stores/provider_<name>.py``: it starts (or finds,
 through ``DURABLE_XSTATE_TEST_<NAME>_URL``) its server in a session fixture and defines
 ``make_backend(request, namespace, tmp_path) -> BackendUnderTest`` giving a fresh namespace for
 one test. A backend whose provider is missing or whose server cannot start FAILS the run; none is
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent / "stores"
 sys.path.insert(0, str(HERE))
 
 from harness import BackendUnderTest  # noqa: E402
