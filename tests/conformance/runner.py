@@ -62,6 +62,9 @@ class Rejection(Exception):
         super().__init__(repr(value))
         self.value = value
 
+    def to_json(self) -> Any:
+        return plain(self.value)
+
 
 CLOCK: dict[str, SimulatedClock] = {}  # the clock of the current root actor (promise delays use it)
 

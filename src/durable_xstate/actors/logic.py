@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import SnapshotError
+from ..machine.machine import json_error
 
 __all__ = ["ActorLogic", "ActorSnapshot", "LogicArgs"]
 
@@ -70,7 +71,7 @@ class ActorSnapshot:
         for key in ("output", "error", "context", "input"):
             value = getattr(self, key)
             if value is not None:
-                out[key] = {} if key == "error" and isinstance(value, BaseException) else value
+                out[key] = json_error(value) if key == "error" else value
         return out
 
     def to_json(self) -> dict[str, Any]:

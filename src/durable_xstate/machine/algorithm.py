@@ -570,6 +570,7 @@ def microstep(
     event: Any,
     is_initial: bool,
     internal_queue: list[Any],
+    entered: list[StateNode] | None = None,
 ) -> MachineSnapshot:
     if not transitions:
         return snapshot
@@ -590,6 +591,8 @@ def microstep(
                 cache.clear()
             plan = cache[key] = StepPlan(transitions, snapshot._nodes, history_value, False)
             plan.next_cfg = machine._info(plan.next_nodes)
+    if entered is not None:
+        entered.extend(e[0] for e in plan.enters)
     current = snapshot
     for _node, acts in plan.exits:
         if acts:
@@ -673,8 +676,11 @@ def macrostep(
     """Process one external event to completion (eventless transitions, then raised events)."""
     inspect_micro = scope.system.inspecting
 
+    entered: list[StateNode] | None = [] if inspect_micro else None
+
     def record(ev: Any, snap: MachineSnapshot, ts: list[Transition]) -> None:
         if inspect_micro:
+            assert entered is not None
             scope.system.send_inspection_event(
                 {
                     "type": "@xstate.microstep",
@@ -682,8 +688,10 @@ def macrostep(
                     "event": ev,
                     "snapshot": snap,
                     "_transitions": ts,
+                    "_entered": list(entered),  # durable-xstate addition: state nodes entered, in order
                 }
             )
+            entered.clear()
         if microsteps is not None:
             microsteps.append((ev, snap, ts))
 
@@ -700,7 +708,7 @@ def macrostep(
             errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
             record(event, errored, [])
             return errored
-        current = microstep(transitions, snapshot, scope, event, False, internal_queue)
+        current = microstep(transitions, snapshot, scope, event, False, internal_queue, entered)
         record(event, current, transitions)
     select_eventless = True
     max_iterations = snapshot.machine.max_iterations
@@ -720,7 +728,7 @@ def macrostep(
                 break
             next_event = internal_queue.pop(0)
             enabled = select_transitions(current, next_event)
-        current = microstep(enabled, current, scope, next_event, False, internal_queue)
+        current = microstep(enabled, current, scope, next_event, False, internal_queue, entered)
         select_eventless = current is not previous
         record(next_event, current, enabled)
     if current.status != "active":

@@ -300,8 +300,12 @@ class StateMachine:
 
 
 def json_error(error: Any) -> Any:
-    """An exception persists as ``{}``, exactly as a JavaScript ``Error`` does in JSON."""
-    return {} if isinstance(error, BaseException) else error
+    """An exception persists as ``{}``, exactly as a JavaScript ``Error`` does in JSON (unless it has a
+    ``to_json()``, e.g. an error standing for a rejection with a plain value)."""
+    if isinstance(error, BaseException):
+        to_json = getattr(error, "to_json", None)
+        return to_json() if callable(to_json) else {}
+    return error
 
 
 def _is_actor_ref(value: Any) -> bool:
