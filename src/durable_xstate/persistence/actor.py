@@ -64,6 +64,7 @@ class PersistableActor:
         idempotency_window: int = 1000,
         expire_after: float | None = None,
         delete_when_done: bool = False,
+        prepare: Callable[[Actor, int], None] | None = None,
     ) -> None:
         if locking not in (None, "write", "read-write"):
             raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
@@ -80,6 +81,7 @@ class PersistableActor:
         self.idempotency_window = idempotency_window
         self.expire_after = expire_after
         self.delete_when_done = delete_when_done
+        self.prepare = prepare
         self.record: StoredRecord | None = None
         self.lease: Lease | None = None
         self._actor: Actor | None = None
@@ -153,6 +155,8 @@ class PersistableActor:
             )
 
         actor.on("*", capture)
+        if self.prepare is not None:
+            self.prepare(actor, revision)
         actor.start()
         self._rearm(actor, self.record.timers)
         fire = getattr(self.clock, "fire_due", None)
@@ -261,15 +265,52 @@ class PersistableActor:
     # ------------------------------------------------------------------ events
     def send(self, event: Mapping[str, Any], *, idempotency_key: str | None = None) -> bool:
         """Send ``event`` once per ``idempotency_key``: False (and nothing sent) for a key already applied."""
-        if idempotency_key is not None:
-            record = self.record
-            if (record is not None and idempotency_key in record.seen) or idempotency_key in self._new_seen:
-                _log.info("%s: event %s with idempotency key %r already applied", self.id, event.get("type"),
-                          idempotency_key)
-                return False
-            self._new_seen.append(idempotency_key)
+        if idempotency_key is not None and not self.mark_seen(idempotency_key):
+            _log.info("%s: event %s with idempotency key %r already applied", self.id, event.get("type"),
+                      idempotency_key)
+            return False
         self.actor.send(event)
         return True
+
+    def mark_seen(self, key: str) -> bool:
+        """Record an idempotency key for this run; False when it was already applied."""
+        record = self.record
+        if (record is not None and key in record.seen) or key in self._new_seen:
+            return False
+        self._new_seen.append(key)
+        return True
+
+    def add_to_outbox(self, event: Any, *, id: str, kind: str = "cloudevent") -> None:
+        """Put an event to hand over into the outbox; it is stored with the next save."""
+        self._new_outbox.append({"id": id, "kind": kind, "event": event, "emittedAt": now_iso()})
+
+    async def confirm_outbox_only(self, ids: list[str], *, attempts: int = 20) -> None:
+        """Remove outbox entries without loading the actor (a read and a compare-and-set write)."""
+        wanted = set(ids)
+        lease = None
+        if self.locking == "read-write":
+            lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
+        try:
+            for _ in range(attempts):
+                stored = await self.storage.read(self.key)
+                if stored is None:
+                    return
+                record = StoredRecord.decode(stored.data, key=self.key, version=stored.version)
+                kept = [o for o in record.outbox if o["id"] not in wanted]
+                if len(kept) == len(record.outbox):
+                    return
+                record.outbox = kept
+                record.revision += 1
+                record.updated_at = now_iso()
+                try:
+                    await self.storage.write(self.key, record.encode(), stored.version, lease=lease)
+                    return
+                except WriteConflict:
+                    continue
+            raise WriteConflict(self.key, None, None)
+        finally:
+            if lease is not None:
+                await self._release(lease)
 
     async def confirm_outbox(self, ids: list[str]) -> None:
         """Remove handed-over events from the stored outbox (a compare-and-set write)."""

@@ -1,0 +1,195 @@
+"""CloudOrchestrationActor: CloudEvents in, commands (CloudEvents) out.
+
+The orchestration middleware is called once for every *newly entered* active leaf state of a
+macrostep (a state exited and entered again by a transition counts as newly entered), in document
+order; never for an event that changed nothing and never when resuming from a snapshot. Emitted events
+carry the ``statemachineversion`` extension, ``subject`` = the actor id, and a stable id derived from
+the actor id, the record revision and the state key, so a re-delivered batch produces the same ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..actors.actor import Actor
+from ..errors import DurableXStateError
+from ..machine.node import StateNode
+from .events import CLOUDEVENTS_JSON, CloudEvent, event_from_dict, event_to_dict, stable_event_id
+
+__all__ = [
+    "CloudEventError",
+    "CloudOrchestrationActor",
+    "create_cloud_orchestration_actor",
+    "state_key",
+]
+
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+CloudEventMiddleware = Callable[[CloudEvent], Mapping[str, Any]]
+OrchestrationMiddleware = Callable[[str, str, Any], Any]
+
+
+class CloudEventError(DurableXStateError, ValueError):
+    """An incoming CloudEvent was refused (content type, version), or processing it failed."""
+
+
+def state_key(node: StateNode) -> str:
+    """The seed's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
+    path = node.path
+    return ".".join([*(f"#{p}" for p in path[:-1]), path[-1]])
+
+
+class CloudOrchestrationActor(Actor):
+    """An actor driven by CloudEvents that emits the commands of the states it enters."""
+
+    def __init__(
+        self,
+        logic: Any,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        middleware: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
+        snapshot: Mapping[str, Any] | None = None,
+        input: Any = None,
+        inspect: Any = None,
+        clock: Any = None,
+        logger: Any = None,
+        source: str | None = None,
+    ) -> None:
+        if not id:
+            raise CloudEventError("The orchestrator must have an id. This must be the orchestration process id")
+        if not isinstance(version, str) or not SEMVER.match(version):
+            raise CloudEventError(f"The state machine version must look like '1.2.3', got {version!r}")
+        self.version = version
+        middleware = middleware or {}
+        self.cloudevent_middleware: Mapping[str, CloudEventMiddleware] = middleware.get("cloudevent") or {}
+        self.orchestration_middleware: Mapping[str, OrchestrationMiddleware] = middleware.get("orchestration") or {}
+        self.source = source or f"/durable-xstate/{getattr(logic, 'id', 'machine')}/{version}"
+        self.emission_seed: Any = 0  # the record revision this run writes; set by orchestrate_cloud_events
+        self.events_to_emit: list[CloudEvent] = []
+        self._restored = snapshot is not None
+        self._entered: list[StateNode] = []
+        self._occurrences: dict[str, int] = {}
+        user_inspect = inspect
+
+        def observe(ev: dict[str, Any]) -> None:
+            if ev["type"] == "@xstate.microstep" and ev["actorRef"] is self:
+                self._entered.extend(ev.get("_entered") or ())
+            if user_inspect is not None:
+                (user_inspect if callable(user_inspect) else user_inspect.next)(ev)
+
+        super().__init__(logic, id=id, snapshot=snapshot, input=input, inspect=observe, clock=clock, logger=logger)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> CloudOrchestrationActor:
+        was_running = self.is_running
+        super().start()
+        if not was_running and not self._restored:
+            # a fresh process: the initial active leaves are newly entered
+            self._entered = [n for n in self.get_snapshot().nodes if n.is_atomic] + self._entered
+        self.collect_emissions()
+        return self
+
+    # ------------------------------------------------------------------ events in
+    def cloudevent(self, event: CloudEvent | Mapping[str, Any]) -> None:
+        """Apply one CloudEvent. Refused events (content type, version) change nothing."""
+        ce = event_from_dict(event)
+        content_type = ce.get_datacontenttype()
+        if not content_type or not (
+            "application/cloudevents+json" in content_type or "application/json" in content_type
+        ):
+            raise CloudEventError(
+                "[cloudevent][Invalid content type] The 'datacontenttype' must be either "
+                "'application/cloudevents+json' or 'application/json'. "
+                f"The given is datacontenttype={content_type}"
+            )
+        expected = ce.get_extension("statemachineversion")
+        if expected and expected != self.version:
+            raise CloudEventError(
+                f"[cloudevent][Invalid state machine version] The event expects state machine version={expected}, "
+                f"however, the state machine is version={self.version}"
+            )
+        transform = self.cloudevent_middleware.get(ce.get_type())
+        transformed = transform(ce) if transform is not None else None
+        data = (transformed or {}).get("data") if transformed else None
+        if data is None:
+            raw = ce.get_data()
+            data = raw if isinstance(raw, Mapping) else ({} if raw is None else {"data": raw})
+        event_type = (transformed or {}).get("type") or ce.get_type()
+        if self._route_to_remote_child(ce):
+            pass
+        else:
+            self.send({**data, "type": event_type, "__cloudevent": event_to_dict(ce)})
+        snapshot = self.get_snapshot()
+        if snapshot.status == "error":
+            err = snapshot.error
+            raise CloudEventError(f"[cloudevent] processing {ce.get_type()!r} failed: {err}") from (
+                err if isinstance(err, BaseException) else None
+            )
+        self.collect_emissions()
+
+    def _route_to_remote_child(self, ce: CloudEvent) -> bool:
+        correlation = ce.get_extension("correlationid")
+        if not correlation:
+            return False
+        child = self.get_snapshot().children.get(correlation)
+        receive = getattr(getattr(child, "logic", None), "accepts", None)
+        if child is None or receive is None or not receive(ce):
+            return False
+        self.system.relay(self, child, {"type": "remote.reply", "cloudevent": event_to_dict(ce)})
+        return True
+
+    # ------------------------------------------------------------------ events out
+    def collect_emissions(self) -> list[CloudEvent]:
+        """Call the orchestration middleware for the leaves entered since the last call."""
+        entered, self._entered = self._entered, []
+        snapshot = self.get_snapshot()
+        active = set(snapshot.nodes)
+        seen: set[StateNode] = set()
+        leaves = []
+        for node in entered:
+            if node.is_atomic and node in active and node not in seen:
+                seen.add(node)
+                leaves.append(node)
+        out = []
+        for node in sorted(leaves, key=lambda n: n.order):
+            key = state_key(node)
+            fn = self.orchestration_middleware.get(key)
+            if fn is None:
+                continue
+            produced = fn(self.id, key, snapshot)
+            if produced is None:
+                continue
+            out.append(self._stamp(produced, key))
+        self.events_to_emit.extend(out)
+        return out
+
+    def queue_command(self, event: CloudEvent | Mapping[str, Any], key: str) -> CloudEvent:
+        """Emit a command event from inside the actor (remote invokes use this)."""
+        stamped = self._stamp(event, key)
+        self.events_to_emit.append(stamped)
+        return stamped
+
+    def _stamp(self, produced: CloudEvent | Mapping[str, Any], key: str) -> CloudEvent:
+        if isinstance(produced, CloudEvent):
+            attrs = dict(produced.get_attributes())
+            data = produced.get_data()
+        else:
+            attrs = {k: v for k, v in produced.items() if k != "data"}
+            data = produced.get("data")
+        n = self._occurrences.get(key, 0)
+        self._occurrences[key] = n + 1
+        attrs["id"] = stable_event_id(self.id, self.emission_seed, key, n)
+        attrs["subject"] = self.id
+        attrs["statemachineversion"] = self.version
+        attrs.setdefault("source", self.source)
+        attrs.setdefault("datacontenttype", CLOUDEVENTS_JSON)
+        attrs.pop("time", None) if "time" in attrs and attrs["time"] is None else None
+        return CloudEvent(attrs, data)
+
+
+def create_cloud_orchestration_actor(logic: Any, **options: Any) -> CloudOrchestrationActor:
+    """The seed's ``createCloudOrchestrationActor``."""
+    return CloudOrchestrationActor(logic, **options)
