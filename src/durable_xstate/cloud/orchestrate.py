@@ -22,7 +22,13 @@ from ..stores.base import LockableStorage
 from .actor import CloudOrchestrationActor
 from .events import CloudEvent, event_from_dict, event_to_dict
 
-__all__ = ["OrchestrationResult", "SubjectResult", "confirm_published", "orchestrate_cloud_events"]
+__all__ = [
+    "OrchestrationResult",
+    "SubjectResult",
+    "confirm_published",
+    "orchestrate_cloud_events",
+    "pending_commands",
+]
 
 
 class OrchestrationError(DurableXStateError, ValueError):
@@ -157,6 +163,19 @@ async def orchestrate_cloud_events(
     jobs += [run(s, None, batch) for s, batch in by_subject.items()]
     await asyncio.gather(*jobs)
     return result
+
+
+async def pending_commands(storage: LockableStorage, subject: str) -> list[CloudEvent]:
+    """The subject's commands stored but not yet confirmed as published (e.g. after a crash)."""
+    from ..persistence.record import StoredRecord
+    from ..stores.base import validate_key
+
+    key = validate_key(f"{subject}.json")
+    stored = await storage.read(key)
+    if stored is None:
+        return []
+    record = StoredRecord.decode(stored.data, key=key, version=stored.version)
+    return [event_from_dict(o["event"]) for o in record.outbox if o.get("kind") == "cloudevent"]
 
 
 async def confirm_published(
