@@ -23,6 +23,7 @@ __all__ = [
     "CloudOrchestrationActor",
     "create_cloud_orchestration_actor",
     "state_key",
+    "state_keys",
 ]
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -39,6 +40,40 @@ def state_key(node: StateNode) -> str:
     """The seed's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
     path = node.path
     return ".".join([*(f"#{p}" for p in path[:-1]), path[-1]])
+
+
+def state_keys(value: str | Mapping[str, Any]) -> list[str]:
+    """The state keys of the active leaves of a state value, in document order.
+
+    The seed's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
+    ``["#a.#b.c", "#x.y"]``, ``"FetchData"`` gives ``["FetchData"]``. Anything but a string or a
+    mapping of them raises TypeError.
+    """
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"[state_keys] the 'value' type must be 'str' or a mapping. "
+            f"The given value is '{value!r}' of type '{type(value).__name__}'"
+        )
+    keys: list[str] = []
+
+    def walk(node: Mapping[str, Any], ancestors: tuple[str, ...]) -> None:
+        for key, child in node.items():
+            if isinstance(child, str):
+                keys.append(".".join([*(f"#{a}" for a in (*ancestors, key)), child]))
+            elif isinstance(child, Mapping) and child:
+                walk(child, (*ancestors, key))
+            elif isinstance(child, Mapping):  # an atomic region of a parallel state: {"a": {}}
+                keys.append(".".join([*(f"#{a}" for a in ancestors), key]))
+            else:
+                raise TypeError(
+                    f"[state_keys] the 'value' type must be 'str' or a mapping. "
+                    f"The given value is '{child!r}' of type '{type(child).__name__}'"
+                )
+
+    walk(value, ())
+    return keys
 
 
 class CloudOrchestrationActor(Actor):

@@ -1,14 +1,18 @@
 """The seed's orchestration scenario: fetch a book, summarise it, check the summary in two parallel
 regulators, done. Each state that needs outside work emits a command CloudEvent (the "books.com"
 commands of the seed's tests); replies come back as CloudEvents.
+
+The same machine is written in YAML in ``summary.yaml`` (package data); ``load_yaml_machine()`` builds it.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from ..cloud.events import create_cloud_event
-from ..machine import assign, setup
+from ..cloud.yaml_machine import create_machine_yaml
+from ..machine import StateMachine, assign, setup
 
 VERSION = "0.0.1"
 
@@ -84,3 +88,13 @@ ORCHESTRATION = {
 }
 
 STATEMACHINE = {"version": VERSION, "logic": machine}
+
+
+def yaml_text() -> str:
+    """The text of ``summary.yaml``, the YAML form of this machine (shipped with the package)."""
+    return resources.files(__package__).joinpath("summary.yaml").read_text(encoding="utf-8")
+
+
+def load_yaml_machine(**options: Any) -> StateMachine:
+    """``summary.yaml`` built by ``create_machine_yaml`` (``options`` are passed on)."""
+    return create_machine_yaml(yaml_text(), **options)
