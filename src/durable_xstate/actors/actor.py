@@ -228,7 +228,11 @@ class Actor:
                 {"type": "@xstate.action", "actorRef": self, "action": {"type": action.type, "params": action.params}}
             )
         fn = action.exec
-        if fn is not None:
+        if fn is None:
+            return
+        if action.builtin:
+            fn()
+        else:
             call_impl(fn, action.info, action.params)
 
     def _emit(self, event: Any) -> None:

@@ -71,13 +71,22 @@ class AssignArgs(ActionArgs):
 class ExecutableAction:
     """An action ready to run: what ``transition()`` returns and what inspection reports."""
 
-    __slots__ = ("exec", "info", "params", "type")
+    __slots__ = ("builtin", "exec", "info", "params", "type")
 
-    def __init__(self, type_: str, info: ActionArgs | None, params: Any, exec_: Callable[..., Any] | None):
+    def __init__(
+        self,
+        type_: str,
+        info: ActionArgs | None,
+        params: Any,
+        exec_: Callable[..., Any] | None,
+        builtin: bool = False,
+    ):
         self.type = type_
         self.info = info
         self.params = params
         self.exec = exec_
+        #: a built-in's bound execute: call it as ``exec()``, not as a user implementation
+        self.builtin = builtin
 
     def __repr__(self) -> str:
         return f"<ExecutableAction {self.type} {self.params!r}>"

@@ -449,7 +449,9 @@ def _resolve_and_execute(
         if retries is not None and hasattr(resolved, "retry_resolve"):
             retries.append((resolved, exec_params))
         if resolved.has_execute:
-            executor(ExecutableAction(resolved.type, args, exec_params, _bind_execute(resolved, scope, exec_params)))
+            executor(
+                ExecutableAction(resolved.type, args, exec_params, _bind_execute(resolved, scope, exec_params), True)
+            )
         if more:
             current = _resolve_and_execute(current, event, scope, more, extra, retries)
     return current

@@ -34,6 +34,8 @@ def call_impl(fn: Callable[..., Any], args: Any, params: Any) -> Any:
     try:
         n = _ARITY[fn]
     except KeyError:
+        if len(_ARITY) > 4096:  # functions made on the fly must not pile up
+            _ARITY.clear()
         n = _ARITY[fn] = _arity(fn)
     except TypeError:  # unhashable callable object
         n = _arity(fn)

@@ -41,7 +41,7 @@ class StopChild(BuiltinAction):
         child = snapshot.children.get(ref) if isinstance(ref, str) else ref
         children = snapshot.children
         if child is not None:
-            children = dict(children)
+            children = children.copy()  # dict.copy keeps CPython's fast path (dict(...) does not)
             children.pop(child.id, None)
         return snapshot._replace(children=children), child, None
 
