@@ -1054,6 +1054,11 @@ def render_markdown(
     ]
     if node_note:
         lines.append(f"- Node note: {node_note}")
+    lines += [
+        "",
+        "Actor-model benchmarks (spawning and stopping children, parent/child ping-pong, timers on the "
+        "simulated clock) are in [RESULTS-actors.md](RESULTS-actors.md), written by `bench_actors.py`.",
+    ]
     lines += ["", "## Targets", ""]
     lines.append(
         md_table([list(r) for r in targets(results)], ["target", "measured", "goal", "verdict"])
