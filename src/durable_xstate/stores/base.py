@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ __all__ = [
     "validate_key",
 ]
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_KEY_LENGTH = 512  # characters; also at most 1024 bytes of UTF-8 (S3's own key limit)
 DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024
 
@@ -83,9 +85,8 @@ def validate_key(key: object) -> str:
         raise InvalidKey(key, "not valid Unicode text (lone surrogate)") from None
     if len(key) > MAX_KEY_LENGTH or len(encoded) > 2 * MAX_KEY_LENGTH:
         raise InvalidKey(key, f"longer than {MAX_KEY_LENGTH} characters or {2 * MAX_KEY_LENGTH} bytes")
-    for ch in key:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0:
-            raise InvalidKey(key, "control characters are not allowed")
+    if _CONTROL.search(key):
+        raise InvalidKey(key, "control characters are not allowed")
     if "\\" in key:
         raise InvalidKey(key, "backslashes are not allowed")
     if key.startswith("/"):
