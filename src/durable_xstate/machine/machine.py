@@ -284,9 +284,9 @@ class StateMachine:
             ref = restore_child(self, cid, data)
             if ref is not None:
                 children[cid] = ref
-        context = copy.deepcopy(persisted.get("context"))
-        if children or _has_actor_mark(context):
-            context = _revive_context(context, children)
+        # one pass: copy the JSON-shaped context (the caller's dict stays untouched) and put the
+        # restored children where the persisted actor marks are (a missing child becomes None)
+        context = _revive_copy(persisted.get("context"), children)
         return MachineSnapshot(
             self,
             nodes,
@@ -312,30 +312,23 @@ def _is_actor_ref(value: Any) -> bool:
     return getattr(value, "__xstate_actor__", False) is True
 
 
-def _has_actor_mark(value: Any) -> bool:
+def _revive_copy(value: Any, children: Mapping[str, Any]) -> Any:
+    t = type(value)
+    if t is dict:
+        if value.get("xstate$$type") == 1:
+            return children.get(str(value.get("id")))
+        return {k: _revive_copy(v, children) for k, v in value.items()}
+    if t is list:
+        return [_revive_copy(v, children) for v in value]
+    if t in (str, int, float, bool) or value is None:
+        return value
     if isinstance(value, Mapping):
         if value.get("xstate$$type") == 1:
-            return True
-        return any(_has_actor_mark(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_actor_mark(v) for v in value)
-    return False
-
-
-def _revive_context(value: Any, children: Mapping[str, Any]) -> Any:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
-                value[k] = children.get(str(v.get("id")))
-            else:
-                _revive_context(v, children)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if isinstance(v, Mapping) and v.get("xstate$$type") == 1:
-                value[i] = children.get(str(v.get("id")))
-            else:
-                _revive_context(v, children)
-    return value
+            return children.get(str(value.get("id")))
+        return {k: _revive_copy(v, children) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revive_copy(v, children) for v in value]
+    return copy.deepcopy(value)
 
 
 def _action_names(path: str, actions: Iterable[Any]) -> Iterable[tuple[str, str, str]]:

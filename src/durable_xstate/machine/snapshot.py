@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .node import StateNode, to_state_path
@@ -173,30 +173,41 @@ def matches_state(parent_value: Any, child_value: Any) -> bool:
 
 
 def persist_context(context: Any, is_actor: Any) -> Any:
-    """Copy ``context`` replacing every actor ref with ``{"xstate$$type": 1, "id": ...}``."""
-    if isinstance(context, Mapping):
-        items: Iterable[tuple[Any, Any]] = context.items()
+    """Copy ``context`` replacing every actor ref with ``{"xstate$$type": 1, "id": ...}``.
+
+    Parts without actor refs are returned as they are (no copy): the common case costs one walk.
+    """
+    t = type(context)
+    if t is str or t is int or t is float or t is bool or context is None:
+        return context
+    if t is dict or (t is not list and isinstance(context, Mapping)):
         copy: Any = None
-        for k, v in items:
+        for k, v in context.items():
+            tv = type(v)
+            if tv is str or tv is int or tv is float or tv is bool or v is None:
+                continue
             if is_actor(v):
                 if copy is None:
                     copy = dict(context)
                 copy[k] = {"xstate$$type": ACTOR_TYPE_MARK, "id": v.id}
-            elif isinstance(v, Mapping | list):
+            else:
                 r = persist_context(v, is_actor)
                 if r is not v:
                     if copy is None:
                         copy = dict(context)
                     copy[k] = r
         return context if copy is None else copy
-    if isinstance(context, list):
+    if t is list:
         lcopy: list[Any] | None = None
         for i, v in enumerate(context):
+            tv = type(v)
+            if tv is str or tv is int or tv is float or tv is bool or v is None:
+                continue
             if is_actor(v):
                 if lcopy is None:
                     lcopy = list(context)
                 lcopy[i] = {"xstate$$type": ACTOR_TYPE_MARK, "id": v.id}
-            elif isinstance(v, Mapping | list):
+            else:
                 r = persist_context(v, is_actor)
                 if r is not v:
                     if lcopy is None:
