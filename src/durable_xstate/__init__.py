@@ -11,7 +11,22 @@ from .actors import (
     from_promise,
     from_transition,
 )
-from .errors import ActorError, DurableXStateError, MachineConfigError, SnapshotError
+from .errors import (
+    AcquireLockError,
+    ActorError,
+    DurableXStateError,
+    InvalidKey,
+    LeaseLost,
+    LockTimeout,
+    MachineConfigError,
+    MachineMismatch,
+    PersistenceError,
+    RecordError,
+    SnapshotError,
+    StoreError,
+    StoreUnavailable,
+    WriteConflict,
+)
 from .machine import (
     MachineSnapshot,
     StateMachine,
@@ -40,23 +55,54 @@ from .persistence import PersistableActor, with_persistable_actor
 
 __version__ = "0.1.0"
 
+# The cloud layer (CloudEvents SDK, jsonschema) loads on first use, keeping `import durable_xstate` light.
+_CLOUD = {
+    "CloudOrchestrationActor",
+    "create_cloud_orchestration_actor",
+    "orchestrate_cloud_events",
+    "create_machine_yaml",
+    "create_cloud_event",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _CLOUD:
+        from . import cloud
+
+        return getattr(cloud, name)
+    raise AttributeError(f"module 'durable_xstate' has no attribute {name!r}")
+
 __all__ = [
+    "AcquireLockError",
     "Actor",
     "ActorError",
     "ActorSnapshot",
     "AsyncioClock",
+    "CloudOrchestrationActor",
     "DurableXStateError",
+    "InvalidKey",
+    "LeaseLost",
+    "LockTimeout",
     "MachineConfigError",
+    "MachineMismatch",
     "MachineSnapshot",
     "PersistableActor",
+    "PersistenceError",
+    "RecordError",
     "SimulatedClock",
     "SnapshotError",
     "StateMachine",
+    "StoreError",
+    "StoreUnavailable",
+    "WriteConflict",
     "and_",
     "assign",
     "cancel",
     "create_actor",
+    "create_cloud_event",
+    "create_cloud_orchestration_actor",
     "create_machine",
+    "create_machine_yaml",
     "emit",
     "enqueue_actions",
     "forward_to",
@@ -69,6 +115,7 @@ __all__ = [
     "matches_state",
     "not_",
     "or_",
+    "orchestrate_cloud_events",
     "raise_",
     "send_parent",
     "send_to",

@@ -24,7 +24,17 @@ import importlib
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..errors import StoreNotConfigured
+from ..errors import (
+    AcquireLockError,
+    InvalidKey,
+    LeaseLost,
+    LockTimeout,
+    StoreError,
+    StoreNotConfigured,
+    StoreUnavailable,
+    ValueTooLarge,
+    WriteConflict,
+)
 from .base import (
     DEFAULT_MAX_VALUE_BYTES,
     MAX_KEY_LENGTH,
@@ -42,14 +52,23 @@ from .sync import SyncStore
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
     "MAX_KEY_LENGTH",
+    "AcquireLockError",
+    "InvalidKey",
     "Lease",
+    "LeaseLost",
     "Lock",
+    "LockTimeout",
     "LockableStorage",
     "MemoryStore",
     "Page",
     "Storage",
+    "StoreError",
+    "StoreNotConfigured",
+    "StoreUnavailable",
     "SyncStore",
+    "ValueTooLarge",
     "Versioned",
+    "WriteConflict",
     "open_backend",
     "open_store",
     "validate_key",
