@@ -273,16 +273,26 @@ class LocalFileStore(Storage, Lock):
             raise LeaseLost(key, f"fencing token {lease.token} is stale (newest is {newest})")
 
     # ------------------------------------------------------------------ storage
+    def _run_inline(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        """Reads take no lock and touch one small local file: run them on the loop, skipping the thread
+        hop (~70 µs here, more than the read itself)."""
+        try:
+            return fn(*args)
+        except StoreError:
+            raise
+        except OSError as err:
+            raise StoreUnavailable(self.backend, operation, err) from err
+
     async def read(self, key: str) -> Versioned | None:
         validate_key(key)
-        return await self._run("read", self._read_sync, key)
+        return self._run_inline("read", self._read_sync, key)
 
     def _read_sync(self, key: str) -> Versioned | None:
         return self._load(key, self._path(key), header_only=False)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)
-        return await self._run("exists", self._exists_sync, key)
+        return self._run_inline("exists", self._exists_sync, key)
 
     def _exists_sync(self, key: str) -> bool:
         return self._version_of(key, self._path(key)) is not None

@@ -137,8 +137,19 @@ class SQLiteStore(Storage, Lock):
                         conn.close()
                 raise
 
-    async def _run(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(
+        self, operation: str, fn: Callable[[sqlite3.Connection], T], *, inline: bool = False
+    ) -> T:
         try:
+            # a read on an open, idle connection runs on the loop (WAL readers never wait for writers);
+            # anything else, or a busy connection, goes to a worker thread
+            if inline and self._conn is not None and self._guard.acquire(blocking=False):
+                try:
+                    conn = self._conn
+                    if conn is not None:
+                        return fn(conn)
+                finally:
+                    self._guard.release()
             return await asyncio.to_thread(self._call, fn)
         except StoreError:
             raise
@@ -188,7 +199,7 @@ class SQLiteStore(Storage, Lock):
             row = conn.execute("SELECT data, version FROM store_values WHERE key = ?", (key,)).fetchone()
             return None if row is None else Versioned(bytes(row[0]), str(row[1]))
 
-        return await self._run("read", op)
+        return await self._run("read", op, inline=True)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)
@@ -196,7 +207,7 @@ class SQLiteStore(Storage, Lock):
         def op(conn: sqlite3.Connection) -> bool:
             return conn.execute("SELECT 1 FROM store_values WHERE key = ?", (key,)).fetchone() is not None
 
-        return await self._run("exists", op)
+        return await self._run("exists", op, inline=True)
 
     async def write(
         self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
