@@ -285,14 +285,18 @@ class LocalFileStore(Storage, Lock):
 
     async def read(self, key: str) -> Versioned | None:
         validate_key(key)
-        return self._run_inline("read", self._read_sync, key)
+        result = self._run_inline("read", self._read_sync, key)
+        await asyncio.sleep(0)  # still a suspension point: a loop of reads must not starve other tasks
+        return result
 
     def _read_sync(self, key: str) -> Versioned | None:
         return self._load(key, self._path(key), header_only=False)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)
-        return self._run_inline("exists", self._exists_sync, key)
+        result = self._run_inline("exists", self._exists_sync, key)
+        await asyncio.sleep(0)
+        return result
 
     def _exists_sync(self, key: str) -> bool:
         return self._version_of(key, self._path(key)) is not None

@@ -146,10 +146,12 @@ class SQLiteStore(Storage, Lock):
             if inline and self._conn is not None and self._guard.acquire(blocking=False):
                 try:
                     conn = self._conn
-                    if conn is not None:
-                        return fn(conn)
+                    result = fn(conn) if conn is not None else None
                 finally:
                     self._guard.release()
+                if conn is not None:
+                    await asyncio.sleep(0)  # still a suspension point, as a threaded call would be
+                    return result
             return await asyncio.to_thread(self._call, fn)
         except StoreError:
             raise
