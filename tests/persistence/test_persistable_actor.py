@@ -181,7 +181,6 @@ async def test_holder_paused_past_its_lease_cannot_save_over_the_next_holder() -
     s = store()
     slow = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write", lease_seconds=0.2)
     await slow.init()
-    slow._release_quietly  # noqa: B018 - keep the lease, but stop renewing it (a paused process)
     if slow._renewer is not None:
         slow._renewer.cancel()
     slow.actor.send({"type": "ADD"})
@@ -294,9 +293,7 @@ async def test_another_machine_is_refused_unless_migrated() -> None:
     s = store()
     async with PersistableActor(id="o", storage=s, actor_creator=creator):
         pass
-    v2 = ORDER.provide()
     v2_machine = setup(actions=ORDER.implementations.actions).create_machine({**ORDER.config, "version": "2.0.0"})
-    del v2
 
     def creator2(id: str, snapshot: Any) -> Any:
         return create_actor(v2_machine, id=id, snapshot=snapshot)

@@ -153,9 +153,7 @@ class CloudOrchestrationActor(Actor):
             raw = ce.get_data()
             data = raw if isinstance(raw, Mapping) else ({} if raw is None else {"data": raw})
         event_type = (transformed or {}).get("type") or ce.get_type()
-        if self._route_to_remote_child(ce):
-            pass
-        else:
+        if not self._route_to_remote_child(ce):
             self.send({**data, "type": event_type, "__cloudevent": event_to_dict(ce)})
         snapshot = self.get_snapshot()
         if snapshot.status == "error":
@@ -221,7 +219,8 @@ class CloudOrchestrationActor(Actor):
         attrs["statemachineversion"] = self.version
         attrs.setdefault("source", self.source)
         attrs.setdefault("datacontenttype", CLOUDEVENTS_JSON)
-        attrs.pop("time", None) if "time" in attrs and attrs["time"] is None else None
+        if attrs.get("time", True) is None:
+            del attrs["time"]
         return CloudEvent(attrs, data)
 
 
