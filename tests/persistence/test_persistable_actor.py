@@ -14,6 +14,7 @@ from durable_xstate import (
     assign,
     create_actor,
     emit,
+    raise_,
     setup,
     with_persistable_actor,
 )
@@ -348,3 +349,75 @@ def test_synchronous_context_manager(tmp_path: Any) -> None:
         actor.send({"type": "ADD"})
     with PersistableActor(id="o", storage=s, actor_creator=creator) as actor:
         assert actor.get_snapshot().context["n"] == 1
+
+
+async def _revision(s: LockableStorage, key: str) -> int:
+    stored = await s.read(key)
+    assert stored is not None
+    return int(json.loads(stored.data)["revision"])
+
+
+async def test_a_save_with_nothing_changed_writes_nothing() -> None:
+    s = store()
+    await with_persistable_actor(lambda a: a.send({"type": "ADD"}), id="o", storage=s, actor_creator=creator)
+    before = await s.read("o.json")
+    assert before is not None
+    # an event the machine does not handle, and a load with no event at all: no write, same version
+    pa = PersistableActor(id="o", storage=s, actor_creator=creator)
+    await pa.init()
+    pa.actor.send({"type": "NOT-HANDLED"})
+    assert await pa.save() == before.version
+    await pa.close()
+    await with_persistable_actor(lambda a: None, id="o", storage=s, actor_creator=creator)
+    after = await s.read("o.json")
+    assert after is not None and after.version == before.version and after.data == before.data
+    # a second save of the same run after a real change writes once
+    pa = PersistableActor(id="o", storage=s, actor_creator=creator)
+    await pa.init()
+    pa.actor.send({"type": "ADD"})
+    first = await pa.save()
+    assert await pa.save() == first
+    await pa.close()
+    assert await _revision(s, "o.json") == 2
+
+
+MUTATING = setup(
+    actions={"push": lambda a, p: a.context["items"].append(a.event["item"])},  # mutates in place (don't)
+).create_machine({"id": "m", "initial": "on", "context": {"items": []},
+                  "states": {"on": {"on": {"PUSH": {"actions": "push"}}}}})
+
+
+async def test_context_mutated_in_place_is_still_saved() -> None:
+    """No new snapshot object (xstate keeps the snapshot when no assign ran), but the stored one differs."""
+    s = store()
+
+    def make(id: str, snapshot: Any) -> Any:
+        return create_actor(MUTATING, id=id, snapshot=snapshot)
+
+    for item in ("a", "b"):
+        await with_persistable_actor(lambda a, item=item: a.send({"type": "PUSH", "item": item}), id="m",
+                                     storage=s, actor_creator=make)
+    stored = await s.read("m.json")
+    assert stored is not None
+    record = json.loads(stored.data)
+    assert record["snapshot"]["context"] == {"items": ["a", "b"]} and record["revision"] == 2
+
+
+async def test_a_due_timer_whose_event_changes_nothing_is_still_removed() -> None:
+    machine = setup(actions={"later": raise_({"type": "TICK"}, delay=100)}).create_machine(
+        {"id": "t", "initial": "on", "states": {"on": {"entry": "later"}}})
+    s = store()
+
+    def make(id: str, snapshot: Any) -> Any:
+        return create_actor(machine, id=id, snapshot=snapshot)
+
+    await with_persistable_actor(lambda a: None, id="t", storage=s, actor_creator=make, clock=SimulatedClock(now=0))
+    stored = await s.read("t.json")
+    assert stored is not None and len(json.loads(stored.data)["timers"]) == 1
+    # later: the timer is due, TICK is not handled, the snapshot stays the same object; the timer must go
+    await with_persistable_actor(lambda a: None, id="t", storage=s, actor_creator=make,
+                                 clock=SimulatedClock(now=1_000))
+    stored = await s.read("t.json")
+    assert stored is not None
+    record = json.loads(stored.data)
+    assert record["timers"] == [] and record["revision"] == 2

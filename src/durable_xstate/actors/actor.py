@@ -281,6 +281,7 @@ class Actor:
                 start(self._snapshot, self._scope)
             except Exception as err:
                 self._snapshot = self._snapshot._replace(status="error", error=err)
+                self.system.changes += 1
                 self._error(err)
                 return self
         self._update(self._snapshot, ev)
@@ -318,6 +319,7 @@ class Actor:
         except Exception as err:
             self._deferred.clear()
             self._snapshot = self._snapshot._replace(status="error", error=err)
+            self.system.changes += 1
             self._error(err)
             return
         self._update(next_snapshot, event)
@@ -326,6 +328,8 @@ class Actor:
             self._complete()
 
     def _update(self, snapshot: Any, event: Any) -> None:
+        if snapshot is not self._snapshot:
+            self.system.changes += 1
         self._snapshot = snapshot
         deferred = self._deferred
         while deferred:
@@ -335,6 +339,7 @@ class Actor:
             except Exception as err:
                 deferred.clear()
                 self._snapshot = snapshot._replace(status="error", error=err)
+                self.system.changes += 1
         status = self._snapshot.status
         if status == "active":
             for obs in list(self._observers):

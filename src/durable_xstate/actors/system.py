@@ -57,6 +57,7 @@ class Scheduler:
         clock = self.system.clock
         now = clock.now()
         start = now if started_at is None else started_at
+        self.system.changes += 1
         self.scheduled_events[key] = {
             "source": source,
             "target": target,
@@ -67,6 +68,7 @@ class Scheduler:
         }
 
         def fire() -> None:
+            self.system.changes += 1
             self._timers.pop(key, None)
             self.scheduled_events.pop(key, None)
             self.system.relay(source, target, event)
@@ -76,7 +78,8 @@ class Scheduler:
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"
         timer = self._timers.pop(key, None)
-        self.scheduled_events.pop(key, None)
+        if self.scheduled_events.pop(key, None) is not None:
+            self.system.changes += 1
         if timer is not None:
             self.system.clock.clear_timeout(timer)
 
@@ -98,6 +101,9 @@ class ActorSystem:
         self.inspecting = False
         self.root: Actor | None = None
         self.scheduler = Scheduler(self)
+        #: bumped whenever any actor of the system gets a new snapshot or a delayed event is scheduled,
+        #: cancelled or fired: equal readings mean nothing a persisted record holds has changed
+        self.changes = 0
 
     def book_id(self) -> str:
         return f"x:{next(_session_ids)}"

@@ -19,7 +19,7 @@ from .configuration import ConfigInfo, get_all_state_nodes
 from .events import init_event
 from .guards import BuiltinGuard
 from .node import StateNode, Transition, to_state_path
-from .snapshot import MachineSnapshot, persist_context
+from .snapshot import AdoptableSnapshot, MachineSnapshot, persist_context
 
 __all__ = ["Implementations", "MachineSetup", "StateMachine", "create_machine", "setup"]
 
@@ -286,7 +286,11 @@ class StateMachine:
                 children[cid] = ref
         # one pass: copy the JSON-shaped context (the caller's dict stays untouched) and put the
         # restored children where the persisted actor marks are (a missing child becomes None)
-        context = _revive_copy(persisted.get("context"), children)
+        if type(persisted) is AdoptableSnapshot and not persisted.has_refs and not persisted.adopted:
+            persisted.adopted = True  # fresh from JSON, nobody else holds it, no marks to revive
+            context = persisted.get("context")
+        else:
+            context = _revive_copy(persisted.get("context"), children)
         return MachineSnapshot(
             self,
             nodes,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 import time
@@ -69,13 +70,13 @@ class PersistableActor:
         if locking not in (None, "write", "read-write"):
             raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
         self.id = id
-        self.key = validate_key(f"{id}.json") if isinstance(id, str) else validate_key(id)
+        self.key = validate_key(f"{id}.json" if isinstance(id, str) else id)
         self.storage = storage
         self.actor_creator = actor_creator
         self.locking = locking
         self.acquire_lock_timeout = acquire_lock_timeout
         self.lease_seconds = lease_seconds
-        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = owner
         self.clock = clock if clock is not None else DurableClock()
         self.migrate = migrate
         self.idempotency_window = idempotency_window
@@ -89,8 +90,18 @@ class PersistableActor:
         self._renewer: asyncio.Task[None] | None = None
         self._new_outbox: list[dict[str, Any]] = []
         self._new_seen: list[str] = []
+        self._stored: bytes | None = None  # the record's bytes as read at init
+        self._changes = -1  # the actor system's change count once the record was loaded
+        self._migrated = False
 
     # ------------------------------------------------------------------ accessors
+    @property
+    def owner(self) -> str:
+        """The lease owner name: ``host:pid:random`` unless given (made on first use)."""
+        if self._owner is None:
+            self._owner = f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        return self._owner
+
     @property
     def actor(self) -> Actor:
         """The running actor; PersistenceError before ``init`` and after ``close`` (the seed's message)."""
@@ -120,11 +131,11 @@ class PersistableActor:
                 )
                 self._start_renewal()
             stored = await self.storage.read(self.key)
-            record = (
-                StoredRecord.decode(stored.data, key=self.key, version=stored.version)
-                if stored is not None
-                else None
-            )
+            if stored is not None:
+                self._stored = stored.data
+                record = StoredRecord.decode(stored.data, key=self.key, version=stored.version)
+            else:
+                record = None
             self._actor = self._load(record)
         except BaseException:
             await self._release_quietly()
@@ -158,7 +169,9 @@ class PersistableActor:
         if self.prepare is not None:
             self.prepare(actor, revision)
         actor.start()
-        self._rearm(actor, self.record.timers)
+        if self.record.timers:
+            self._rearm(actor, self.record.timers)
+        self._changes = actor.system.changes  # what is stored; timers firing now are changes to save
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
             fire()
@@ -187,6 +200,7 @@ class PersistableActor:
                 f"{getattr(logic, 'id', None)!r} version {getattr(logic, 'version', None)!r}; pass migrate= to convert it",
             )
         migrated = self.migrate(record.to_json())
+        self._migrated = True
         record.snapshot = migrated.get("snapshot")
         record.timers = [Timer.from_json(t, f"{self.key}: migrated timers[{i}]")
                          for i, t in enumerate(migrated.get("timers") or [])]
@@ -207,47 +221,78 @@ class PersistableActor:
         actor = self.actor
         record = self.record
         assert record is not None
-        data = self._next_record(actor, record)
-        if record.version is not None and _unchanged(record, data):
+        if record.version is not None and self._unchanged(actor, record):
             return record.version  # nothing happened: no write, no new revision
+        data = self._next_record(actor, record)
         if self.delete_when_done and actor.get_snapshot().status == "done" and record.version is not None:
             await self.storage.delete(self.key, record.version, lease=self.lease)
             record.version = None
             return ""
+        encoded = data.encode()
         if self.locking == "write":
             lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
             try:
-                version = await self.storage.write(self.key, data.encode(), record.version, lease=lease)
+                version = await self.storage.write(self.key, encoded, record.version, lease=lease)
             finally:
                 await self._release(lease)
         else:
-            version = await self.storage.write(self.key, data.encode(), record.version, lease=self.lease)
+            version = await self.storage.write(self.key, encoded, record.version, lease=self.lease)
         data.version = version
         self.record = data
         self._new_outbox = []
         self._new_seen = []
+        self._stored = encoded
+        self._migrated = False
+        self._changes = actor.system.changes
         return version
+
+    def _unchanged(self, actor: Actor, record: StoredRecord) -> bool:
+        """True when saving would store what is stored: no snapshot, timer, outbox or key changed.
+
+        Any new snapshot of any actor in the system (or a timer scheduled, cancelled or fired) counts
+        as a change and is written, even if it equals the old one; with none, the persisted snapshot is
+        still compared with the stored one, so a context mutated in place is not lost."""
+        if self._new_outbox or self._new_seen or self._migrated or actor.system.changes != self._changes:
+            return False
+        if actor.get_snapshot().status == "done" and self.expire_after is not None and record.expires_at is None:
+            return False
+        if record.machine_id != getattr(actor.logic, "id", record.machine_id) or record.machine_version != getattr(
+            actor.logic, "version", record.machine_version
+        ):
+            return False
+        stored = self._stored
+        if stored is None:
+            return False
+        try:
+            snapshot = _decode_json(stored.decode("utf-8")).get("snapshot")
+        except ValueError:
+            return False
+        return bool(snapshot == actor.get_persisted_snapshot())
 
     def _next_record(self, actor: Actor, record: StoredRecord) -> StoredRecord:
         snapshot = actor.get_persisted_snapshot()
-        status = actor.get_snapshot().status
-        seen = [*record.seen, *self._new_seen][-self.idempotency_window :] if self.idempotency_window else []
+        window = self.idempotency_window
+        seen = record.seen
+        if self._new_seen or len(seen) > window:
+            seen = [*seen, *self._new_seen][-window:] if window else []
         expires = record.expires_at
-        if status == "done" and self.expire_after is not None:
+        if self.expire_after is not None and actor.get_snapshot().status == "done":
             expires = self.clock.now() + self.expire_after * 1000
+        logic = actor.logic
+        updated = now_iso()
         return StoredRecord(
-            id=self.id,
-            machine_id=getattr(actor.logic, "id", record.machine_id),
-            machine_version=getattr(actor.logic, "version", record.machine_version),
-            snapshot=snapshot,
-            timers=_collect_timers(actor),
-            outbox=[*record.outbox, *self._new_outbox],
-            seen=seen,
-            revision=record.revision + 1,
-            created_at=record.created_at or now_iso(),
-            updated_at=now_iso(),
-            expires_at=expires,
-            version=record.version,
+            self.id,
+            getattr(logic, "id", record.machine_id),
+            getattr(logic, "version", record.machine_version),
+            snapshot,
+            _collect_timers(actor) if actor.system.scheduler.scheduled_events else [],
+            [*record.outbox, *self._new_outbox] if self._new_outbox else record.outbox,
+            seen,
+            record.revision + 1,
+            record.created_at or updated,
+            updated,
+            expires,
+            record.version,
         )
 
     async def close(self) -> None:
@@ -450,19 +495,14 @@ async def with_persistable_actor(
         await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
 
 
-def _unchanged(old: StoredRecord, new: StoredRecord) -> bool:
-    def timers(r: StoredRecord) -> list[Any]:
-        return sorted((t.due_at, t.id, t.to_json()) for t in r.timers)
+_decode_json = json.JSONDecoder().decode
+_HOST: list[str] = []
 
-    return (
-        old.snapshot == new.snapshot
-        and timers(old) == timers(new)
-        and old.outbox == new.outbox
-        and old.seen == new.seen
-        and old.expires_at == new.expires_at
-        and old.machine_id == new.machine_id
-        and old.machine_version == new.machine_version
-    )
+
+def _host() -> str:
+    if not _HOST:
+        _HOST.append(os.uname().nodename)
+    return _HOST[0]
 
 
 def _same_machine(record: StoredRecord, logic: Any) -> bool:

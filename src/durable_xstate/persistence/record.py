@@ -23,23 +23,37 @@ no pickle, no code.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import RecordError
+from ..machine.snapshot import AdoptableSnapshot
 
 __all__ = ["RECORD_FORMAT", "StoredRecord", "Timer", "now_iso"]
 
 RECORD_FORMAT = "durable-xstate.record/1"
 
 
+_ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
+_ACTOR_MARK = b'"xstate$$type"'
+_decode_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current UTC time as ISO-8601 with milliseconds, e.g. ``2026-11-28T19:40:14.123Z``."""
+    now = time.time()
+    second = int(now)
+    cached = _ISO_SECOND
+    if cached[0] != second:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        cached[0] = second
+    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
-@dataclass
+@dataclass(slots=True)
 class Timer:
     """A pending delayed event with its absolute due time (epoch ms)."""
 
@@ -82,7 +96,11 @@ class Timer:
             raise RecordError(where, f"malformed timer: {err}") from None
 
 
-@dataclass
+def _due(timer: Timer) -> float:
+    return timer.due_at
+
+
+@dataclass(slots=True)
 class StoredRecord:
     """The parsed record. ``version`` is the store's version token (not part of the JSON)."""
 
@@ -109,8 +127,8 @@ class StoredRecord:
             "id": self.id,
             "machine": {"id": self.machine_id, "version": self.machine_version},
             "snapshot": self.snapshot,
-            "timers": [t.to_json() for t in sorted(self.timers, key=lambda t: t.due_at)],
-            "nextDueAt": self.next_due_at,
+            "timers": [t.to_json() for t in sorted(self.timers, key=_due)] if self.timers else [],
+            "nextDueAt": self.next_due_at if self.timers else None,
             "outbox": self.outbox,
             "seen": self.seen,
             "revision": self.revision,
@@ -121,44 +139,60 @@ class StoredRecord:
 
     def encode(self) -> bytes:
         try:
-            return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            return _encode_json(self.to_json()).encode()
         except (TypeError, ValueError) as err:
             raise RecordError("snapshot", f"the actor's state is not JSON-serialisable: {err}") from err
 
     @classmethod
     def decode(cls, data: bytes, *, key: str, version: str | None) -> StoredRecord:
-        """Parse a stored record; RecordError (naming the key and the part) on anything that is not one."""
+        """Parse a stored record; RecordError (naming the key and the part) on anything that is not one.
+
+        The snapshot comes back as an :class:`AdoptableSnapshot`: nothing else holds it, so restoring
+        an actor from it may adopt its context instead of copying it."""
         try:
-            raw = json.loads(data.decode("utf-8"))
+            raw = _decode_json(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise RecordError(key, f"not a JSON record: {err}") from None
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict:
             raise RecordError(key, "a record must be a JSON object")
         fmt = raw.get("format")
         if fmt != RECORD_FORMAT:
             raise RecordError(f"{key}: format", f"unknown record format {fmt!r} (expected {RECORD_FORMAT!r})")
-        machine = raw.get("machine") or {}
+        machine = raw.get("machine")
+        if type(machine) is not dict:
+            machine = {}
         snapshot = raw.get("snapshot")
-        if snapshot is not None and not isinstance(snapshot, Mapping):
-            raise RecordError(f"{key}: snapshot", "the snapshot must be an object")
+        if snapshot is not None:
+            if type(snapshot) is not dict:
+                raise RecordError(f"{key}: snapshot", "the snapshot must be an object")
+            snapshot = AdoptableSnapshot(snapshot, has_refs=_ACTOR_MARK in data)
         timers = raw.get("timers") or []
-        if not isinstance(timers, list):
+        if type(timers) is not list:
             raise RecordError(f"{key}: timers", "must be a list")
         outbox = raw.get("outbox") or []
         seen = raw.get("seen") or []
-        if not isinstance(outbox, list) or not isinstance(seen, list):
+        if type(outbox) is not list or type(seen) is not list:
             raise RecordError(f"{key}: outbox/seen", "must be lists")
+        for i, o in enumerate(outbox):
+            if type(o) is not dict:
+                raise RecordError(f"{key}: outbox[{i}]", "must be an object")
+        revision = raw.get("revision") or 0
+        if type(revision) is not int:
+            try:
+                revision = int(revision)
+            except (TypeError, ValueError):
+                raise RecordError(f"{key}: revision", f"must be an integer, got {revision!r}") from None
         return cls(
-            id=str(raw.get("id")),
-            machine_id=machine.get("id") if isinstance(machine, Mapping) else None,
-            machine_version=machine.get("version") if isinstance(machine, Mapping) else None,
-            snapshot=dict(snapshot) if snapshot is not None else None,
-            timers=[Timer.from_json(t, f"{key}: timers[{i}]") for i, t in enumerate(timers)],
-            outbox=[dict(o) for o in outbox],
-            seen=[str(s) for s in seen],
-            revision=int(raw.get("revision") or 0),
-            created_at=raw.get("createdAt"),
-            updated_at=raw.get("updatedAt"),
-            expires_at=raw.get("expiresAt"),
-            version=version,
+            str(raw.get("id")),
+            machine.get("id"),
+            machine.get("version"),
+            snapshot,
+            [Timer.from_json(t, f"{key}: timers[{i}]") for i, t in enumerate(timers)] if timers else [],
+            outbox,  # fresh from JSON: ours to keep
+            seen if all(type(s) is str for s in seen) else [str(s) for s in seen],
+            revision,
+            raw.get("createdAt"),
+            raw.get("updatedAt"),
+            raw.get("expiresAt"),
+            version,
         )

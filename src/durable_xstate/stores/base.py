@@ -75,6 +75,8 @@ def validate_key(key: object) -> str:
     and store-internal names such as ``.locks`` stay out of reach); no leading ``/``, no backslash, no
     control character; at most 512 characters and 1024 bytes of UTF-8.
     """
+    if type(key) is str and key in _VALID_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidKey(key, f"a key must be a string, got {type(key).__name__}")
     if not key:
@@ -96,7 +98,15 @@ def validate_key(key: object) -> str:
             raise InvalidKey(key, "empty path segments are not allowed")
         if segment.startswith("."):
             raise InvalidKey(key, f"segment {segment!r} may not start with '.' (no '.', '..' or hidden names)")
+    if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
+        _VALID_KEYS.clear()
+    _VALID_KEYS[key] = None
     return key
+
+
+# keys already checked (a process touches the same few keys again and again); bounded, cleared when full
+_VALID_KEYS: dict[str, None] = {}
+_VALID_KEYS_MAX = 4096
 
 
 def validate_prefix(prefix: str) -> str:

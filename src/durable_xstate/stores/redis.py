@@ -44,6 +44,7 @@ __all__ = ["DEFAULT_PREFIX", "RedisStore", "from_url"]
 
 DEFAULT_PREFIX = "durable-xstate"
 T = TypeVar("T")
+_READ_FIELDS = ("d", "v")
 
 # A counter that Redis has just created (INCR gave 1) starts at the server's clock in microseconds
 # instead: if the data was lost (a restart without persistence, a failover, FLUSHDB), versions and
@@ -60,7 +61,8 @@ end
 """
 
 # KEYS: value, fence, index, seq. ARGV: data, mode ("c" create-only / "u" compare-and-set),
-# expected version, fencing token ("" = no lease), the store key (index member).
+# expected version, fencing token ("" = no lease), the store key (index member). Returns the new version
+# (an integer: the cheapest reply to parse), or {'L', newest token} / {'C', current version}.
 _WRITE = _SEED + """
 if ARGV[4] ~= '' then
   local newest = redis.call('HGET', KEYS[2], 't')
@@ -76,7 +78,7 @@ local ver = redis.call('INCR', KEYS[4])
 if ver == 1 then ver = seed(KEYS[4], nil) end
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ver)
 if not cur then redis.call('ZADD', KEYS[3], 0, ARGV[5]) end
-return {'OK', ver}
+return ver
 """
 
 # KEYS: value, fence, index. ARGV: mode ("a" any / "u" only the expected version), expected version,
@@ -162,6 +164,8 @@ class RedisStore(Storage, Lock):
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._errors: tuple[type[BaseException], ...] = (OSError,)
+        self._keys: dict[str, tuple[str, str]] = {}  # store key -> (value key, fence key)
 
     # ------------------------------------------------------------------ plumbing
     def _connect(self) -> Redis:
@@ -172,6 +176,7 @@ class RedisStore(Storage, Lock):
                 from redis.asyncio import Redis
                 from redis.asyncio.retry import Retry
                 from redis.backoff import NoBackoff
+                from redis.exceptions import RedisError
             except ImportError as err:  # pragma: no cover - depends on the installation
                 raise ImportError("the redis backend needs redis-py: pip install 'durable-xstate[redis]'") from err
             options: dict[str, Any] = {"socket_connect_timeout": 5.0}
@@ -180,6 +185,7 @@ class RedisStore(Storage, Lock):
             options["retry"] = Retry(NoBackoff(), 0)
             self._client = Redis.from_url(self.url, **options)
             self._loop = loop
+            self._errors = (RedisError, OSError)
             self._scripts = {
                 name: self._client.register_script(source)
                 for name, source in (
@@ -193,11 +199,10 @@ class RedisStore(Storage, Lock):
         return self._client
 
     async def _call(self, operation: str, run: Callable[[Redis], Awaitable[T]]) -> T:
-        from redis.exceptions import RedisError
-
+        client = self._connect()
         try:
-            return await run(self._connect())
-        except (RedisError, OSError) as err:
+            return await run(client)
+        except self._errors as err:
             raise StoreUnavailable(self.backend, operation, err) from err
 
     async def _script(self, operation: str, name: str, keys: list[str], args: list[bytes | str | int]) -> Any:
@@ -223,15 +228,25 @@ class RedisStore(Storage, Lock):
     def _seq_key(self) -> str:
         return f"{self._root}seq"
 
+    def _data_keys(self, key: str) -> tuple[str, str]:
+        """(value key, fence key) of a store key, validated once and remembered (bounded)."""
+        found = self._keys.get(key)
+        if found is None:
+            validate_key(key)
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            found = self._keys[key] = (self._value_key(key), self._fence_key(key))
+        return found
+
     # ------------------------------------------------------------------ storage
     async def read(self, key: str) -> Versioned | None:
-        validate_key(key)
-
-        async def run(client: Redis) -> list[Any]:
-            result: list[Any] = await client.hmget(self._value_key(key), ["d", "v"])
-            return result
-
-        data, version = await self._call("read", run)
+        value_key = self._data_keys(key)[0]
+        client = self._connect()
+        try:
+            found: list[Any] = await client.hmget(value_key, _READ_FIELDS)
+        except self._errors as err:
+            raise StoreUnavailable(self.backend, "read", err) from err
+        data, version = found
         if version is None:
             return None
         return Versioned(bytes(data), _text(version) or "")
@@ -247,18 +262,23 @@ class RedisStore(Storage, Lock):
     async def write(
         self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
     ) -> str:
-        validate_key(key)
+        value_key, fence_key = self._data_keys(key)
         check_size(key, data, self.max_value_bytes)
         token = ""
         if lease is not None:
             check_lease_key(lease, key)
             token = str(lease.token)
-        result = await self._script(
-            "write",
-            "write",
-            [self._value_key(key), self._fence_key(key), self._index_key, self._seq_key],
-            [bytes(data), "c" if expected_version is None else "u", expected_version or "", token, key],
-        )
+        self._connect()
+        script = self._scripts["write"]
+        try:
+            result = await script(
+                keys=[value_key, fence_key, self._root + "idx", self._root + "seq"],
+                args=[bytes(data), "c" if expected_version is None else "u", expected_version or "", token, key],
+            )
+        except self._errors as err:
+            raise StoreUnavailable(self.backend, "write", err) from err
+        if type(result) is int:
+            return str(result)
         return self._outcome(key, expected_version, token, result) or ""
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
