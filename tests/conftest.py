@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,11 +22,9 @@ import pytest_asyncio
 HERE = Path(__file__).parent / "stores"
 sys.path.insert(0, str(HERE))
 
-from harness import BackendUnderTest  # noqa: E402
+from harness import BACKENDS, BackendUnderTest, make_backend  # noqa: E402
 
 from durable_xstate.stores import LockableStorage  # noqa: E402
-
-BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres"]
 
 # Providers' session fixtures (servers) become fixtures of this directory.
 for _name in BACKENDS:
@@ -40,14 +37,7 @@ for _name in BACKENDS:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendUnderTest:
-    name = request.param
-    try:
-        provider = importlib.import_module(f"provider_{name}")
-    except ImportError as err:
-        pytest.fail(f"backend {name!r} has no provider module (tests/stores/provider_{name}.py): {err}")
-    namespace = f"t{uuid.uuid4().hex[:12]}"
-    result: BackendUnderTest = provider.make_backend(request, namespace, tmp_path)
-    return result
+    return make_backend(request.param, request, tmp_path)
 
 
 @pytest_asyncio.fixture

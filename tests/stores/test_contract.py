@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from harness import BackendUnderTest
+from harness import BLOCKING, BackendUnderTest
 
 from durable_xstate.errors import (
     AcquireLockError,
@@ -347,3 +347,38 @@ async def test_infrastructure_fault_is_store_unavailable_not_contention(backend:
     finally:
         with contextlib.suppress(StoreUnavailable):
             await dead.close()
+
+
+async def test_io_mode_decides_where_blocking_calls_run(
+    backend: BackendUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``io=inline``: no call goes to a worker thread. Default (``thread``): a blocking client's writes do."""
+    name, _, io = backend.name.partition("+")
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def counting(fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    store = backend.open()
+    try:
+        await store.write("io/warm.json", b"0", None)  # first use: connect, create tables
+        monkeypatch.setattr(asyncio, "to_thread", counting)
+        v = await store.write("io/k.json", b"1", None)
+        got = await store.read("io/k.json")
+        assert got is not None and got.data == b"1"
+        await store.write("io/k.json", b"2", v)
+        if store.lock is not None:
+            lease = await store.acquire("io/k.json", "me", 5, 1)
+            await store.release(lease)
+        await store.delete("io/k.json")
+    finally:
+        monkeypatch.setattr(asyncio, "to_thread", real)
+        await store.close()
+    if io == "inline":
+        assert hops == [], f"{backend.name}: calls went to a thread: {hops}"
+    elif name in BLOCKING:
+        assert hops, f"{backend.name}: writes of a blocking client should run in a worker thread"
+    else:
+        assert hops == [], f"{backend.name} has an async client and should not use threads: {hops}"

@@ -14,7 +14,9 @@
 ==================================  ======================================================
 
 Query parameters are passed to the backend (e.g. ``?endpoint_url=http://127.0.0.1:5000&region=us-east-1``
-for S3 and DynamoDB). Backends connect lazily, on first use. Their client libraries are optional
+for S3 and DynamoDB). The backends whose client blocks (file, SQLite, S3, DynamoDB) take ``?io=thread``
+(the default: each call in a worker thread, the event loop stays free) or ``?io=inline`` (each call on the
+loop: no thread hop, for processes that serve one actor at a time). Backends connect lazily, on first use. Their client libraries are optional
 extras: ``pip install 'durable-xstate[redis]'`` and so on.
 """
 

@@ -1,6 +1,7 @@
 """What the S3 and DynamoDB backends share: URL options, a lazily built boto3 client, error mapping.
 
-boto3 is synchronous; every call runs in a worker thread (``asyncio.to_thread``). A boto3 *client* is
+boto3 is synchronous; every call runs in a worker thread (``asyncio.to_thread``), or on the event loop
+with the URL option ``io=inline`` (see ``stores.base.IO_MODES``). A boto3 *client* is
 thread-safe, so one client per store serves all its concurrent calls. Nothing here touches global
 configuration: credentials come from the environment (the usual boto3 chain) or from URL options.
 """
@@ -23,6 +24,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 
 from ..errors import StoreError, StoreUnavailable
+from .base import parse_io
 
 __all__ = ["AWS_OPTIONS", "AwsClient", "ClientError", "check_options", "error_code", "error_message", "flag"]
 
@@ -41,6 +43,7 @@ AWS_OPTIONS = frozenset(
         "connect_timeout",
         "read_timeout",
         "max_pool_connections",
+        "io",
     }
 )
 
@@ -113,6 +116,8 @@ class AwsClient:
         self.options = options
         self.s3_path_style = s3_path_style
         self.max_attempts = int(options.get("max_attempts", "3"))
+        #: ``io=inline``: boto3 calls on the event loop instead of a worker thread (see ``IO_MODES``)
+        self.inline = parse_io(backend, options) == "inline"
         self._clients: dict[bool, Any] = {}
         self._session: Any = None
         self._mutex = threading.Lock()
@@ -180,6 +185,10 @@ class AwsClient:
 
     async def run(self, operation: str, fn: Callable[[], T], /, *, expected: frozenset[str] = frozenset()) -> T:
         try:
+            if self.inline:
+                result = fn()
+                await asyncio.sleep(0)  # still a suspension point
+                return result
             return await asyncio.to_thread(fn)
         except StoreError:
             raise
@@ -201,6 +210,9 @@ class AwsClient:
             self._clients.clear()
         for client in clients:
             try:
-                await asyncio.to_thread(client.close)
+                if self.inline:
+                    client.close()
+                else:
+                    await asyncio.to_thread(client.close)
             except Exception as err:  # closing idle HTTP connections: nothing to report beyond this
                 raise StoreUnavailable(self.backend, "close", err) from err

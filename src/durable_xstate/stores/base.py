@@ -117,6 +117,29 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+#: how a backend with a blocking client (files, SQLite, boto3) runs its calls from async code:
+#: ``thread`` (the default) hands each call to a worker thread, so the event loop keeps serving other
+#: tasks while the disk or the network works; ``inline`` makes the call on the loop itself, saving the
+#: thread hop (tens of microseconds, more on a busy machine) for processes that serve one actor at a time
+#: (a Lambda handler, a CLI, a queue worker handling one message after another).
+IO_MODES = ("thread", "inline")
+
+
+def parse_io(url: str, options: dict[str, str]) -> str:
+    """The ``io=`` option of a store URL (see :data:`IO_MODES`)."""
+    mode = options.get("io", "thread").lower()
+    if mode not in IO_MODES:
+        raise ValueError(f"{url!r}: io must be one of {', '.join(IO_MODES)}, not {mode!r}")
+    return mode
+
+
+def check_io(io: str) -> bool:
+    """True for ``inline``; ValueError for anything but a known mode."""
+    if io not in IO_MODES:
+        raise ValueError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
+    return io == "inline"
+
+
 def check_size(key: str, data: bytes, limit: int) -> None:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"store values are bytes, got {type(data).__name__}")

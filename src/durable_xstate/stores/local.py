@@ -37,8 +37,10 @@ from .base import (
     Page,
     Storage,
     Versioned,
+    check_io,
     check_lease_key,
     check_size,
+    parse_io,
     validate_key,
     validate_prefix,
 )
@@ -63,10 +65,12 @@ class LocalFileStore(Storage, Lock):
     backend = "file"
     fences_writes = True
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, io: str = "thread") -> None:
         self.root = os.path.abspath(os.fspath(root))
         #: fsync files and directories (durability across power loss). Atomicity does not depend on it.
         self.fsync = fsync
+        #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
+        self.inline = check_io(io)
         self._real_root: str | None = None
 
     def __repr__(self) -> str:
@@ -74,6 +78,10 @@ class LocalFileStore(Storage, Lock):
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        if self.inline:
+            result = self._run_inline(operation, fn, *args)
+            await asyncio.sleep(0)  # still a suspension point
+            return result
         try:
             return await asyncio.to_thread(fn, *args)
         except StoreError:
@@ -471,6 +479,7 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFile
 
     A relative root is resolved against the current directory when the store is opened. Option:
     ``?fsync=false`` skips fsync (values stay atomic, but the last writes may be lost on power loss).
+    ``?io=inline`` makes every call on the event loop instead of a worker thread (see ``IO_MODES``).
     """
     host, path = parts.netloc, unquote(parts.path)
     if host in ("", "localhost"):
@@ -479,10 +488,10 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFile
         root = host + path
     if not root:
         raise ValueError(f"{url!r}: no directory given")
-    unknown = set(options) - {"fsync"}
+    unknown = set(options) - {"fsync", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync")
+        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync, io")
     fsync_option = options.get("fsync", "true").lower()
     if fsync_option not in _TRUE | _FALSE:
         raise ValueError(f"{url!r}: fsync must be true or false, not {fsync_option!r}")
-    return LocalFileStore(root, fsync=fsync_option in _TRUE)
+    return LocalFileStore(root, fsync=fsync_option in _TRUE, io=parse_io(url, options))

@@ -92,6 +92,7 @@ class PostgresStore(Storage, Lock):
         self._conn: AsyncConnection[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mutex: asyncio.Lock | None = None
+        self._errors: tuple[type[BaseException], ...] | None = None
         where = "ns = %s AND key = %s"
         self._sql_ddl = [
             f"""CREATE TABLE IF NOT EXISTS {values} (
@@ -213,8 +214,11 @@ class PostgresStore(Storage, Lock):
         a server restart costs readers nothing. Writes are never retried: a lost reply leaves the outcome
         unknown, and a retried compare-and-set would report our own write as a conflict.
         """
-        import psycopg
+        errors = self._errors
+        if errors is None:
+            import psycopg
 
+            errors = self._errors = (psycopg.Error, OSError)
         loop = asyncio.get_running_loop()
         if self._mutex is None or self._loop is not loop:
             # psycopg's async connection and asyncio.Lock belong to the loop that created them.
@@ -228,9 +232,11 @@ class PostgresStore(Storage, Lock):
                 conn: AsyncConnection[Any] | None = None
                 reused = self._conn is not None
                 try:
-                    conn = await self._connection()
+                    conn = self._conn
+                    if conn is None or conn.closed:
+                        conn = await self._connection()
                     return await work(conn)
-                except (psycopg.Error, OSError) as err:
+                except errors as err:
                     self._discard_if_unusable(conn)
                     if attempts > 0 and reused and conn is not None and conn.closed:
                         continue

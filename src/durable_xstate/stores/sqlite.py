@@ -34,8 +34,10 @@ from .base import (
     Page,
     Storage,
     Versioned,
+    check_io,
     check_lease_key,
     check_size,
+    parse_io,
     validate_key,
     validate_prefix,
 )
@@ -73,8 +75,13 @@ class SQLiteStore(Storage, Lock):
     backend = "sqlite"
     fences_writes = True
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "FULL", io: str = "thread"
+    ) -> None:
         self.path = os.path.abspath(os.fspath(path))
+        #: every call on the event loop instead of a worker thread (``io=inline``; a write waiting for
+        #: another process's lock then holds the loop up to ``busy_timeout``)
+        self.inline = check_io(io)
         #: seconds a statement waits for another connection's write lock before failing
         self.busy_timeout = busy_timeout
         #: PRAGMA synchronous: FULL (default: a committed write survives power loss) or NORMAL
@@ -141,6 +148,10 @@ class SQLiteStore(Storage, Lock):
         self, operation: str, fn: Callable[[sqlite3.Connection], T], *, inline: bool = False
     ) -> T:
         try:
+            if self.inline:  # io=inline: everything on the loop
+                result = self._call(fn)
+                await asyncio.sleep(0)  # still a suspension point
+                return result
             # a read on an open, idle connection runs on the loop (WAL readers never wait for writers);
             # anything else, or a busy connection, goes to a worker thread
             if inline and self._conn is not None and self._guard.acquire(blocking=False):
@@ -166,7 +177,10 @@ class SQLiteStore(Storage, Lock):
                     conn.close()
 
         try:
-            await asyncio.to_thread(close_sync)
+            if self.inline:
+                close_sync()
+            else:
+                await asyncio.to_thread(close_sync)
         except sqlite3.Error as err:
             raise StoreUnavailable(self.backend, "close", err) from err
 
@@ -431,8 +445,8 @@ _SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
 
 def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> SQLiteStore:
     """``sqlite:///abs/path.db`` (like ``file:///``: three slashes and an absolute path) or
-    ``sqlite://./relative/path.db``. Options: ``?timeout=30`` (busy timeout, seconds) and
-    ``?synchronous=full|normal``."""
+    ``sqlite://./relative/path.db``. Options: ``?timeout=30`` (busy timeout, seconds),
+    ``?synchronous=full|normal`` and ``?io=thread|inline`` (see ``IO_MODES``)."""
     host, path = parts.netloc, unquote(parts.path)
     if host in ("", "localhost"):
         db = path
@@ -444,9 +458,9 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> SQLiteSto
         )
     if not db or db.endswith("/"):
         raise ValueError(f"{url!r}: no database file given")
-    unknown = set(options) - {"timeout", "synchronous"}
+    unknown = set(options) - {"timeout", "synchronous", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: synchronous, timeout")
+        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: io, synchronous, timeout")
     try:
         timeout = float(options.get("timeout", "30"))
     except ValueError:
@@ -454,4 +468,4 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> SQLiteSto
     synchronous = options.get("synchronous", "full").upper()
     if synchronous not in _SYNCHRONOUS:
         raise ValueError(f"{url!r}: synchronous must be one of full, normal, extra")
-    return SQLiteStore(db, busy_timeout=timeout, synchronous=synchronous)
+    return SQLiteStore(db, busy_timeout=timeout, synchronous=synchronous, io=parse_io(url, options))
