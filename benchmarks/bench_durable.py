@@ -56,6 +56,7 @@ INC = {"type": "INC"}
 MODES: dict[str, str | None] = {"optimistic": None, "read-write": "read-write"}
 
 STEP_OPT = "durable step, optimistic"
+STEP_INLINE = "durable step, optimistic, io=inline"
 STEP_RW = "durable step, read-write"
 RAW = "raw read + CAS (plain)"
 RAW_THREAD = "raw read + CAS (plain via to_thread)"
@@ -118,8 +119,14 @@ class Steps:
 
     def __init__(self, h: bs.Harness) -> None:
         from durable_xstate import create_actor, with_persistable_actor
+        from durable_xstate.stores import open_store
 
         self.h = h
+        #: the same backend opened with io=inline (blocking clients only): calls on the loop, no thread hop
+        self.inline_store = None
+        if h.backend.name in bs.THREADED:
+            lock = h.backend.lock_url
+            self.inline_store = open_store(with_io(h.backend.url), lock=with_io(lock) if lock else None)
         machine = counter_machine()
         self.creator: Callable[[str, Any], Any] = lambda id, snapshot: create_actor(machine, id=id, snapshot=snapshot)
         self.with_persistable_actor = with_persistable_actor
@@ -129,8 +136,9 @@ class Steps:
     def actor_id(mode: str) -> str:
         return f"bench/{'opt' if mode == 'optimistic' else 'rw'}"
 
-    def step_runner(self, mode: str) -> bs.Runner:
-        wpa, store, creator, locking = self.with_persistable_actor, self.h.store, self.creator, MODES[mode]
+    def step_runner(self, mode: str, *, inline: bool = False) -> bs.Runner:
+        store = self.inline_store if inline else self.h.store
+        wpa, creator, locking = self.with_persistable_actor, self.creator, MODES[mode]
         actor_id = self.actor_id(mode)
         steps = self.steps
 
@@ -236,6 +244,10 @@ class Steps:
         return lambda n: h.run(batch(n))
 
 
+def with_io(url: str, mode: str = "inline") -> str:
+    return f"{url}{'&' if '?' in url else '?'}io={mode}"
+
+
 def record_payloads(record: bytes) -> list[bytes]:
     """64 distinct values of exactly the record's size (so S3 ETags change with each write)."""
     return [record[:-6] + b"%06d" % i for i in range(64)]
@@ -244,6 +256,7 @@ def record_payloads(record: bytes) -> list[bytes]:
 def bench_backend(backend: bs.Backend, settings: bs.Settings) -> DurableRun:
     run = DurableRun(backend.name)
     h = bs.Harness(backend)
+    steps: Steps | None = None
     try:
         steps = Steps(h)
         run.server = bs.server_version(h)
@@ -252,6 +265,10 @@ def bench_backend(backend: bs.Backend, settings: bs.Settings) -> DurableRun:
             steps.step_runner(mode)(2)
             n, revision = steps.stored_count(mode)
             bs.check(n == 2 and revision == 2, f"{backend.name} {mode}: after 2 steps n={n} revision={revision}")
+        if steps.inline_store is not None:
+            steps.step_runner("optimistic", inline=True)(1)
+            n, revision = steps.stored_count("optimistic")
+            bs.check(n == 3 and revision == 3, f"{backend.name} io=inline: after 3 steps n={n} revision={revision}")
         key = f"{steps.actor_id('optimistic')}.json"
         record = h.run(h.store.read(key)).data
         plain_view = h.p("read", key)
@@ -259,8 +276,9 @@ def bench_backend(backend: bs.Backend, settings: bs.Settings) -> DurableRun:
         bs.check(not h.run(h.store.is_locked(f"{steps.actor_id('read-write')}.json")),
                  f"{backend.name}: read-write step left its lease")
         run.record_bytes = len(record)
-        run.checks.append("two durable steps in each mode gave context.n == 2 and revision 2; the plain "
-                          "client reads the same record bytes; no lease left behind")
+        run.checks.append("two durable steps in each mode gave context.n == 2 and revision 2 (and one more "
+                          "through the io=inline store, 3); the plain client reads the same record bytes; "
+                          "no lease left behind")
         payloads = record_payloads(record)
         raw_key, locked_key, store_key = "bench/raw.json", "bench/rawlock.json", "bench/store.json"
         for k in (raw_key, locked_key, store_key):
@@ -275,6 +293,8 @@ def bench_backend(backend: bs.Backend, settings: bs.Settings) -> DurableRun:
         }
         if backend.name in bs.THREADED:
             runners[RAW_THREAD] = steps.raw_runner(raw_key, raw, payloads, threaded=True)
+        if steps.inline_store is not None:
+            runners[STEP_INLINE] = steps.step_runner("optimistic", inline=True)  # same actor, same counter
         t0 = time.perf_counter()
         run.series = bs.measure_group(runners, 1, settings)
         # verification after timing
@@ -292,9 +312,13 @@ def bench_backend(backend: bs.Backend, settings: bs.Settings) -> DurableRun:
             f"after timing, the stored counters equal the steps run ({steps.steps['optimistic']:,} optimistic, "
             f"{steps.steps['read-write']:,} read-write) and so do the revisions; each raw key holds its "
             f"last write ({raw.i:,} raw, {locked.i:,} raw locked, {stored.i:,} store read+write); no lease left"
+            + (" (the optimistic count includes the io=inline steps, which load and save the same actor)"
+               if steps.inline_store is not None else "")
         )
         print_run(run, time.perf_counter() - t0)
     finally:
+        if steps is not None and steps.inline_store is not None:
+            h.run(steps.inline_store.close())
         h.close()
     return run
 
@@ -446,6 +470,9 @@ def table_rows(runs: list[DurableRun]) -> list[list[str]]:
             bs.fmt_ratio(r.ratio(STEP_OPT, STORE)),
             bs.fmt_ops(r.median(RAW_THREAD)) if RAW_THREAD in r.series else "-",
             bs.fmt_ratio(r.ratio(STEP_OPT, RAW_THREAD)) if RAW_THREAD in r.series else "-",
+            bs.fmt_ops(r.median(STEP_INLINE)) if STEP_INLINE in r.series else "-",
+            f"{bs.fmt_ratio(r.ratio(STEP_INLINE, RAW))} ({bs.verdict(r.ratio(STEP_INLINE, RAW), TARGET)})"
+            if STEP_INLINE in r.series else "-",
         ])
     return rows
 
@@ -453,6 +480,7 @@ def table_rows(runs: list[DurableRun]) -> list[list[str]]:
 HEADERS = [
     "backend", "record bytes", "optimistic steps/s", "raw read+CAS/s", "step / raw (target >= 0.9)",
     "store read+write/s", "step / store read+write", "raw via to_thread/s", "step / raw via to_thread",
+    "io=inline steps/s", "io=inline step / raw",
 ]
 
 

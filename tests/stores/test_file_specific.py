@@ -247,3 +247,19 @@ async def test_dead_root_is_unavailable_for_every_operation(tmp_path: Path) -> N
         with pytest.raises(StoreUnavailable) as info:
             await call
         assert info.value.backend == "file" and isinstance(info.value.cause, OSError)
+
+
+async def test_a_value_file_replaced_by_a_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(MAGIC + b"1\nsecret")
+    root = tmp_path / "root"
+    store = LocalFileStore(root)
+    version = await store.write("k.json", b"mine")
+    assert (await store.read("k.json")) is not None  # the key's path is now checked and remembered
+    (root / "k.json").unlink()
+    (root / "k.json").symlink_to(outside)
+    with pytest.raises(InvalidKey):
+        await store.read("k.json")
+    with pytest.raises(InvalidKey):
+        await store.write("k.json", b"over", version)
+    assert outside.read_bytes() == MAGIC + b"1\nsecret"

@@ -57,6 +57,9 @@ LOCK_DIR = ".locks"
 _TMP_PREFIX = ".tmp-"
 _NAME_MAX = 255  # bytes per file name on ext4, xfs, btrfs, apfs ...
 _RETRIES = 8  # directory races with a concurrent delete that prunes empty directories
+_OPEN_VALUE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FIRST_READ = 1 << 15  # most records fit; below malloc's mmap threshold
+_READ_CHUNK = 1 << 20
 
 
 class LocalFileStore(Storage, Lock):
@@ -71,6 +74,7 @@ class LocalFileStore(Storage, Lock):
         self.fsync = fsync
         #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
         self.inline = check_io(io)
+        self._paths: dict[str, str] = {}  # key -> its value file, checked once to resolve inside the root
         self._real_root: str | None = None
 
     def __repr__(self) -> str:
@@ -92,7 +96,7 @@ class LocalFileStore(Storage, Lock):
     def _ensure_root(self) -> str:
         """Create the root (and its lock directory) on first use; return its resolved path."""
         real = self._real_root
-        if real is None or not os.path.isdir(os.path.join(real, LOCK_DIR)):
+        if real is None:
             os.makedirs(os.path.join(self.root, LOCK_DIR), exist_ok=True)
             real = self._real_root = os.path.realpath(self.root)
         return real
@@ -103,7 +107,13 @@ class LocalFileStore(Storage, Lock):
             raise NotADirectoryError(errno.ENOTDIR, "the store root is not a directory", self.root)
 
     def _path(self, key: str) -> str:
-        """The value file of ``key``, checked to resolve inside the root (symlinks included)."""
+        """The value file of ``key``, checked to resolve inside the root (symlinks included).
+
+        The check is made once per key and remembered; value files themselves are opened with
+        ``O_NOFOLLOW``, so a symbolic link put in a value's place later is refused, never followed."""
+        path = self._paths.get(key)
+        if path is not None:
+            return path
         segments = key.split("/")
         for segment in segments:
             if len(segment.encode("utf-8")) > _NAME_MAX - len(_TMP_PREFIX):
@@ -113,6 +123,9 @@ class LocalFileStore(Storage, Lock):
         real = os.path.realpath(path)
         if real == real_root or os.path.commonpath([real, real_root]) != real_root:
             raise InvalidKey(key, "resolves outside the store root (through a symbolic link)")
+        if len(self._paths) >= 4096:
+            self._paths.clear()
+        self._paths[key] = path
         return path
 
     def _lock_base(self, key: str) -> str:
@@ -130,7 +143,12 @@ class LocalFileStore(Storage, Lock):
         would let two holders in.
         """
         base = self._lock_base(key)
-        fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:  # the root (or its lock directory) went away since first use: make it again
+            self._real_root = None
+            base = self._lock_base(key)
+            fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield base + ".lease"
@@ -198,13 +216,30 @@ class LocalFileStore(Storage, Lock):
 
     def _load(self, key: str, path: str, header_only: bool) -> Versioned | None:
         try:
-            with open(path, "rb") as f:
-                blob = f.read(_MAX_HEADER) if header_only else f.read()
+            fd = os.open(path, _OPEN_VALUE)
         except FileNotFoundError:
             return None
         except (NotADirectoryError, IsADirectoryError):
             self._check_root()
             return None  # a value sits where a directory would be, or a directory where a value would be
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise InvalidKey(key, "its value file is a symbolic link (never followed)") from None
+            raise
+        try:
+            if header_only:
+                blob = os.read(fd, _MAX_HEADER)
+            else:
+                blob = os.read(fd, _FIRST_READ)
+                if len(blob) == _FIRST_READ:  # a large value: read on
+                    chunks = [blob]
+                    while chunk := os.read(fd, _READ_CHUNK):
+                        chunks.append(chunk)
+                    blob = b"".join(chunks)
+        except IsADirectoryError:
+            return None
+        finally:
+            os.close(fd)
         return self._parse(key, blob)
 
     def _version_of(self, key: str, path: str) -> str | None:
@@ -230,12 +265,15 @@ class LocalFileStore(Storage, Lock):
                     raise
                 self._makedirs(key, directory)
         try:
-            with os.fdopen(fd, "wb") as f:
+            try:
                 for chunk in chunks:
-                    f.write(chunk)
-                f.flush()
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 if self.fsync:
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -326,10 +364,9 @@ class LocalFileStore(Storage, Lock):
             found = self._version_of(key, path)
             if found != expected:
                 raise WriteConflict(key, expected, found)
-            if os.path.isdir(path):
+            if found is None and os.path.isdir(path):
                 raise self._layout_clash(key, path)  # keys stored under "<key>/..." exist
-            directory = os.path.dirname(path)
-            self._makedirs(key, directory)
+            # (a missing directory is made by _replace when it finds it missing)
             version = self._new_version()
             self._replace(key, path, (MAGIC + version.encode("ascii") + b"\n", data))
             return version
