@@ -402,6 +402,56 @@ def profile_step(backend_name: str, mode: str, servers: bs.Servers, workdir: Pat
         h.close()
 
 
+# --------------------------------------------------------------------------- the same CPU work in xstate
+
+
+@dataclass
+class NodeCpu:
+    ops_per_second: float | None = None
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+    versions: str = ""
+
+
+def node_cpu_step(settings: bs.Settings) -> NodeCpu:
+    """xstate in Node doing a durable step's CPU work on a Map (node/durable_cpu.mjs), on a record that
+    durable-xstate wrote; checked by the counter it ends with."""
+    import shutil
+
+    from bench_engine import NODE_DIR, ensure_xstate
+
+    node = shutil.which("node")
+    if node is None:
+        return NodeCpu(note="node not found")
+    base, note = ensure_xstate()
+    if base is None:
+        return NodeCpu(note=note)
+    from durable_xstate import create_actor, with_persistable_actor
+    from durable_xstate.stores import open_store
+
+    machine = counter_machine()
+    store = open_store(f"memory://node-cpu-{uuid.uuid4().hex[:8]}")
+
+    async def one_step() -> bytes:
+        await with_persistable_actor(lambda a: a.send(INC), id="bench/node", storage=store,
+                                     actor_creator=lambda id, snapshot: create_actor(machine, id=id, snapshot=snapshot))
+        got = await store.read("bench/node.json")
+        assert got is not None
+        return got.data
+
+    record = asyncio.run(one_step())
+    spec = {"config": COUNTER_CONFIG, "record": record.decode(), "event": INC,
+            "target_seconds": settings.target_seconds, "repetitions": settings.repetitions}
+    proc = subprocess.run([node, str(NODE_DIR / "durable_cpu.mjs"), str(base)], input=json.dumps(spec),
+                          capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        return NodeCpu(note=f"node durable_cpu.mjs failed: {proc.stderr.strip()[-300:]}")
+    out = json.loads(proc.stdout)
+    bs.check(out["final_n"] == 1 + out["steps"], f"xstate in Node: counter {out['final_n']} after {out['steps']} steps")
+    return NodeCpu(float(out["ops_per_second"]), list(out["samples"]), note,
+                   f"xstate {out['xstate_version']} on Node {out['node_version']}")
+
+
 # --------------------------------------------------------------------------- cold start
 
 
@@ -522,9 +572,35 @@ def spread_rows(runs: list[DurableRun]) -> list[list[str]]:
             for r in runs for label, s in r.series.items()]
 
 
+def node_cpu_lines(runs: list[DurableRun], node_cpu: NodeCpu) -> list[str]:
+    memory = next((r for r in runs if r.name == "memory"), None)
+    ours = memory.median(STEP_OPT) if memory is not None else None
+    if ours is None or node_cpu.ops_per_second is None:
+        return [f"Not measured: {node_cpu.note or 'the memory backend was not run'}."]
+    theirs = node_cpu.ops_per_second
+    raw = {r.name: r.median(RAW) for r in runs if r.name != "memory" and r.median(RAW)}
+    rows = [[name, f"{1e6 / v:,.0f}", f"{(1e6 / v) / (1e6 / v + 1e6 / ours):.2f}",
+             f"{(1e6 / v) / (1e6 / v + 1e6 / theirs):.2f}"] for name, v in raw.items() if v]
+    return [
+        f"The optimistic step on the memory store (above) is all CPU: {bs.fmt_ops(ours)} steps/s, "
+        f"{1e6 / ours:,.1f} µs. The same work on xstate in Node ({node_cpu.versions}; "
+        "`benchmarks/node/durable_cpu.mjs`: JSON.parse the record durable-xstate wrote, "
+        "`createActor(machine, {snapshot}).start()`, send, `getPersistedSnapshot()`, JSON.stringify, "
+        f"compare-and-set into a Map, stop): {bs.fmt_ops(theirs)} steps/s, {1e6 / theirs:,.1f} µs, so "
+        f"durable-xstate runs it at **{ours / theirs:.2f}x** xstate's speed"
+        + (f" ({node_cpu.note})" if node_cpu.note else "") + ".",
+        "",
+        "What that CPU time alone allows, against each backend's raw read + compare-and-set (the best "
+        "ratio a step could reach if its store layer added nothing):",
+        "",
+        bs.md_table(rows, ["backend", "raw read+CAS µs", "ceiling with durable-xstate's CPU",
+                           "ceiling with xstate-in-Node's CPU"]),
+    ]
+
+
 def render(runs: list[DurableRun], settings: bs.Settings, cold: list[ColdResult], imports: list[str], cold_n: int,
            phases: list[tuple[str, float]], wall: float, load_before: str, load_after: str, workdir: Path,
-           servers: bs.Servers, profile: str, profile_label: str) -> str:
+           servers: bs.Servers, profile: str, profile_label: str, node_cpu: NodeCpu) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     started = ", ".join(f"{k} {v:.1f}s" for k, v in servers.start_seconds.items()) or "none"
     lines = [
@@ -578,6 +654,10 @@ def render(runs: list[DurableRun], settings: bs.Settings, cold: list[ColdResult]
         bs.md_table([[name, f"{us:,.1f}"] for name, us in phases[:-2]]
                     + [["**the step**", f"**{sum(us for _, us in phases[:-2]):,.1f}**"]]
                     + [[name, f"{us:,.1f}"] for name, us in phases[-2:]], ["phase", "µs"]),
+        "",
+        "### The same CPU work in xstate",
+        "",
+        *node_cpu_lines(runs, node_cpu),
         "",
         "### Cold start",
         "",
@@ -652,6 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in cold:
             print(f"  {c.label:<62} {c.median * 1000:7.0f} ms", flush=True)
         phases = phase_breakdown(300 if args.quick else 3000)
+        print("xstate in Node, the same CPU work ...", flush=True)
+        node_cpu = node_cpu_step(settings)
         profile, label = "", ""
         misses = [(r.ratio(STEP_OPT, RAW), r.name) for r in runs if r.name != "memory" and r.ratio(STEP_OPT, RAW) is not None]
         worst = min(misses, default=None)
@@ -667,10 +749,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(bs.text_table(rw_rows(runs), RW_HEADERS))
         print()
         print(bs.text_table([[n, f"{us:,.1f}"] for n, us in phases], ["phase (memory store)", "µs"]))
+        print()
+        print("\n".join(node_cpu_lines(runs, node_cpu)))
         print(f"\nwhole run: {wall:.0f}s")
         if not args.quick:
             text = render(runs, settings, cold, imports, cold_n, phases, wall, load_before, load_after, workdir,
-                          servers, profile, label)
+                          servers, profile, label, node_cpu)
             bs.write_section("bench_durable", text, args.output)
             print(f"wrote {args.output}")
     return 0
