@@ -82,6 +82,7 @@ class StateMachine:
         self.has_always = any(n.always for n in self.id_map.values())
         self.has_history = any(n.type == "history" for n in self.id_map.values())
         self._config_cache: dict[tuple[StateNode, ...], ConfigInfo] = {}
+        self._value_nodes: dict[str, list[StateNode]] = {}  # restore: a string state value -> its nodes
         self._checked = False
 
     # ------------------------------------------------------------------ implementations
@@ -242,21 +243,28 @@ class StateMachine:
 
     def restore_snapshot(self, persisted: Mapping[str, Any], scope: Any) -> MachineSnapshot:
         """Rebuild a snapshot from its persisted form without running any action (xstate's ``restoreSnapshot``)."""
-        if not isinstance(persisted, Mapping):
+        if type(persisted) is not dict and not isinstance(persisted, Mapping):
             raise SnapshotError("", f"a persisted snapshot must be an object, got {type(persisted).__name__}")
         status = persisted.get("status")
         if status not in ("active", "done", "error", "stopped"):
             raise SnapshotError("status", f"unknown status {status!r}")
         if "value" not in persisted:
             raise SnapshotError("value", "missing state value")
-        try:
-            nodes = list(get_all_state_nodes(get_state_nodes(self.root, persisted["value"])))
-        except LookupError as err:
-            raise SnapshotError("value", f"{err} (machine '{self.id}')") from None
+        value = persisted["value"]
+        nodes = self._value_nodes.get(value) if type(value) is str else None
+        if nodes is None:
+            try:
+                nodes = list(get_all_state_nodes(get_state_nodes(self.root, value)))
+            except LookupError as err:
+                raise SnapshotError("value", f"{err} (machine '{self.id}')") from None
+            if type(value) is str and len(self._value_nodes) < 1024:
+                self._value_nodes[value] = nodes
+        else:
+            nodes = nodes.copy()
         history_raw = persisted.get("historyValue")
         if history_raw is None:
             history_raw = {}
-        if not isinstance(history_raw, Mapping):
+        if type(history_raw) is not dict and not isinstance(history_raw, Mapping):
             raise SnapshotError("historyValue", "must be an object")
         history: dict[str, list[StateNode]] = {}
         for key, items in history_raw.items():
@@ -272,7 +280,7 @@ class StateMachine:
         children_raw = persisted.get("children")
         if children_raw is None:
             children_raw = {}
-        if not isinstance(children_raw, Mapping):
+        if type(children_raw) is not dict and not isinstance(children_raw, Mapping):
             raise SnapshotError("children", "must be an object")
         children: dict[str, Any] = {}
         restore_child = getattr(scope, "restore_child", None)

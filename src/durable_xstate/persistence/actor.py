@@ -93,6 +93,8 @@ class PersistableActor:
         self._stored: bytes | None = None  # the record's bytes as read at init
         self._changes = -1  # the actor system's change count once the record was loaded
         self._migrated = False
+        self._revision = 0  # the revision this run's save writes
+        self._emitted = 0  # events emitted in this run (outbox ids)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -157,15 +159,9 @@ class PersistableActor:
         # the actor's timers live on our clock, so they can be stored and fired in a later run
         actor.system.clock = self.clock
         actor.clock = self.clock
-        revision = self.record.revision + 1
-        counter = iter(range(1_000_000_000))
-
-        def capture(event: Any) -> None:
-            self._new_outbox.append(
-                {"id": f"{self.id}/{revision}/{next(counter)}", "event": event, "emittedAt": now_iso()}
-            )
-
-        actor.on("*", capture)
+        revision = self._revision = self.record.revision + 1
+        self._emitted = 0
+        actor.on("*", self._capture)
         if self.prepare is not None:
             self.prepare(actor, revision)
         actor.start()
@@ -176,6 +172,11 @@ class PersistableActor:
         if fire is not None:
             fire()
         return actor
+
+    def _capture(self, event: Any) -> None:
+        """Every emitted event goes to the outbox, with an id stable across re-runs of the same revision."""
+        n, self._emitted = self._emitted, self._emitted + 1
+        self._new_outbox.append({"id": f"{self.id}/{self._revision}/{n}", "event": event, "emittedAt": now_iso()})
 
     def _create(self, record: StoredRecord | None) -> Actor:
         """The actor, restored from the record's snapshot after checking (or migrating) its machine."""
@@ -305,7 +306,8 @@ class PersistableActor:
             if actor is not None and actor.parent is None and not actor.is_stopped:
                 actor.stop()
         finally:
-            await self._release_quietly()
+            if self._renewer is not None or self.lease is not None:
+                await self._release_quietly()
 
     # ------------------------------------------------------------------ events
     def send(self, event: Mapping[str, Any], *, idempotency_key: str | None = None) -> bool:
