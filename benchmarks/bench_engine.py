@@ -1057,7 +1057,9 @@ def render_markdown(
     lines += [
         "",
         "Actor-model benchmarks (spawning and stopping children, parent/child ping-pong, timers on the "
-        "simulated clock) are in [RESULTS-actors.md](RESULTS-actors.md), written by `bench_actors.py`.",
+        "simulated clock) are in [RESULTS-actors.md](RESULTS-actors.md), written by `bench_actors.py`; "
+        "the stores and the durable step (load, one event, save, per backend, and against xstate on Node) "
+        "in [RESULTS-stores.md](RESULTS-stores.md), written by `bench_stores.py` and `bench_durable.py`.",
     ]
     lines += ["", "## Targets", ""]
     lines.append(
