@@ -182,8 +182,7 @@ async def test_holder_paused_past_its_lease_cannot_save_over_the_next_holder() -
     s = store()
     slow = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write", lease_seconds=0.2)
     await slow.init()
-    if slow._renewer is not None:
-        slow._renewer.cancel()
+    slow._stop_renewal()  # as if the process were paused: nothing renews its lease
     slow.actor.send({"type": "ADD"})
     await asyncio.sleep(0.3)
     fast = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write")
@@ -421,3 +420,16 @@ async def test_a_due_timer_whose_event_changes_nothing_is_still_removed() -> Non
     assert stored is not None
     record = json.loads(stored.data)
     assert record["timers"] == [] and record["revision"] == 2
+
+
+async def test_a_long_run_keeps_its_lease_by_renewing_it() -> None:
+    s = store()
+    pa = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write", lease_seconds=0.15)
+    await pa.init()
+    pa.actor.send({"type": "ADD"})
+    await asyncio.sleep(0.5)  # more than three lease durations
+    assert await s.try_acquire("o.json", "intruder", 1) is None  # still held: renewed
+    await pa.save()
+    await pa.close()
+    assert not await s.is_locked("o.json")
+    assert await _revision(s, "o.json") == 1

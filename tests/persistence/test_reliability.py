@@ -243,8 +243,7 @@ async def test_holder_paused_past_its_lease_cannot_overwrite(backend: BackendUnd
     try:
         slow = PersistableActor(id="p", storage=store, actor_creator=creator, locking="read-write", lease_seconds=0.4)
         await slow.init()
-        if slow._renewer is not None:  # the process is paused: nothing renews its lease
-            slow._renewer.cancel()
+        slow._stop_renewal()  # the process is paused: nothing renews its lease
         await asyncio.sleep(0.6)
         fast = PersistableActor(id="p", storage=store, actor_creator=creator, locking="read-write",
                                 acquire_lock_timeout=5)

@@ -88,6 +88,7 @@ class PersistableActor:
         self._actor: Actor | None = None
         self._initiated = False
         self._renewer: asyncio.Task[None] | None = None
+        self._renewal_timer: asyncio.TimerHandle | None = None
         self._new_outbox: list[dict[str, Any]] = []
         self._new_seen: list[str] = []
         self._stored: bytes | None = None  # the record's bytes as read at init
@@ -306,7 +307,7 @@ class PersistableActor:
             if actor is not None and actor.parent is None and not actor.is_stopped:
                 actor.stop()
         finally:
-            if self._renewer is not None or self.lease is not None:
+            if self._renewer is not None or self.lease is not None or self._renewal_timer is not None:
                 await self._release_quietly()
 
     # ------------------------------------------------------------------ events
@@ -372,32 +373,47 @@ class PersistableActor:
 
     # ------------------------------------------------------------------ leases
     def _start_renewal(self) -> None:
+        """Renew the lease every third of its duration while the work runs. Most runs end well before
+        the first renewal, so only a timer is armed now; the renewing task starts when it fires."""
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        period = max(self.lease_seconds / 3, 0.01)
 
         async def renew() -> None:
             while self.lease is not None:
-                await asyncio.sleep(max(self.lease_seconds / 3, 0.01))
                 lease = self.lease
-                if lease is None:
-                    return
                 try:
                     self.lease = await self.storage.renew(lease)
                 except StoreError as err:
                     _log.warning("%s: could not renew the lease: %s", self.id, err)
                     return
+                await asyncio.sleep(period)
 
-        self._renewer = asyncio.get_running_loop().create_task(renew())
+        def start() -> None:
+            self._renewal_timer = None
+            if self.lease is not None:
+                self._renewer = loop.create_task(renew())
+
+        self._renewal_timer = loop.call_later(period, start)
 
     async def _release(self, lease: Lease) -> None:
         await self.storage.release(lease)
 
-    async def _release_quietly(self) -> None:
+    def _stop_renewal(self) -> asyncio.Task[None] | None:
+        """Stop renewing the lease; returns the renewing task (cancelled) if one had started."""
+        timer, self._renewal_timer = self._renewal_timer, None
+        if timer is not None:
+            timer.cancel()
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
             renewer.cancel()
+        return renewer
+
+    async def _release_quietly(self) -> None:
+        renewer = self._stop_renewal()
+        if renewer is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewer
         lease, self.lease = self.lease, None
