@@ -78,6 +78,7 @@ TARGET_RATIO = 0.9
 OURS = "durable_xstate"
 PLAIN = "plain client"
 PLAIN_THREAD = "plain via to_thread"
+OURS_INLINE = "durable_xstate io=inline"
 
 # --------------------------------------------------------------------------- measuring
 
@@ -872,6 +873,10 @@ class Backend:
     description: str = ""
 
 
+def with_io(url: str, mode: str = "inline") -> str:
+    return f"{url}{'&' if '?' in url else '?'}io={mode}"
+
+
 def make_backend(name: str, servers: Servers, workdir: Path, namespace: str) -> Backend:
     """The backend ``name`` on a fresh namespace (a directory, a database file, a key prefix)."""
     if name == "memory":
@@ -924,6 +929,10 @@ class Harness:
         self.backend = backend
         self.loop = asyncio.new_event_loop()
         self.store = open_store(backend.url, lock=backend.lock_url)
+        #: the same data through a store opened with io=inline (blocking clients: no thread hop)
+        self.inline_store = None
+        if backend.name in THREADED:
+            self.inline_store = open_store(with_io(backend.url), lock=with_io(backend.lock_url) if backend.lock_url else None)
         self.plain = backend.make_plain(self.store)
         if hasattr(self.plain, "open"):
             self.run(self.plain.open())
@@ -939,6 +948,8 @@ class Harness:
     def close(self) -> None:
         try:
             self.run(self.store.close())
+            if self.inline_store is not None:
+                self.run(self.inline_store.close())
             if hasattr(self.plain, "aclose"):
                 self.run(self.plain.aclose())
             elif hasattr(self.plain, "close"):
@@ -951,8 +962,8 @@ class Harness:
     # Every timed loop has the same shape on both sides: n iterations over one call (or one pair of
     # calls), with the same payloads and the same result check.
 
-    def ours_read(self, key: str, box: dict[str, Any]) -> Runner:
-        read = self.store.read
+    def ours_read(self, key: str, box: dict[str, Any], *, inline: bool = False) -> Runner:
+        read = (self.inline_store if inline else self.store).read
 
         async def batch(n: int) -> None:
             got = None
@@ -992,8 +1003,8 @@ class Harness:
 
         return batch
 
-    def ours_cas(self, key: str, chain: Chain, payloads: list[bytes]) -> Runner:
-        write = self.store.write
+    def ours_cas(self, key: str, chain: Chain, payloads: list[bytes], *, inline: bool = False) -> Runner:
+        write = (self.inline_store if inline else self.store).write
 
         async def batch(n: int) -> None:
             v, i = chain.version, chain.i
@@ -1039,8 +1050,9 @@ class Harness:
 
         return batch
 
-    def ours_lock(self, key: str, chain: Chain) -> Runner:
-        acquire, release = self.store.acquire, self.store.release
+    def ours_lock(self, key: str, chain: Chain, *, inline: bool = False) -> Runner:
+        store = self.inline_store if inline else self.store
+        acquire, release = store.acquire, store.release
 
         async def batch(n: int) -> None:
             t = chain.token
@@ -1175,8 +1187,8 @@ class OpResult:
         s = self.series.get(label)
         return s.median if s and s.samples else None
 
-    def ratio(self, label: str = PLAIN) -> float | None:
-        return paired_ratio(self.series.get(OURS), self.series.get(label))
+    def ratio(self, label: str = PLAIN, ours: str = OURS) -> float | None:
+        return paired_ratio(self.series.get(ours), self.series.get(label))
 
     def overhead_us(self, label: str = PLAIN) -> float | None:
         ours, other = self.series.get(OURS), self.series.get(label)
@@ -1232,14 +1244,17 @@ def bench_backend(backend: Backend, settings: Settings, ops: Sequence[str]) -> B
                 runners = {OURS: h.ours_read(ours_key, ours_box), PLAIN: h.plain_read(plain_key, plain_box)}
                 if threaded:
                     runners[PLAIN_THREAD] = h.plain_read(plain_key, plain_box, threaded=True)
+                    runners[OURS_INLINE] = h.ours_read(ours_key, ours_box, inline=True)
             elif op == "cas":
                 runners = {OURS: h.ours_cas(ours_key, ours, payloads), PLAIN: h.plain_cas(plain_key, plain, payloads)}
                 if threaded:
                     runners[PLAIN_THREAD] = h.plain_cas(plain_key, plain, payloads, threaded=True)
+                    runners[OURS_INLINE] = h.ours_cas(ours_key, ours, payloads, inline=True)  # same chain
             else:
                 runners = {OURS: h.ours_lock(ours_key, ours), PLAIN: h.plain_lock(plain_key, plain)}
                 if threaded:
                     runners[PLAIN_THREAD] = h.plain_lock(plain_key, plain, threaded=True)
+                    runners[OURS_INLINE] = h.ours_lock(ours_key, ours, inline=True)  # same token chain
             t0 = time.perf_counter()
             series = measure_group(runners, 1, settings)
             checks: list[str] = []
@@ -1507,7 +1522,7 @@ def detail_rows(runs: list[BackendRun]) -> list[list[str]]:
     rows = []
     for run in runs:
         for r in run.ops:
-            ours, plain, thread = (r.series.get(k) for k in (OURS, PLAIN, PLAIN_THREAD))
+            ours, plain, thread, inline = (r.series.get(k) for k in (OURS, PLAIN, PLAIN_THREAD, OURS_INLINE))
             rows.append([
                 run.name,
                 OP_TITLES[r.op],
@@ -1517,6 +1532,8 @@ def detail_rows(runs: list[BackendRun]) -> list[list[str]]:
                 fmt_us(r.overhead_us()),
                 fmt_ops(thread.median) if thread else "-",
                 fmt_ratio(r.ratio(PLAIN_THREAD)) if thread else "-",
+                fmt_ops(inline.median) if inline else "-",
+                f"{fmt_ratio(r.ratio(PLAIN, OURS_INLINE))} ({verdict(r.ratio(PLAIN, OURS_INLINE))})" if inline else "-",
             ])
     return rows
 
@@ -1524,6 +1541,7 @@ def detail_rows(runs: list[BackendRun]) -> list[list[str]]:
 DETAIL_HEADERS = [
     "backend", "operation", "durable_xstate ops/s", "plain ops/s", "ours / plain",
     "µs added per op", "plain via to_thread ops/s", "ours / (plain via to_thread)",
+    "ours io=inline ops/s", "ours io=inline / plain",
 ]
 
 
@@ -1576,8 +1594,11 @@ def render(runs: list[BackendRun], settings: Settings, wall: float, load_before:
         "\"µs added per op\" is 1/ours - 1/plain: the library's own time per operation. For the "
         "backends whose library code runs the client in a worker thread (file, SQLite, S3, DynamoDB: "
         "their clients block), \"plain via to_thread\" is the plain call made the way any asyncio "
-        "program has to make a blocking call, `await asyncio.to_thread(call)`; the last column "
-        "separates the library's code from the cost of that thread hop.",
+        "program has to make a blocking call, `await asyncio.to_thread(call)`; the ratio to it "
+        "separates the library's code from the cost of that thread hop. \"ours io=inline\" is the same "
+        "backend opened with `?io=inline` (docs/decisions/0005): every call on the event loop, no hop, "
+        "compared with the plain call made directly; it works on the same key, chain and tokens as the "
+        "default store, taking turns with it.",
         "",
         "### What each side does",
         "",
