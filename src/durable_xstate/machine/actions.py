@@ -59,13 +59,31 @@ class ActionArgs:
 
 
 class AssignArgs(ActionArgs):
-    """``assign`` implementations also get ``spawn``."""
+    """``assign`` implementations also get ``spawn`` (made on first use: most assigns never spawn)."""
 
-    __slots__ = ("spawn",)
+    __slots__ = ("_scope", "_snapshot", "_spawn", "spawned")
 
-    def __init__(self, context: Any, event: Any, self_: Any, system: Any, spawn: Any) -> None:
-        super().__init__(context, event, self_, system)
-        self.spawn = spawn
+    def __init__(self, context: Any, event: Any, self_: Any, system: Any, scope: Any, snapshot: Any) -> None:
+        self.context = context
+        self.event = event
+        self.self = self_
+        self.system = system
+        self._scope = scope
+        self._snapshot = snapshot
+        self._spawn: Any = None
+        #: the children spawned through ``spawn`` (None until it is first used)
+        self.spawned: dict[str, Any] | None = None
+
+    @property
+    def spawn(self) -> Any:
+        if self._spawn is None:
+            create = getattr(self._scope, "create_spawner", None)
+            if create is None:
+                self._spawn = _no_spawn
+            else:
+                self.spawned = {}
+                self._spawn = create(self._snapshot, self.event, self.spawned)
+        return self._spawn
 
 
 class ExecutableAction:
@@ -151,9 +169,7 @@ class Assign(BuiltinAction):
             raise TypeError(
                 "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config."
             )
-        spawned: dict[str, Any] = {}
-        spawner = scope.create_spawner(snapshot, args.event, spawned) if hasattr(scope, "create_spawner") else _no_spawn
-        a_args = AssignArgs(context, args.event, args.self, args.system, spawner)
+        a_args = AssignArgs(context, args.event, args.self, args.system, scope, snapshot)
         if self.is_fn:
             partial = call_impl(self.assignment, a_args, params)
         else:
@@ -161,9 +177,10 @@ class Assign(BuiltinAction):
                 k: (call_impl(v, a_args, params) if callable(v) else v) for k, v in self.assignment.items()
             }
         new_context = {**context, **partial} if partial else dict(context)
+        spawned = a_args.spawned
         if spawned:
             return snapshot._replace(context=new_context, children={**snapshot.children, **spawned}), None, None
-        return snapshot._replace(context=new_context), None, None
+        return snapshot._with_context(new_context), None, None
 
 
 def _no_spawn(*_: Any, **__: Any) -> Any:

@@ -82,6 +82,19 @@ class MachineSnapshot:
         clone._cfg = None if "nodes" in changes else self._cfg
         return clone
 
+    def _with_context(self, context: Any) -> MachineSnapshot:
+        clone = MachineSnapshot.__new__(MachineSnapshot)
+        clone.machine = self.machine
+        clone._nodes = self._nodes
+        clone.context = context
+        clone.status = self.status
+        clone.output = self.output
+        clone.error = self.error
+        clone.history_value = self.history_value
+        clone.children = self.children
+        clone._cfg = self._cfg
+        return clone
+
     def _with_config(
         self, nodes: list[StateNode], cfg: ConfigInfo | None, history_value: dict[str, list[StateNode]]
     ) -> MachineSnapshot:
