@@ -1515,6 +1515,13 @@ def summary_rows(runs: list[BackendRun]) -> list[list[str]]:
             r = by_op.get(op)
             cells.append("-" if r is None else f"{fmt_ratio(r.ratio())} ({verdict(r.ratio())})")
         rows.append(cells)
+        if any(OURS_INLINE in r.series for r in run.ops):
+            cells = [f"{run.name} io=inline"]
+            for op in OPS:
+                r = by_op.get(op)
+                ratio = r.ratio(PLAIN, OURS_INLINE) if r is not None and OURS_INLINE in r.series else None
+                cells.append("-" if ratio is None else f"{fmt_ratio(ratio)} ({verdict(ratio)})")
+            rows.append(cells)
     return rows
 
 
