@@ -323,9 +323,14 @@ def test_sync_facade(backend: BackendUnderTest) -> None:
         got = s.read("sync.json")
         assert got is not None and got.version == v
         lease = s.acquire("sync.json", "me", 5, 1)
-        s.write("sync.json", b"2", v, lease=lease)
+        v2 = s.write("sync.json", b"2", v, lease=lease)
         s.release(lease)
-        assert s.list("") == ["sync.json"] or "sync.json" in s.list("")
+        assert not s.is_locked("sync.json")
+        with pytest.raises(WriteConflict):
+            s.write("sync.json", b"stale", v)
+        got = s.read("sync.json")
+        assert got is not None and got.data == b"2" and got.version == v2
+        assert s.list("") == ["sync.json"]  # a fresh namespace: exactly what this test wrote
 
 
 async def test_infrastructure_fault_is_store_unavailable_not_contention(backend: BackendUnderTest) -> None:
