@@ -402,7 +402,7 @@ def test_typed_errors_are_one_line_and_exit_1(
     async def raise_it(*args: Any, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(cli, "apply_event", raise_it)
+    monkeypatch.setattr(cli.step, "apply_event", raise_it)  # where the send command looks it up
     err = fails(runner, "send", ORDER, "o1", "ADD_ITEM", "--store", store)
     assert err.startswith(f"error: {type(error).__name__}: ")
 

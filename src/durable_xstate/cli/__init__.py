@@ -1,0 +1,49 @@
+"""The ``durable-xstate`` command line: durable actors on the embedded default store, or any store URL.
+
+    durable-xstate send MACHINE ID EVENT [--data JSON]   create the actor if absent, apply EVENT, save
+    durable-xstate show ID [--json]                      the stored record
+    durable-xstate list [--json]                         every actor in the store
+    durable-xstate tick [--machine MACHINE ...]          fire the timers that fell due, delete expired actors
+    durable-xstate delete ID --yes                       delete an actor's record
+    durable-xstate diagram MACHINE [ID]                  a Mermaid state diagram, ID's active states marked
+    durable-xstate demo                                  an order machine, one short-lived process per event
+
+MACHINE is a JSON/YAML config file or ``package.module:attribute`` (see :mod:`durable_xstate.loader`).
+Every command takes ``--store URL`` (default ``file://.durable-xstate``, or ``$DURABLE_XSTATE_STORE``)
+and ``--lock URL`` for stores without locks of their own. Errors from the library print one line
+and exit with status 1.
+
+Modules: ``app`` (the Typer app, options, plumbing), ``render`` (tables and values), ``step`` (send),
+``records`` (show, list, delete), ``timers`` (tick), ``machines`` (diagram, demo).
+"""
+
+from __future__ import annotations
+
+from . import machines, records, step, timers  # noqa: F401  (each registers its commands on the app)
+from .app import DEFAULT_STORE, CliError, app, normalize_store_url
+from .render import format_value, render_record
+from .step import StepOutcome, apply_event
+from .timers import TickReport, tick_store
+
+__all__ = [
+    "DEFAULT_STORE",
+    "CliError",
+    "StepOutcome",
+    "TickReport",
+    "app",
+    "apply_event",
+    "format_value",
+    "main",
+    "normalize_store_url",
+    "render_record",
+    "tick_store",
+]
+
+
+def main() -> None:
+    """Entry point of the ``durable-xstate`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

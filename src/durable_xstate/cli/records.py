@@ -1,0 +1,199 @@
+"""``show``, ``list`` and ``delete``: stored actors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import (
+    RecordError,
+    StoreUnavailable,
+)
+from ..persistence import StoredRecord
+from ..stores import LockableStorage
+from .app import (
+    _OWNER,
+    DEFAULT_STORE,
+    CliError,
+    JsonFlag,
+    LockOption,
+    LockTimeoutOption,
+    StoreOption,
+    _friendly_errors,
+    _key,
+    _one_line,
+    _opened,
+    _redact,
+    _stdout,
+    app,
+)
+from .render import _dumps, _machine_name, _relative, _status_text, format_value, render_record
+
+
+# ---------------------------------------------------------------------------------------------- show, list
+@app.command()
+@_friendly_errors
+def show(
+    id: Annotated[str, typer.Argument(metavar="ID", help="The actor's id.")],
+    store: StoreOption = DEFAULT_STORE,
+    lock: LockOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored record as JSON.")] = False,
+) -> None:
+    """Print the stored record of actor ID: state, context, timers with due times, outbox, revision."""
+
+    async def run() -> tuple[StoredRecord | None, bytes | None]:
+        async with _opened(store, lock) as opened:
+            stored = await opened.read(_key(id))
+            if stored is None:
+                raise CliError(f"no actor {id!r} in {_redact(store)}")
+            if as_json:
+                return None, stored.data
+            return StoredRecord.decode(stored.data, key=_key(id), version=stored.version), None
+
+    record, raw = asyncio.run(run())
+    if raw is not None:
+        try:
+            typer.echo(_dumps(json.loads(raw)))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RecordError(_key(id), f"not a JSON record: {err}") from None
+        return
+    assert record is not None
+    render_record(_stdout(), record)
+
+
+@dataclass
+class _Listed:
+    actor_id: str
+    record: StoredRecord | None
+    problem: str | None = None
+
+
+async def _all_records(store: LockableStorage) -> list[_Listed]:
+    found: list[_Listed] = []
+    keys = sorted([key async for key in store.list()])
+    for key in keys:
+        if not key.endswith(".json"):
+            continue
+        actor_id = key[: -len(".json")]
+        try:
+            stored = await store.read(key)
+            if stored is None:  # deleted while we listed
+                continue
+            found.append(_Listed(actor_id, StoredRecord.decode(stored.data, key=key, version=stored.version)))
+        except (RecordError, StoreUnavailable) as err:  # one bad value must not hide the others
+            found.append(_Listed(actor_id, None, _one_line(err)))
+    return found
+
+
+@app.command("list")
+@_friendly_errors
+def list_(
+    store: StoreOption = DEFAULT_STORE,
+    lock: LockOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the actors in the store: machine, state, status, next due timer."""
+
+    async def run() -> list[_Listed]:
+        async with _opened(store, lock) as opened:
+            return await _all_records(opened)
+
+    listed = asyncio.run(run())
+    now = time.time() * 1000
+    if as_json:
+        typer.echo(_dumps([_listed_json(item) for item in listed]))
+        return
+    console = _stdout()
+    if not listed:
+        console.print(Text(f"no actors in {_redact(store)}", style="dim"))
+        return
+    table = Table()
+    for column in ("id", "machine", "state", "status", "rev", "next timer", "updated"):
+        table.add_column(column, overflow="fold")
+    for item in listed:
+        record = item.record
+        if record is None:
+            table.add_row(Text(item.actor_id), Text("-"), Text(item.problem or "", style="red"),
+                          Text("unreadable", style="bold red"), Text("-"), Text("-"), Text("-"))
+            continue
+        snapshot = record.snapshot or {}
+        table.add_row(
+            Text(item.actor_id),
+            Text(_machine_name(record)),
+            Text(format_value(snapshot.get("value"))),
+            _status_text(snapshot.get("status", "-")),
+            Text(str(record.revision)),
+            Text("-" if record.next_due_at is None else _relative(record.next_due_at - now)),
+            Text(str(record.updated_at or "-")),
+        )
+    console.print(table)
+
+
+def _listed_json(item: _Listed) -> dict[str, Any]:
+    record = item.record
+    if record is None:
+        return {"id": item.actor_id, "error": item.problem}
+    snapshot = record.snapshot or {}
+    return {
+        "id": item.actor_id,
+        "machine": {"id": record.machine_id, "version": record.machine_version},
+        "value": snapshot.get("value"),
+        "status": snapshot.get("status"),
+        "revision": record.revision,
+        "nextDueAt": record.next_due_at,
+        "updatedAt": record.updated_at,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- delete
+@app.command()
+@_friendly_errors
+def delete(
+    id: Annotated[str, typer.Argument(metavar="ID", help="The actor's id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    store: StoreOption = DEFAULT_STORE,
+    lock: LockOption = None,
+    lock_timeout: LockTimeoutOption = 5.0,
+) -> None:
+    """Delete the record of actor ID (asks first unless --yes; refuses without --yes when not interactive)."""
+    key = _key(id)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"refusing to delete {id!r} without --yes")
+        if not typer.confirm(f"Delete actor {id!r} from {_redact(store)}?"):
+            raise CliError("not deleted")
+
+    async def run() -> StoredRecord | None:
+        async with _opened(store, lock) as opened:
+            lease = None
+            if opened.lock is not None:  # do not pull the record from under a process working on it
+                lease = await opened.acquire(key, _OWNER, 30.0, lock_timeout)
+            try:
+                stored = await opened.read(key)
+                if stored is None:
+                    raise CliError(f"no actor {id!r} in {_redact(store)}")
+                await opened.delete(key, stored.version, lease=lease)
+                try:
+                    return StoredRecord.decode(stored.data, key=key, version=stored.version)
+                except RecordError:
+                    return None  # a corrupt record can be deleted too
+            finally:
+                if lease is not None:
+                    await opened.release(lease)
+
+    record = asyncio.run(run())
+    text = Text(f"deleted {id}")
+    if record is not None:
+        text.append(f" (machine {_machine_name(record)}, state "
+                    f"{format_value((record.snapshot or {}).get('value'))}, revision {record.revision})", style="dim")
+    _stdout().print(text)
+
+

@@ -1,0 +1,197 @@
+"""``tick``: fire the timers that fell due and delete expired actors, across a store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from ..loader import load_machine
+from ..machine.machine import StateMachine
+from ..persistence import StoredRecord, Timer, cleanup, run_due
+from ..stores import LockableStorage
+from .app import (
+    DEFAULT_STORE,
+    JsonFlag,
+    LockOption,
+    StoreOption,
+    _friendly_errors,
+    _library_logging,
+    _opened,
+    _read_record,
+    _stdout,
+    app,
+)
+from .records import _all_records
+from .render import (
+    _dumps,
+    _event_text,
+    _iso,
+    _machine_name,
+    _status_text,
+    _timer_name,
+    _when,
+    format_value,
+)
+
+
+# ---------------------------------------------------------------------------------------------- tick
+@dataclass
+class FiredActor:
+    actor_id: str
+    machine_id: str | None
+    before: Any
+    after: Any
+    status: Any
+    timers: list[Timer]
+    emitted: list[dict[str, Any]]
+
+
+@dataclass
+class TickReport:
+    """What ``tick_store`` did: advanced actors, actors it could not advance and why, deletions."""
+
+    now_ms: float
+    fired: list[FiredActor] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why)
+    busy: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    next_due: tuple[str, float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now_ms,
+            "fired": [
+                {"id": f.actor_id, "before": f.before, "after": f.after, "status": f.status,
+                 "timers": [t.to_json() for t in f.timers], "emitted": f.emitted}
+                for f in self.fired
+            ],
+            "skipped": [{"id": i, "reason": r} for i, r in self.skipped],
+            "busy": self.busy,
+            "unreadable": [{"id": i, "error": e} for i, e in self.unreadable],
+            "deleted": self.deleted,
+            "nextDue": None if self.next_due is None else {"id": self.next_due[0], "dueAt": self.next_due[1]},
+        }
+
+
+async def tick_store(store: LockableStorage, machines: list[StateMachine], *, now_ms: float | None = None) -> TickReport:
+    """``run_due`` for the actors of ``machines`` (matched by machine id and version), then ``cleanup``."""
+    now = time.time() * 1000 if now_ms is None else now_ms
+    by_name = {(m.id, m.version): m for m in machines}
+    known = ", ".join(f"{m.id}@{m.version}" if m.version else m.id for m in machines) or "none"
+
+    def resolve(machine_id: str | None, version: str | None) -> StateMachine | None:
+        return by_name.get((machine_id, version)) if machine_id is not None else None
+
+    report = TickReport(now_ms=now)
+    due: dict[str, StoredRecord] = {}
+    later: list[tuple[str, float]] = []
+    for item in await _all_records(store):
+        record = item.record
+        if record is None:
+            report.unreadable.append((item.actor_id, item.problem or ""))
+            continue
+        next_due = record.next_due_at
+        if next_due is None:
+            continue
+        if next_due > now:
+            later.append((item.actor_id, next_due))
+        elif resolve(record.machine_id, record.machine_version) is None:
+            report.skipped.append((item.actor_id, f"machine {_machine_name(record)} was not given "
+                                                  f"(--machine; given: {known})"))
+        else:
+            due[item.actor_id] = record
+    fired = set(await run_due(store, resolve, now_ms=now)) if due else set()
+    for actor_id, before in due.items():
+        if actor_id not in fired:
+            report.busy.append(actor_id)
+            continue
+        after = await _read_record(store, actor_id)
+        after_snapshot = (after.snapshot if after else None) or {}
+        prefix = f"{actor_id}/{after.revision}/" if after else "\0"
+        report.fired.append(FiredActor(
+            actor_id=actor_id,
+            machine_id=before.machine_id,
+            before=(before.snapshot or {}).get("value"),
+            after=after_snapshot.get("value"),
+            status=after_snapshot.get("status"),
+            timers=[t for t in before.timers if t.due_at <= now],
+            emitted=[dict(o["event"]) for o in (after.outbox if after else []) if str(o.get("id", "")).startswith(prefix)],
+        ))
+        if after is not None and after.next_due_at is not None:
+            later.append((actor_id, after.next_due_at))
+    report.deleted = await cleanup(store, now_ms=now)
+    if later:
+        report.next_due = min(later, key=lambda item: item[1])
+    return report
+
+
+def render_tick(console: Console, report: TickReport, *, indent: str = "") -> None:
+    if not report.fired and not report.skipped and not report.busy and not report.deleted:
+        console.print(Text(f"{indent}nothing due", style="dim"))
+    for fired in report.fired:
+        line = Text(f"{indent}fired ", style="bold")
+        line.append(fired.actor_id, style="bold")
+        line.append(f": {format_value(fired.before)} -> ")
+        line.append(format_value(fired.after), style="bold cyan")
+        line.append("  status ")
+        line.append_text(_status_text(fired.status))
+        console.print(line)
+        for timer in fired.timers:
+            name = _timer_name(timer, fired.machine_id)
+            console.print(Text(f"{indent}  timer {name} was due at {_iso(timer.due_at)}", style="dim"))
+        for event in fired.emitted:
+            console.print(Text(f"{indent}  emitted {_event_text(event)}", style="green"))
+    for actor_id, why in report.skipped:
+        console.print(Text(f"{indent}skipped {actor_id}: {why}", style="yellow"))
+    for actor_id in report.busy:
+        console.print(Text(f"{indent}busy {actor_id}: another process holds or just saved it; "
+                           "it fires its own due timers", style="yellow"))
+    for actor_id, problem in report.unreadable:
+        console.print(Text(f"{indent}unreadable {actor_id}: {problem}", style="red"))
+    for actor_id in report.deleted:
+        console.print(Text(f"{indent}deleted expired actor {actor_id}"))
+    if report.next_due is not None:
+        console.print(Text(f"{indent}next timer: {report.next_due[0]} due {_when(report.next_due[1], time.time() * 1000)}",
+                           style="dim"))
+
+
+@app.command()
+@_friendly_errors
+def tick(
+    machine: Annotated[list[str] | None, typer.Option(
+        "--machine", "-m", metavar="MACHINE",
+        help="A machine whose actors may be advanced (file or package.module:attribute); repeat for more.",
+    )] = None,
+    store: StoreOption = DEFAULT_STORE,
+    lock: LockOption = None,
+    as_json: JsonFlag = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the library's log.")] = False,
+) -> None:
+    """Fire the timers that fell due (run_due) and delete expired actors (cleanup); print what fired.
+
+    Records name their machine by id and version only, so the machines to run come from --machine;
+    actors of other machines are reported as skipped. Meant for cron or a scheduler.
+    """
+    machines = [load_machine(spec) for spec in machine or []]
+
+    async def run() -> TickReport:
+        async with _opened(store, lock) as opened:
+            return await tick_store(opened, machines)
+
+    # run_due logs what it skips; the report says the same, so its log shows only with --verbose
+    with _library_logging(logging.INFO if verbose else logging.ERROR):
+        report = asyncio.run(run())
+    if as_json:
+        typer.echo(_dumps(report.to_json()))
+    else:
+        render_tick(_stdout(), report)
+
+
