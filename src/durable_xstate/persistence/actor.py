@@ -219,7 +219,11 @@ class PersistableActor:
             scheduler.schedule(source, target, timer.event, timer.delay, timer.id, started_at=timer.started_at)
 
     async def save(self) -> str:
-        """Write the record: compare-and-set against the version read at ``init`` (fenced in read-write)."""
+        """Write the record: compare-and-set against the version read at ``init`` (fenced in read-write).
+
+        A run that changed nothing (no event handled with a new snapshot, no timer set, cancelled or
+        fired, nothing emitted, no idempotency key, and the persisted snapshot equal to the stored one)
+        writes nothing and returns the stored version: the revision only counts real changes."""
         actor = self.actor
         record = self.record
         assert record is not None
