@@ -432,8 +432,12 @@ class PersistableActor:
         return await self.init()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        await self._finish(exc_type is None)
+
+    async def _finish(self, save: bool) -> None:
+        """Save (on a clean exit only), then close whatever happens."""
         try:
-            if exc_type is None:
+            if save:
                 await self.save()
         finally:
             await self.close()
@@ -442,12 +446,7 @@ class PersistableActor:
         return background_loop().run(self.init())
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        loop = background_loop()
-        try:
-            if exc_type is None:
-                loop.run(self.save())
-        finally:
-            loop.run(self.close())
+        background_loop().run(self._finish(exc_type is None))  # one trip to the loop thread, not two
 
 
 def _resolve_path(root: Actor, path: list[str]) -> Actor | None:
