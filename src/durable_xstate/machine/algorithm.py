@@ -7,7 +7,7 @@ and ``scope.defer``, which the actor runtime (or the pure ``transition()``) prov
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
@@ -679,28 +679,33 @@ def macrostep(
     inspect_micro = scope.system.inspecting
 
     entered: list[StateNode] | None = [] if inspect_micro else None
+    # only inspection and transition() callers that collect microsteps need a record of each one
+    record: Callable[[Any, MachineSnapshot, list[Transition]], None] | None = None
+    if inspect_micro or microsteps is not None:
 
-    def record(ev: Any, snap: MachineSnapshot, ts: list[Transition]) -> None:
-        if inspect_micro:
-            assert entered is not None
-            scope.system.send_inspection_event(
-                {
-                    "type": "@xstate.microstep",
-                    "actorRef": scope.self,
-                    "event": ev,
-                    "snapshot": snap,
-                    "_transitions": ts,
-                    "_entered": list(entered),  # durable-xstate addition: state nodes entered, in order
-                }
-            )
-            entered.clear()
-        if microsteps is not None:
-            microsteps.append((ev, snap, ts))
+        def _record(ev: Any, snap: MachineSnapshot, ts: list[Transition]) -> None:
+            if inspect_micro:
+                assert entered is not None
+                scope.system.send_inspection_event(
+                    {
+                        "type": "@xstate.microstep",
+                        "actorRef": scope.self,
+                        "event": ev,
+                        "snapshot": snap,
+                        "_transitions": ts,
+                        "_entered": list(entered),  # durable-xstate addition: state nodes entered, in order
+                    }
+                )
+                entered.clear()
+            if microsteps is not None:
+                microsteps.append((ev, snap, ts))
 
+        record = _record
     event_type = event["type"]
     if event_type == XSTATE_STOP:
         stopped = stop_children(snapshot, event, scope)._replace(status="stopped")
-        record(event, stopped, [])
+        if record is not None:
+            record(event, stopped, [])
         return stopped
     current = snapshot
     next_event: Any = event
@@ -708,10 +713,12 @@ def macrostep(
         transitions = select_transitions(current, event)
         if not transitions and event_type.startswith("xstate.error.actor"):
             errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
-            record(event, errored, [])
+            if record is not None:
+                record(event, errored, [])
             return errored
         current = microstep(transitions, snapshot, scope, event, False, internal_queue, entered)
-        record(event, current, transitions)
+        if record is not None:
+            record(event, current, transitions)
     select_eventless = True
     max_iterations = snapshot.machine.max_iterations
     count = 0
@@ -732,7 +739,8 @@ def macrostep(
             enabled = select_transitions(current, next_event)
         current = microstep(enabled, current, scope, next_event, False, internal_queue, entered)
         select_eventless = current is not previous
-        record(next_event, current, enabled)
+        if record is not None:
+            record(next_event, current, enabled)
     if current.status != "active":
         stop_children(current, next_event, scope)
     return current
