@@ -22,6 +22,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { measure as measureRate, median, now } from './timing.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseDir = path.resolve(process.argv[2] ?? here);
 const require = createRequire(path.join(baseDir, 'package.json'));
@@ -36,48 +38,9 @@ const TARGET = spec.target_seconds;
 const REPS = spec.repetitions;
 
 // ---------------------------------------------------------------- helpers
-function now() {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// Same protocol as bench_engine.py: grow the batch until one batch takes >= 1/4 of the target,
-// scale it to the target, warm up for >= the target (re-sizing after each warm-up batch), then
-// REPS timed batches; report the median.
+// Same protocol as bench_engine.py (timing.mjs), with this run's target and repetitions.
 function measure(runBatch, opsPerUnit) {
-  let n = 1;
-  for (;;) {
-    const t0 = now();
-    runBatch(n);
-    const dt = now() - t0;
-    if (dt >= TARGET / 4 || n >= 1 << 30) {
-      n = Math.max(1, Math.round((n * TARGET) / Math.max(dt, 1e-9)));
-      break;
-    }
-    n *= 2;
-  }
-  // Warm-up (and JIT tier-up): at least TARGET seconds of full batches, re-sizing after each one.
-  let warm = 0;
-  while (warm < TARGET) {
-    const t0 = now();
-    runBatch(n);
-    const dt = now() - t0;
-    warm += dt;
-    n = Math.max(1, Math.round((n * TARGET) / Math.max(dt, 1e-9)));
-  }
-  const samples = [];
-  for (let i = 0; i < REPS; i++) {
-    const t0 = now();
-    runBatch(n);
-    const dt = now() - t0;
-    samples.push((n * opsPerUnit) / dt);
-  }
-  return { ops_per_second: median(samples), samples, batch: n * opsPerUnit };
+  return measureRate(runBatch, opsPerUnit, TARGET, REPS);
 }
 
 function leaves(value) {

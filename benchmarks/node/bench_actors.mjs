@@ -25,6 +25,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { median, now } from './timing.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseDir = path.resolve(process.argv[2] ?? here);
 const require = createRequire(path.join(baseDir, 'package.json'));
@@ -52,15 +54,6 @@ const MIN_REPS = spec.min_repetitions;
 const BUDGET = spec.budget_seconds;
 
 // ---------------------------------------------------------------- helpers
-function now() {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function check(cond, message) {
   if (!cond) {

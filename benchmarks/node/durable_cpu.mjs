@@ -17,6 +17,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { measure } from './timing.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseDir = path.resolve(process.argv[2] ?? here);
 const require = createRequire(path.join(baseDir, 'package.json'));
@@ -47,47 +49,14 @@ function step() {
   steps += 1;
 }
 
-function now() {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// bench_engine.py's protocol: size a batch to the target, warm up (JIT) for as long, then time.
-function measure(target, reps) {
-  const runBatch = (n) => {
+const result = measure(
+  (n) => {
     for (let i = 0; i < n; i++) step();
-  };
-  let n = 1;
-  for (;;) {
-    const t0 = now();
-    runBatch(n);
-    const dt = now() - t0;
-    if (dt >= target / 4) {
-      n = Math.max(1, Math.round((n * target) / dt));
-      break;
-    }
-    n *= 2;
-  }
-  for (let warm = 0; warm < target; ) {
-    const t0 = now();
-    runBatch(n);
-    warm += now() - t0;
-  }
-  const samples = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = now();
-    runBatch(n);
-    samples.push(n / (now() - t0));
-  }
-  return { ops_per_second: median(samples), samples, batch: n };
-}
-
-const result = measure(spec.target_seconds, spec.repetitions);
+  },
+  1,
+  spec.target_seconds,
+  spec.repetitions,
+);
 const finalN = JSON.parse(store.get('bench/node.json').data).snapshot.context.n;
 process.stdout.write(
   JSON.stringify({ xstate_version: xstateVersion, node_version: process.version, ...result, final_n: finalN, steps }),
