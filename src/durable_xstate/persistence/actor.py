@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
 import os
 import time
@@ -32,7 +31,7 @@ from ..actors.clock import DurableClock
 from ..errors import MachineMismatch, PersistenceError, SnapshotError, StoreError, WriteConflict
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
-from .record import StoredRecord, Timer, now_iso
+from .record import StoredRecord, Timer, decode_json, now_iso
 
 __all__ = ["Locking", "PersistableActor", "with_persistable_actor"]
 
@@ -270,7 +269,7 @@ class PersistableActor:
         if stored is None:
             return False
         try:
-            snapshot = _decode_json(stored.decode("utf-8")).get("snapshot")
+            snapshot = decode_json(stored.decode("utf-8")).get("snapshot")
         except ValueError:
             return False
         return bool(snapshot == actor.get_persisted_snapshot())
@@ -516,7 +515,6 @@ async def with_persistable_actor(
         await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
 
 
-_decode_json = json.JSONDecoder().decode
 _HOST: list[str] = []
 
 

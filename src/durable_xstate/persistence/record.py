@@ -38,7 +38,7 @@ RECORD_FORMAT = "durable-xstate.record/1"
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
 _ACTOR_MARK = b'"xstate$$type"'
-_decode_json = json.JSONDecoder().decode
+decode_json = json.JSONDecoder().decode  # one decoder object, shared (the persistence actor uses it too)
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -150,7 +150,7 @@ class StoredRecord:
         The snapshot comes back as an :class:`AdoptableSnapshot`: nothing else holds it, so restoring
         an actor from it may adopt its context instead of copying it."""
         try:
-            raw = _decode_json(data.decode("utf-8"))
+            raw = decode_json(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise RecordError(key, f"not a JSON record: {err}") from None
         if type(raw) is not dict:
