@@ -64,6 +64,7 @@ class AssignArgs(ActionArgs):
     __slots__ = ("_scope", "_snapshot", "_spawn", "spawned")
 
     def __init__(self, context: Any, event: Any, self_: Any, system: Any, scope: Any, snapshot: Any) -> None:
+        # the four ActionArgs fields set here, not through super().__init__: one assign per event, hot path
         self.context = context
         self.event = event
         self.self = self_

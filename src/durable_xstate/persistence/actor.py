@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -515,13 +516,9 @@ async def with_persistable_actor(
         await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
 
 
-_HOST: list[str] = []
-
-
+@functools.cache
 def _host() -> str:
-    if not _HOST:
-        _HOST.append(os.uname().nodename)
-    return _HOST[0]
+    return os.uname().nodename
 
 
 def _same_machine(record: StoredRecord, logic: Any) -> bool:

@@ -81,12 +81,15 @@ class LocalFileStore(Storage, Lock):
         return f"LocalFileStore({self.root!r})"
 
     # ------------------------------------------------------------------ plumbing
-    async def _run(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
-        if self.inline:
-            result = self._run_inline(operation, fn, *args)
-            await asyncio.sleep(0)  # still a suspension point
-            return result
+    async def _run(self, operation: str, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
+        """Run a blocking call in a worker thread, or on the loop (then yield once, so a loop of calls
+        still lets other tasks in) with ``io=inline`` or ``inline=True``: reads take no lock and touch
+        one small file, so they run on the loop in both modes (the hop costs more than the read)."""
         try:
+            if inline or self.inline:
+                result = fn(*args)
+                await asyncio.sleep(0)
+                return result
             return await asyncio.to_thread(fn, *args)
         except StoreError:
             raise
@@ -319,30 +322,16 @@ class LocalFileStore(Storage, Lock):
             raise LeaseLost(key, f"fencing token {lease.token} is stale (newest is {newest})")
 
     # ------------------------------------------------------------------ storage
-    def _run_inline(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
-        """Reads take no lock and touch one small local file: run them on the loop, skipping the thread
-        hop (~70 µs here, more than the read itself)."""
-        try:
-            return fn(*args)
-        except StoreError:
-            raise
-        except OSError as err:
-            raise StoreUnavailable(self.backend, operation, err) from err
-
     async def read(self, key: str) -> Versioned | None:
         validate_key(key)
-        result = self._run_inline("read", self._read_sync, key)
-        await asyncio.sleep(0)  # still a suspension point: a loop of reads must not starve other tasks
-        return result
+        return await self._run("read", self._read_sync, key, inline=True)
 
     def _read_sync(self, key: str) -> Versioned | None:
         return self._load(key, self._path(key), header_only=False)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)
-        result = self._run_inline("exists", self._exists_sync, key)
-        await asyncio.sleep(0)
-        return result
+        return await self._run("exists", self._exists_sync, key, inline=True)
 
     def _exists_sync(self, key: str) -> bool:
         return self._version_of(key, self._path(key)) is not None

@@ -165,7 +165,6 @@ class RedisStore(Storage, Lock):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._errors: tuple[type[BaseException], ...] = (OSError,)
-        self._keys: dict[str, tuple[str, str]] = {}  # store key -> (value key, fence key)
 
     # ------------------------------------------------------------------ plumbing
     def _connect(self) -> Redis:
@@ -228,19 +227,10 @@ class RedisStore(Storage, Lock):
     def _seq_key(self) -> str:
         return f"{self._root}seq"
 
-    def _data_keys(self, key: str) -> tuple[str, str]:
-        """(value key, fence key) of a store key, validated once and remembered (bounded)."""
-        found = self._keys.get(key)
-        if found is None:
-            validate_key(key)
-            if len(self._keys) >= 4096:
-                self._keys.clear()
-            found = self._keys[key] = (self._value_key(key), self._fence_key(key))
-        return found
-
     # ------------------------------------------------------------------ storage
     async def read(self, key: str) -> Versioned | None:
-        value_key = self._data_keys(key)[0]
+        validate_key(key)
+        value_key = self._value_key(key)
         client = self._connect()
         try:
             found: list[Any] = await client.hmget(value_key, _READ_FIELDS)
@@ -262,7 +252,8 @@ class RedisStore(Storage, Lock):
     async def write(
         self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
     ) -> str:
-        value_key, fence_key = self._data_keys(key)
+        validate_key(key)
+        value_key, fence_key = self._value_key(key), self._fence_key(key)
         check_size(key, data, self.max_value_bytes)
         token = ""
         if lease is not None:
