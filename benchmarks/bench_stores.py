@@ -61,6 +61,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# the machine facts shared with the engine benchmarks
+from bench_engine import cpu_model, git_state, load_average
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TESTS_STORES = ROOT / "tests" / "stores"
@@ -1403,33 +1408,6 @@ def pkg(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def git_state() -> str:
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return proc.stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"{head} (uncommitted changes in src/)" if dirty else head
 
 
 def filesystem_of(path: Path) -> str:
