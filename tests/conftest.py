@@ -22,7 +22,8 @@ import pytest_asyncio
 HERE = Path(__file__).parent / "stores"
 sys.path.insert(0, str(HERE))
 
-from harness import BACKENDS, BackendUnderTest, make_backend  # noqa: E402
+import harness  # noqa: E402
+from harness import BACKENDS, BackendUnderTest, announce, make_backend  # noqa: E402
 
 from durable_xstate.stores import LockableStorage  # noqa: E402
 
@@ -33,6 +34,16 @@ for _name in BACKENDS:
         for _attr in dir(_module):
             if _attr.endswith("_server") and not _attr.startswith("_"):
                 globals()[_attr] = getattr(_module, _attr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    harness._pytest_config = config
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A line before each slow test (8-process races, kill trials), so a long wait is never silent."""
+    if item.get_closest_marker("slow") is not None:
+        announce(f"[slow] {item.nodeid} ...")
 
 
 @pytest.fixture(params=BACKENDS)

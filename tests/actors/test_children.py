@@ -25,7 +25,8 @@ from durable_xstate import (
 )
 
 
-async def settle(actor: Any, status: str = "done", timeout: float = 2.0) -> None:
+async def settle(actor: Any, status: str = "done", timeout: float = 300.0) -> None:
+    """Wait for ``status``; the timeout only catches a hang (a loaded machine may be slow to get there)."""
     async def wait() -> None:
         while actor.get_snapshot().status != status:
             await asyncio.sleep(0.001)

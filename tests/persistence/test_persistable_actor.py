@@ -423,13 +423,41 @@ async def test_a_due_timer_whose_event_changes_nothing_is_still_removed() -> Non
 
 
 async def test_a_long_run_keeps_its_lease_by_renewing_it() -> None:
-    s = store()
+    """The store's lease clock is the test's: each step waits for the actor to renew at the current lease
+    time (in real time, however slowly the machine runs), then moves the lease clock on by two thirds of
+    a lease. After five steps, more
+    than three lease durations have passed for the store, and the lease is still held."""
+    now = [1_000_000.0]
+    memory = MemoryStore(clock=lambda: now[0])
+    s = LockableStorage(memory, memory)
+    renewals = []
+    real_renew = s.renew
+
+    async def counting_renew(lease: Any, lease_seconds: float | None = None) -> Any:
+        renewed = await real_renew(lease, lease_seconds)
+        renewals.append(renewed.expires_at)
+        return renewed
+
+    s.renew = counting_renew  # type: ignore[method-assign]
     pa = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write", lease_seconds=0.15)
     await pa.init()
     pa.actor.send({"type": "ADD"})
-    await asyncio.sleep(0.5)  # more than three lease durations
-    assert await s.try_acquire("o.json", "intruder", 1) is None  # still held: renewed
+    for _ in range(5):
+        seen = len(renewals)
+        await _until(lambda seen=seen: len(renewals) > seen)  # type: ignore[misc]  # renewed at this time
+        now[0] += 0.1
+        assert await s.try_acquire("o.json", "intruder", 1) is None  # still held: renewed
+    assert now[0] - 1_000_000.0 > 3 * 0.15
     await pa.save()
     await pa.close()
     assert not await s.is_locked("o.json")
     assert await _revision(s, "o.json") == 1
+
+
+async def _until(condition: Any, stall_seconds: float = 300.0) -> None:
+    """Wait (on the event loop) until ``condition()`` holds; a generous cap only catches a hang."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + stall_seconds
+    while not condition():
+        assert loop.time() < deadline, "the condition never held"
+        await asyncio.sleep(0.005)

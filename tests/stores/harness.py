@@ -1,9 +1,16 @@
-"""What a provider hands to the contract suite."""
+"""What a provider hands to the contract suite, and the helpers that keep its tests independent of
+how fast (or how loaded) the machine is."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,10 +27,19 @@ class BackendUnderTest:
     shared_across_processes: bool = True
     #: a URL of the same backend whose server is down / unreachable (None only for memory)
     dead_url: str | None = None
+    #: its server answers one request at a time (moto, see moto_support.py): races are sized down
+    serial_server: bool = False
 
     def open(self) -> LockableStorage:
         return open_store(self.url, lock=self.lock_url)
 
+
+#: A lease that outlives any test however loaded the machine is: tests that need a lock to be held
+#: take it for this long (and release it); only tests about expiry use short leases, and they only
+#: assert expiry after sleeping past it, never that a short lease is still held.
+HELD = 600.0
+#: How long a race or a wait may go without any progress before it is called stuck.
+STALL_SECONDS = 300.0
 
 BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres"]
 #: backends whose client blocks, so they have an ``io=thread`` (default) / ``io=inline`` choice
@@ -54,3 +70,130 @@ def make_backend(param: str, request: Any, tmp_path: Path) -> BackendUnderTest:
             dead_url=with_io(result.dead_url, io) if result.dead_url else None,
         )
     return result
+
+
+def race_size(backend: BackendUnderTest, full: int) -> int:
+    """``full`` operations per racer, or a quarter of that on a server that answers one request at a time:
+    eight processes still race on every operation, at a cost the suite can afford on a loaded machine."""
+    return max(full // 4, 25) if backend.serial_server else full
+
+
+def wait_for_processes(
+    procs: Sequence[subprocess.Popen[str]] | Sequence[subprocess.Popen[bytes]],
+    progress: Callable[[], object],
+    *,
+    stall_seconds: float = STALL_SECONDS,
+    poll_seconds: float = 1.0,
+) -> None:
+    """Wait until every process has exited, however long that takes while they make progress.
+
+    ``progress()`` reads something the processes advance (a shared counter); the wait fails only when
+    it has not changed, and no process has exited, for ``stall_seconds``: a deadline on progress, not
+    a fixed budget that a slow or loaded machine would miss. A process that exits non-zero fails it.
+    """
+    import pytest
+
+    last, last_change, running = progress(), time.monotonic(), len(procs)
+    while True:
+        still = [p for p in procs if p.poll() is None]
+        failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+        if failed:
+            for p in still:
+                p.kill()
+            pytest.fail(f"a racing process failed (exit codes {failed})")
+        if not still:
+            return
+        now = progress()
+        if now != last or len(still) != running:
+            last, last_change, running = now, time.monotonic(), len(still)
+        elif time.monotonic() - last_change > stall_seconds:
+            for p in still:
+                p.kill()
+            pytest.fail(f"no progress for {stall_seconds:.0f} s ({len(still)} processes still running at {now!r})")
+        time.sleep(poll_seconds)
+
+
+def start_together(procs: Sequence[subprocess.Popen[str]], *, stall_seconds: float = STALL_SECONDS) -> None:
+    """A barrier for racing processes: each prints ``ready`` on its stdout, then waits for a line on its
+    stdin; once all are ready, all are released at once. However slowly they start (imports on a
+    loaded machine), they race from the same instant, which a start time fixed in advance cannot promise."""
+    import pytest
+
+    for p in procs:
+        assert p.stdout is not None and p.stdin is not None
+        line = p.stdout.readline()  # blocks until this racer is ready (or has died)
+        if line.strip() != "ready":
+            pytest.fail(f"a racer did not get ready (exit {p.poll()}): {line!r}")
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+
+
+LOCK_RACE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from durable_xstate.stores import open_store
+
+    async def main(url):
+        store = open_store(url)
+        await store.is_locked("one/lock")  # warm up: connected, schema and directories in place
+        print("ready", flush=True)
+        sys.stdin.readline()  # released together with the others
+        lease = await store.try_acquire("one/lock", sys.argv[2], 600)
+        print(lease.token if lease else "-", flush=True)
+        await store.close()
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def run_lock_race(url: str, tmp_path: Path, n: int = 8) -> list[str]:
+    """``n`` processes try to take one lease at the same instant; what each got (a token, or ``-``)."""
+    script = tmp_path / "lock_race.py"
+    script.write_text(LOCK_RACE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen([sys.executable, str(script), url, f"p{i}"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+        for i in range(n)
+    ]
+    start_together(procs)
+    wait_for_processes(procs, lambda: None)
+    return [p.communicate()[0].strip() for p in procs]
+
+
+#: How long a server we start may take to answer before it is called broken: generous, because a loaded
+#: machine starts PostgreSQL slowly; a server that exits (a port taken) is noticed at once.
+SERVER_START_SECONDS = 300.0
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes], ready: Callable[[], bool], *, poll_seconds: float = 0.02) -> bool:
+    """Wait until ``ready()`` while ``proc`` runs; False when it exited or never got ready."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(poll_seconds)
+    return proc.poll() is None and ready()
+
+
+_pytest_config: Any = None  # set by tests/conftest.py (pytest_configure)
+
+
+def announce(message: str) -> None:
+    """A line on the terminal now, while pytest captures output: servers starting, slow tests beginning,
+    so a long run is never a silent terminal."""
+    config = _pytest_config
+    if config is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(message)
+    else:
+        reporter.write_line(message)

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+from harness import SERVER_START_SECONDS, announce
 
 LAUNCHER = r"""
 import sys
@@ -88,7 +89,8 @@ def moto_server() -> Iterator[str]:
         [sys.executable, "-c", LAUNCHER, str(port_file)], stdout=log, stderr=subprocess.STDOUT, cwd=logdir
     )
     try:
-        deadline = time.monotonic() + 30
+        announce("starting the moto server (S3 + DynamoDB) for the tests ...")
+        deadline = time.monotonic() + SERVER_START_SECONDS
         port = None
         while time.monotonic() < deadline:
             if proc.poll() is not None:

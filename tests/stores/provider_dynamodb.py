@@ -28,4 +28,4 @@ def dynamodb_base_url(request: pytest.FixtureRequest, namespace: str) -> str:
 
 def make_backend(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> BackendUnderTest:
     url = dynamodb_base_url(request, namespace)
-    return BackendUnderTest("dynamodb", url, dead_url=dead_variant(url))
+    return BackendUnderTest("dynamodb", url, dead_url=dead_variant(url), serial_server=not os.environ.get(ENV))

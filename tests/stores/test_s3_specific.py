@@ -11,6 +11,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 import pytest_asyncio
+from harness import HELD
 from moto_support import BUCKET, REGION, dead_endpoint, dynamodb_url
 
 from durable_xstate.errors import (
@@ -202,9 +203,9 @@ async def test_one_url_can_carry_its_lock(moto_server: str) -> None:
         assert isinstance(store.storage, S3LockedStorage) and store.lock is store.storage
         assert not store.fenced_atomically  # S3 cannot fence: the lease is checked before the write
         v = await store.write("k.json", b"0")
-        old = await store.acquire("k.json", "slow", 0.3, 1)
+        old = await store.acquire("k.json", "slow", 0.3, HELD)
         await asyncio.sleep(0.45)
-        new = await store.acquire("k.json", "fast", 5, 1)
+        new = await store.acquire("k.json", "fast", HELD, HELD)
         assert new.token > old.token
         with pytest.raises(LeaseLost):
             await store.write("k.json", b"slow", v, lease=old)

@@ -4,16 +4,13 @@ bounds, and exclusivity of leases across OS processes."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+from harness import HELD, run_lock_race
 
 from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
 from durable_xstate.stores import open_backend
@@ -61,12 +58,12 @@ async def test_a_version_is_never_reused_after_delete(tmp_path: Path) -> None:
 
 async def test_tokens_survive_release_and_reopening(tmp_path: Path) -> None:
     first = SQLiteStore(tmp_path / "s.db")
-    lease = await first.acquire("t", "a", 5, 1)
+    lease = await first.acquire("t", "a", HELD, HELD)
     await first.release(lease)
     await first.close()
     second = SQLiteStore(tmp_path / "s.db")
     try:
-        again = await second.acquire("t", "b", 5, 1)
+        again = await second.acquire("t", "b", HELD, HELD)
         assert again.token == lease.token + 1
         with pytest.raises(LeaseLost):
             await second.delete("t", lease=lease)
@@ -87,7 +84,7 @@ async def test_a_database_locked_past_the_timeout_is_unavailable_not_a_conflict(
         assert isinstance(info.value.cause, sqlite3.OperationalError)
         assert time.monotonic() - started >= 0.15
         with pytest.raises(StoreUnavailable):
-            await store.try_acquire("k", "me", 5)
+            await store.try_acquire("k", "me", HELD)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -135,37 +132,6 @@ def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             from_url(bad, urlsplit(bad), dict(parse_qsl(urlsplit(bad).query)))
 
 
-LOCK_RACE = textwrap.dedent(
-    """
-    import asyncio, sys, time
-    from durable_xstate.stores import open_store
-
-    async def main(url):
-        store = open_store(url)
-        await store.is_locked("one/lock")  # warm up: connected, schema in place
-        time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # start together
-        lease = await store.try_acquire("one/lock", sys.argv[2], 30)
-        print(lease.token if lease else "-")
-        await store.close()
-
-    asyncio.run(main(sys.argv[1]))
-    """
-)
-
-
 def test_exactly_one_of_eight_processes_gets_the_lease(tmp_path: Path) -> None:
-    script = tmp_path / "lock_race.py"
-    script.write_text(LOCK_RACE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    start = f"{time.time() + 2.0:.6f}"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), url_of(tmp_path / "s.db"), f"p{i}", start],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(8)
-    ]
-    results = [p.communicate(timeout=120)[0].strip() for p in procs]
+    results = run_lock_race(url_of(tmp_path / "s.db"), tmp_path)
     assert sorted(results) == ["-"] * 7 + ["1"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from ..errors import LeaseLost, WriteConflict
 from .base import (
@@ -25,12 +26,17 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore(Storage, Lock):
-    """Storage and lock in one dict; fencing is atomic (one lock guards both)."""
+    """Storage and lock in one dict; fencing is atomic (one lock guards both).
+
+    ``clock`` gives the time in epoch seconds that leases expire by (``time.time`` by default); a test
+    passes one it moves itself, so what it proves about leases does not depend on the machine's speed.
+    """
 
     backend = "memory"
     fences_writes = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._values: dict[str, tuple[bytes, int]] = {}
         self._leases: dict[str, tuple[str, int, float]] = {}  # key -> (owner, token, expires_at)
         self._tokens: dict[str, int] = {}  # key -> highest token ever issued
@@ -89,7 +95,7 @@ class MemoryStore(Storage, Lock):
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
         validate_key(key)
         async with self._mutex:
-            now = time.time()
+            now = self._clock()
             held = self._leases.get(key)
             if held is not None and held[2] > now:
                 return None
@@ -107,7 +113,7 @@ class MemoryStore(Storage, Lock):
 
     async def renew(self, lease: Lease, lease_seconds: float | None = None) -> Lease:
         async with self._mutex:
-            now = time.time()
+            now = self._clock()
             held = self._held(lease, now)
             if held[2] <= now:
                 raise LeaseLost(lease.key, "expired")
@@ -118,16 +124,16 @@ class MemoryStore(Storage, Lock):
 
     async def release(self, lease: Lease) -> None:
         async with self._mutex:
-            self._held(lease, time.time())
+            self._held(lease, self._clock())
             del self._leases[lease.key]
 
     async def is_locked(self, key: str) -> bool:
         validate_key(key)
         held = self._leases.get(key)
-        return held is not None and held[2] > time.time()
+        return held is not None and held[2] > self._clock()
 
     async def check(self, lease: Lease) -> None:
-        now = time.time()
+        now = self._clock()
         held = self._held(lease, now)
         if held[2] <= now:
             raise LeaseLost(lease.key, "expired")
