@@ -44,6 +44,7 @@ from durable_xstate import (
     stop_child,
 )
 from durable_xstate.actors.system import reset_session_ids
+from durable_xstate.machine.js import js_items
 
 OPS = frozenset(
     ["var", "lit", "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "!", "and", "or", "if",
@@ -391,7 +392,7 @@ def build_action(spec: Any, name: str) -> Any:
 
         def assigner(args: Any, params: Any) -> dict[str, Any]:
             out = {}
-            for k, v in a.items():
+            for k, v in js_items(a):  # Object.entries: integer-like keys first
                 if isinstance(v, dict) and "$spawn" in v:
                     inp = v.get("input")
                     out[k] = args.spawn(

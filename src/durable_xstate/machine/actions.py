@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .callables import call_impl
 from .guards import evaluate_guard
+from .js import js_items
 
 if TYPE_CHECKING:
     from .snapshot import MachineSnapshot
@@ -159,8 +160,10 @@ class Assign(BuiltinAction):
     def __init__(self, assignment: Any) -> None:
         if not (callable(assignment) or isinstance(assignment, Mapping)):
             raise TypeError("assign() takes a function or a mapping of property assigners")
-        self.assignment = assignment
         self.is_fn = callable(assignment)
+        # property assigners run in Object.keys order (integer-like keys first): a spawn in one of them
+        # takes the next actor id in that order
+        self.assignment: Any = assignment if self.is_fn else dict(js_items(assignment))
 
     def resolve(
         self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MachineConfigError
 from .actions import cancel, raise_
 from .events import matches_event_descriptor, validate_descriptor
+from .js import js_items, js_to_number
 
 if TYPE_CHECKING:
     from .machine import StateMachine
@@ -194,7 +195,7 @@ class StateNode:
         machine.id_map[self.id] = self
         self.states: dict[str, StateNode] = {}
         if states_cfg:
-            for child_key, child_cfg in states_cfg.items():
+            for child_key, child_cfg in js_items(states_cfg):
                 if not isinstance(child_key, str) or child_key == "":
                     raise MachineConfigError(_join(path_str, "states"), f"invalid state key {child_key!r}")
                 self.states[child_key] = StateNode(
@@ -270,7 +271,7 @@ class StateNode:
         if on_cfg is not None:
             if not _is_map(on_cfg):
                 raise MachineConfigError(_join(path, "on"), "'on' must be an object")
-            for descriptor, tcfg in on_cfg.items():
+            for descriptor, tcfg in js_items(on_cfg):
                 tpath = _join(path, f"on.{descriptor}")
                 if descriptor == "":
                     raise MachineConfigError(
@@ -298,12 +299,17 @@ class StateNode:
         if after_cfg is not None:
             if not _is_map(after_cfg):
                 raise MachineConfigError(_join(path, "after"), "'after' must be an object")
-            for delay_key, tcfg in after_cfg.items():
+            for delay_key, tcfg in js_items(after_cfg):
                 delay = _parse_delay_key(delay_key)
                 event_type = f"xstate.after.{js_number_str(delay)}.{self.id}"
                 self.entry.append(raise_({"type": event_type}, id=event_type, delay=delay))
                 self.exit.append(cancel(event_type))
                 tpath = _join(path, f"after.{delay_key}")
+                if isinstance(tcfg, list | tuple):
+                    # xstate spreads each element of an ``after`` array into a transition object
+                    # ({...t}): a bare string there spreads into character keys, not a target, so the
+                    # transition is targetless (getDelayedTransitions). Kept on purpose: decision 0006.
+                    tcfg = [{} if t is None or isinstance(t, str) else t for t in tcfg]
                 delayed = self._format_all(event_type, tcfg, tpath, delay=delay)
                 self.after.extend(delayed)
                 transitions.setdefault(event_type, []).extend(delayed)
@@ -452,13 +458,13 @@ def _join(path: str, part: str) -> str:
 
 
 def _parse_delay_key(key: Any) -> Any:
+    """xstate's ``Number.isNaN(+delay) ? delay : +delay`` for an ``after`` key."""
     if isinstance(key, int | float):
         return key
-    try:
-        num = float(key)
-    except (TypeError, ValueError):
+    if not isinstance(key, str):
         return key
-    if num != num:  # NaN
+    num = js_to_number(key)
+    if num != num:  # NaN: a named delay
         return key
     return int(num) if num.is_integer() else num
 
