@@ -198,7 +198,6 @@ CRASHER = textwrap.dedent(
     import asyncio, sys, time
     from durable_xstate.cloud import create_cloud_event, orchestrate_cloud_events
     from durable_xstate.examples.summary import ORCHESTRATION, STATEMACHINE
-from durable_xstate.stores import SyncStore
     from durable_xstate.stores import open_store
 
     async def main(url, lock_url):
