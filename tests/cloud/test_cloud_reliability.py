@@ -61,7 +61,7 @@ WORKER = textwrap.dedent(
         for start in range(0, 40, 4):  # ten batches, in order, racing the other workers
             result = await orchestrate_cloud_events(statemachine=STATEMACHINE, storage=store,
                                                     events=[item(n) for n in range(start, start + 4)],
-                                                    locking="read-write", acquire_lock_timeout=600)
+                                                    locking="read-write", acquire_lock_timeout=3600)
             assert not result.errors, result.errors
         await store.close()
 

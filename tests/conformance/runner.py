@@ -44,7 +44,7 @@ from durable_xstate import (
     stop_child,
 )
 from durable_xstate.actors.system import reset_session_ids
-from durable_xstate.machine.js import js_items
+from durable_xstate.machine.js import js_items, js_to_number
 
 OPS = frozenset(
     ["var", "lit", "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "!", "and", "or", "if",
@@ -67,6 +67,38 @@ class Rejection(Exception):
         return plain(self.value)
 
 
+class _Undefined:
+    """JavaScript's ``undefined`` (a missing key, a missing ``var`` default), distinct from ``null``.
+
+    JSON drops it from objects and writes it as null in arrays (``plain``); ``cat`` writes it as "";
+    arithmetic and comparisons treat it as NaN where null is 0; ``==`` tells the two apart.
+    """
+
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+    def __copy__(self) -> _Undefined:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _Undefined:
+        return self
+
+    def __reduce__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED = _Undefined()
+
 CLOCK: dict[str, SimulatedClock] = {}  # the clock of the current root actor (promise delays use it)
 
 
@@ -74,7 +106,7 @@ CLOCK: dict[str, SimulatedClock] = {}  # the clock of the current root actor (pr
 
 
 def js_truthy(v: Any) -> bool:
-    if v is None or v is False:
+    if v is None or v is False or v is UNDEFINED:
         return False
     if isinstance(v, bool):
         return v
@@ -91,13 +123,37 @@ def js_num(v: Any) -> Any:
     return v
 
 
-def js_json(v: Any) -> str:
+def js_json(v: Any) -> str | None:
+    """JSON.stringify: None (JS undefined) for undefined itself."""
+    if v is UNDEFINED:
+        return None
     return json.dumps(plain(v), separators=(",", ":"), ensure_ascii=False)
+
+
+def to_num(v: Any) -> float | int:
+    """JavaScript's ToNumber."""
+    if v is None or v is False:
+        return 0
+    if v is True:
+        return 1
+    if isinstance(v, int | float):
+        return v
+    if isinstance(v, str):
+        return js_num(js_to_number(v))
+    if isinstance(v, list):
+        return to_num(js_str(v))
+    return math.nan  # undefined, objects
 
 
 def js_str(v: Any) -> str:
     if isinstance(v, str):
         return v
+    if v is UNDEFINED:
+        return "undefined"
+    if isinstance(v, float) and math.isnan(v):
+        return "NaN"
+    if isinstance(v, float) and math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
     if v is None:
         return "null"
     if v is True:
@@ -107,14 +163,14 @@ def js_str(v: Any) -> str:
     if isinstance(v, int | float):
         return json.dumps(js_num(v))
     if isinstance(v, list):
-        return ",".join("" if x is None else js_str(x) for x in v)
+        return ",".join("" if x is None or x is UNDEFINED else js_str(x) for x in v)
     return "[object Object]"
 
 
 def js_add(a: Any, b: Any) -> Any:
     if isinstance(a, str) or isinstance(b, str) or isinstance(a, list | dict) or isinstance(b, list | dict):
         return js_str(a) + js_str(b)
-    return js_num((a or 0) + (b or 0))
+    return js_num(to_num(a) + to_num(b))
 
 
 def plain(v: Any) -> Any:
@@ -122,11 +178,13 @@ def plain(v: Any) -> Any:
     if v is None or isinstance(v, bool | str):
         return v
     if isinstance(v, int | float):
-        return js_num(v)
+        return None if math.isnan(v) or math.isinf(v) else js_num(v)
+    if v is UNDEFINED:
+        return None
     if isinstance(v, Mapping):
         out = {}
         for k, x in v.items():
-            if callable(x) and not getattr(x, "__xstate_actor__", False):
+            if x is UNDEFINED or (callable(x) and not getattr(x, "__xstate_actor__", False)):
                 continue
             out[str(k)] = plain(x)
         return out
@@ -148,21 +206,21 @@ def get_path(scope: Any, path: Any, default: Any) -> Any:
         return scope
     cur = scope
     for k in str(path).split("."):
-        if cur is None:
+        if cur is None or cur is UNDEFINED:
             return default
         if isinstance(cur, Mapping):
-            cur = cur.get(k)
+            cur = cur.get(k, UNDEFINED)
         elif isinstance(cur, list | str):
             if k == "length":
                 cur = len(cur)
             else:
                 try:
-                    cur = cur[int(k)]
+                    cur = cur[int(k)] if int(k) >= 0 else UNDEFINED
                 except (ValueError, IndexError):
-                    cur = None
+                    cur = UNDEFINED
         else:
-            cur = None
-    return default if cur is None else cur
+            cur = UNDEFINED
+    return default if cur is UNDEFINED else cur
 
 
 def evaluate(e: Any, scope: Mapping[str, Any]) -> Any:
@@ -181,7 +239,7 @@ def _op(op: str, raw: Any, scope: Mapping[str, Any]) -> Any:
     if op == "lit":
         return raw
     if op == "var":
-        p, d = ([*raw, None])[:2] if isinstance(raw, list) else (raw, None)
+        p, d = (raw[0], raw[1] if len(raw) > 1 else UNDEFINED) if isinstance(raw, list) else (raw, UNDEFINED)
         return get_path(scope, evaluate(p, scope), evaluate(d, scope))
     args = raw if isinstance(raw, list) else [raw]
     if op == "and":
@@ -214,25 +272,29 @@ def _op(op: str, raw: Any, scope: Mapping[str, Any]) -> Any:
     if op == "*":
         acc = 1
         for x in vals:
-            acc = acc * x
+            acc = acc * to_num(x)
         return js_num(acc)
+    nums = [to_num(x) for x in vals]
     if op == "-":
-        return js_num(-vals[0]) if len(vals) == 1 else js_num(vals[0] - vals[1])
+        return js_num(-nums[0]) if len(nums) == 1 else js_num(nums[0] - nums[1])
     if op == "/":
-        if vals[1] == 0:
-            return math.inf if vals[0] > 0 else (-math.inf if vals[0] < 0 else math.nan)
-        return js_num(vals[0] / vals[1])
+        if nums[1] == 0:
+            return math.inf if nums[0] > 0 else (-math.inf if nums[0] < 0 else math.nan)
+        return js_num(nums[0] / nums[1])
     if op == "%":
-        return js_num(math.fmod(vals[0], vals[1]))
+        if nums[1] == 0 or math.isinf(nums[0]) or math.isnan(nums[0]) or math.isnan(nums[1]):
+            return math.nan
+        return js_num(math.fmod(nums[0], nums[1]))
     if op == "==":
         return js_json(vals[0]) == js_json(vals[1])
     if op == "!=":
         return js_json(vals[0]) != js_json(vals[1])
     if op in ("<", "<=", ">", ">="):
         a, b = vals[0], vals[1]
-        if a is None or b is None:
-            a = 0 if a is None else a
-            b = 0 if b is None else b
+        if not (isinstance(a, str) and isinstance(b, str)):
+            a, b = to_num(a), to_num(b)
+            if math.isnan(a) or math.isnan(b):
+                return False
         try:
             return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
         except TypeError:
@@ -240,7 +302,7 @@ def _op(op: str, raw: Any, scope: Mapping[str, Any]) -> Any:
     if op == "!":
         return not js_truthy(vals[0])
     if op == "cat":
-        return "".join(x if isinstance(x, str) else js_json(x) for x in vals)
+        return "".join(x if isinstance(x, str) else (js_json(x) or "") for x in vals)
     if op == "merge":
         out: list[Any] = []
         for x in vals:
@@ -248,18 +310,22 @@ def _op(op: str, raw: Any, scope: Mapping[str, Any]) -> Any:
         return out
     if op == "len":
         x = vals[0]
-        if x is None:
+        if x is None or x is UNDEFINED:
             return 0
-        return len(x)
+        if isinstance(x, str | list | Mapping):
+            return len(x)
+        return UNDEFINED
     if op == "in":
         hay = vals[1]
         if isinstance(hay, list):
             return any(js_json(x) == js_json(vals[0]) for x in hay)
         return js_str(vals[0]) in js_str(hay)
-    if op == "min":
-        return min(vals)
-    if op == "max":
-        return max(vals)
+    if op in ("min", "max"):
+        if any(isinstance(x, float) and math.isnan(x) for x in nums):
+            return math.nan
+        if not nums:
+            return math.inf if op == "min" else -math.inf
+        return js_num(min(nums) if op == "min" else max(nums))
     if op == "obj":
         return {str(k): val for k, val in vals}
     raise ValueError(op)
@@ -269,8 +335,13 @@ def is_expr(x: Any) -> bool:
     return isinstance(x, dict) and "$expr" in x
 
 
+def js_arg(v: Any) -> Any:
+    """An argument the engine passes as None where xstate passes undefined (params, input)."""
+    return UNDEFINED if v is None else plain(v)
+
+
 def scope_of(context: Any, event: Any, params: Any = None, **extra: Any) -> dict[str, Any]:
-    s = {"context": plain(context), "event": plain(event), "params": plain(params)}
+    s = {"context": plain(context), "event": plain(event), "params": js_arg(params)}
     s.update(extra)
     return s
 
@@ -336,7 +407,7 @@ def convert_state(s: dict[str, Any], is_root: bool = False) -> dict[str, Any]:
     r = dict(s)
     if is_root and is_expr(s.get("context")):
         expr = s["context"]["$expr"]
-        r["context"] = lambda a: evaluate(expr, {"input": plain(a.input)})
+        r["context"] = lambda a: evaluate(expr, {"input": js_arg(a.input)})
     for key in ("entry", "exit"):
         if key in r:
             r[key] = convert_actions(r[key])
@@ -478,8 +549,8 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
                 CLOCK["now"].set_timeout(lambda: None if fut.done() else fut.set_result(None), delay)
                 await fut
             if "reject" in p:
-                raise Rejection(evaluate(p["reject"], {"input": plain(args.input)}))
-            return evaluate(p.get("resolve"), {"input": plain(args.input)})
+                raise Rejection(evaluate(p["reject"], {"input": js_arg(args.input)}))
+            return evaluate(p.get("resolve"), {"input": js_arg(args.input)})
 
         return from_promise(creator)
     if "callback" in spec:
@@ -487,11 +558,11 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
 
         def callback(args: Any) -> None:
             for ev in c.get("onStart") or []:
-                args.send_back(evaluate(ev, {"input": plain(args.input)}))
+                args.send_back(evaluate(ev, {"input": js_arg(args.input)}))
 
             def on_event(event: Any) -> None:
                 for ev in (c.get("onReceive") or {}).get(event["type"], []):
-                    args.send_back(evaluate(ev, {"input": plain(args.input), "event": plain(event)}))
+                    args.send_back(evaluate(ev, {"input": js_arg(args.input), "event": plain(event)}))
 
             args.receive(on_event)
 
@@ -505,7 +576,7 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
                 return evaluate(on[event["type"]], {"context": plain(state), "event": plain(event)})
             return state
 
-        return from_transition(reducer, lambda args: evaluate(t.get("initial"), {"input": plain(args.input)}))
+        return from_transition(reducer, lambda args: evaluate(t.get("initial"), {"input": js_arg(args.input)}))
     if "observable" in spec:
         o = spec["observable"]
 
@@ -515,9 +586,9 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
 
             def subscribe(self, observer: Any) -> Any:
                 for v in o.get("values") or []:
-                    observer.next(evaluate(v, {"input": plain(self.inp)}))
+                    observer.next(evaluate(v, {"input": js_arg(self.inp)}))
                 if "error" in o:
-                    observer.error(Rejection(evaluate(o["error"], {"input": plain(self.inp)})))
+                    observer.error(Rejection(evaluate(o["error"], {"input": js_arg(self.inp)})))
                 elif o.get("complete"):
                     observer.complete()
                 return None
@@ -623,7 +694,7 @@ async def _run_case(spec: dict[str, Any]) -> list[dict[str, Any]]:
             "persisted": plain(actor.get_persisted_snapshot()),
         }
         probes = spec.get("probes")
-        if probes:
+        if js_truthy(probes):  # `spec.probes && ...` in the oracle: `{}` prints empty lists
             line["probes"] = {
                 "can": [s.can(e) for e in probes.get("can") or []],
                 "matches": [s.matches(v) for v in probes.get("matches") or []],

@@ -49,7 +49,7 @@ WORKER = textwrap.dedent(
                     lambda actor: actor.send({"type": "INC"}),
                     id="shared/counter", storage=store, actor_creator=creator,
                     locking="read-write" if mode == "read-write" else None,
-                    acquire_lock_timeout=120, lease_seconds=30,
+                    acquire_lock_timeout=3600, lease_seconds=30,  # no fairness: a worker may wait for all others
                     retries_on_conflict=100000 if mode == "optimistic" else 0,
                 )
                 ok += 1
@@ -100,7 +100,7 @@ def _run_threads(backend: BackendUnderTest, mode: str, workers: int, events: int
                 loop.run(with_persistable_actor(
                     lambda actor: actor.send({"type": "INC"}), id="shared/counter", storage=store,
                     actor_creator=lambda id, s: create_actor(counter, id=id, snapshot=s),
-                    locking="read-write" if mode == "read-write" else None, acquire_lock_timeout=120,
+                    locking="read-write" if mode == "read-write" else None, acquire_lock_timeout=3600,
                     retries_on_conflict=100000 if mode == "optimistic" else 0,
                 ))
                 ok += 1

@@ -75,7 +75,13 @@ class ActorSnapshot:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return self.to_persisted()
+        """The snapshot as xstate's object serialises: the persisted fields, plus ``_subscription`` while an
+        observable actor is subscribed (xstate keeps the subscription on the snapshot; its JSON form is an
+        object without data, ``{}``). ``to_persisted`` leaves it out, as ``getPersistedSnapshot`` does."""
+        out = self.to_persisted()
+        if self.subscription is not None:
+            out["_subscription"] = {}
+        return out
 
     @classmethod
     def from_persisted(cls, persisted: Any) -> ActorSnapshot:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .js import js_items
 from .node import StateNode
 
 __all__ = ["ConfigInfo", "get_all_state_nodes", "get_initial_state_nodes", "get_proper_ancestors"]
@@ -92,16 +93,19 @@ SelectProgram = tuple[StateNode, bool, tuple[Any, ...]]
 class ConfigInfo:
     """Everything derived from one active configuration: value, tags, adjacency, selection programs, plans."""
 
-    __slots__ = ("adj", "nodes", "plans", "programs", "tags", "value")
+    __slots__ = ("adj", "nodes", "plans", "programs", "select_adj", "tags", "value")
 
     def __init__(self, root: StateNode, nodes: list[StateNode]) -> None:
         self.nodes = nodes
         self.adj = _adjacency(nodes)
         full = get_all_state_nodes(nodes)
         if len(full) == len(nodes):
-            self.value = _value_from_adj(root, self.adj)
-        else:  # an incomplete configuration (the pre-initial snapshot): complete it as xstate does
-            self.value = _value_from_adj(root, _adjacency(list(full)))
+            self.select_adj = self.adj
+        else:  # an incomplete configuration (an error before the initial state): complete it as xstate does
+            self.select_adj = _adjacency(list(full))
+        # xstate selects transitions by walking the state value (transitionNode), which is the completed
+        # configuration; the value is computed from it, and so are the selection programs
+        self.value = _value_from_adj(root, self.select_adj)
         tags: set[str] = set()
         for s in nodes:
             tags.update(s.tags)
@@ -119,15 +123,32 @@ class ConfigInfo:
         try:
             return self.programs[event_type]
         except KeyError:
-            prog = self.programs[event_type] = _build_program(root, self.adj, event_type)
+            prog = self.programs[event_type] = _build_program(root, self.select_adj, event_type)
             return prog
+
+
+def _value_children(node: StateNode, kids: list[StateNode]) -> list[StateNode]:
+    """The children ``transitionNode`` walks into from ``node``'s part of the state value.
+
+    xstate decides by the value's shape, not by the node's type: a string (a compound state whose first
+    active child is atomic) walks that child only; an object walks its keys in ``Object.keys`` order
+    (integer-like first): all of them when there are several, as for a parallel state. They differ from
+    the node's type only in configurations xstate reaches through odd targets (a compound state with two
+    active children), where this is what xstate does.
+    """
+    if len(kids) <= 1:
+        return kids
+    if node.type == "compound" and kids[0].is_atomic:
+        return kids[:1]
+    return [kid for _, kid in js_items({k.key: k for k in kids})]
 
 
 def _build_program(
     node: StateNode, adj: dict[StateNode, list[StateNode]], event_type: str
 ) -> SelectProgram | None:
     kids = tuple(
-        p for p in (_build_program(k, adj, event_type) for k in adj.get(node, ())) if p is not None
+        p for p in (_build_program(k, adj, event_type) for k in _value_children(node, adj.get(node, [])))
+        if p is not None
     )
     own = node.has_transitions and bool(node.candidates(event_type))
     if not own and not kids:

@@ -1,0 +1,1 @@
+"""Differential fuzzing of durable-xstate against xstate: see driver.py and ``scripts/fuzz``."""
