@@ -543,14 +543,24 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
     if "promise" in spec:
         p, delay = spec["promise"], spec.get("delay")
 
-        async def creator(args: Any) -> Any:
+        def creator(args: Any) -> Any:
+            # ``new Promise(executor)``: the executor runs now, synchronously (so its clock timer is set
+            # in the same order as xstate's), and the promise settles when ``settle`` runs
+            fut = asyncio.get_running_loop().create_future()
+
+            def settle() -> None:
+                if fut.done():
+                    return
+                if "reject" in p:
+                    fut.set_exception(Rejection(evaluate(p["reject"], {"input": js_arg(args.input)})))
+                else:
+                    fut.set_result(evaluate(p.get("resolve"), {"input": js_arg(args.input)}))
+
             if delay:
-                fut = asyncio.get_running_loop().create_future()
-                CLOCK["now"].set_timeout(lambda: None if fut.done() else fut.set_result(None), delay)
-                await fut
-            if "reject" in p:
-                raise Rejection(evaluate(p["reject"], {"input": js_arg(args.input)}))
-            return evaluate(p.get("resolve"), {"input": js_arg(args.input)})
+                CLOCK["now"].set_timeout(settle, delay)
+            else:
+                settle()
+            return fut
 
         return from_promise(creator)
     if "callback" in spec:
