@@ -1,6 +1,6 @@
 """PersistableActor under concurrency and crashes, on every backend's real server.
 
-- 8 OS processes x 250 events on one actor (x 62 on moto, which serves one request at a time): exactly 2,000 applied in read-write mode and in optimistic
+- 8 OS processes x 250 events on one actor (x 25 on moto, which serves one request at a time): exactly 2,000 applied in read-write mode and in optimistic
   mode with retries; with no locking and no retries the final count equals the successes reported.
 - SIGKILL at random points during saves (300 trials on local files and on SQLite): the record is
   always an old or a new one, never torn, and the next run proceeds.
@@ -130,7 +130,7 @@ async def _count(backend: BackendUnderTest) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["read-write", "optimistic", "unprotected"])
 async def test_eight_processes_times_250_events(backend: BackendUnderTest, tmp_path: Path, mode: str) -> None:
-    """8 workers x 250 events on one actor (x 62 on a server that answers one request at a time: moto)."""
+    """8 workers x 250 events on one actor (x 25 on a server that answers one request at a time: moto)."""
     workers, events = 8, race_size(backend, 250)
     if backend.shared_across_processes:
         counts = await asyncio.to_thread(_run_workers, backend, tmp_path, mode, workers, events)
