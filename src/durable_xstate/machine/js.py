@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["is_array_index", "js_items", "js_to_number"]
@@ -26,13 +26,25 @@ def is_array_index(key: str) -> bool:
     return (key == "0" or key[0] != "0") and int(key) <= _MAX_INDEX
 
 
-def js_items(obj: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """``obj``'s items in the order ``Object.keys`` gives them."""
-    items = list(obj.items())
-    if not any(isinstance(k, str) and is_array_index(k) for k, _ in items):
-        return items  # the usual case: insertion order
-    indices = sorted((kv for kv in items if isinstance(kv[0], str) and is_array_index(kv[0])), key=lambda kv: int(kv[0]))
-    return indices + [kv for kv in items if not (isinstance(kv[0], str) and is_array_index(kv[0]))]
+def js_items(obj: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``obj``'s items in the order ``Object.keys`` gives them (a view of ``obj`` when that is its own order:
+    one key, or no integer-like key, which a first-character test rules out for almost every key)."""
+    if len(obj) > 1:
+        for k in obj:
+            if k.__class__ is str and k[:1] in _DIGITS and is_array_index(k):
+                break
+        else:
+            return obj.items()
+        indices = sorted((kv for kv in obj.items() if _is_index_key(kv[0])), key=lambda kv: int(kv[0]))
+        return indices + [kv for kv in obj.items() if not _is_index_key(kv[0])]
+    return obj.items()
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _is_index_key(key: Any) -> bool:
+    return isinstance(key, str) and is_array_index(key)
 
 
 # StrWhiteSpaceChar: WhiteSpace and LineTerminator of ECMAScript

@@ -463,6 +463,8 @@ def _parse_delay_key(key: Any) -> Any:
         return key
     if not isinstance(key, str):
         return key
+    if key.isdigit() and key.isascii():  # the usual "1000": no parsing needed
+        return int(key)
     num = js_to_number(key)
     if num != num:  # NaN: a named delay
         return key
