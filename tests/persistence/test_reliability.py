@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import HELD, STALL_SECONDS, BackendUnderTest, race_size, wait_for_processes
+from harness import (
+    HELD,
+    STALL_SECONDS,
+    BackendUnderTest,
+    race_size,
+    spawn_scripts,
+    wait_for_processes,
+)
 
 from durable_xstate import PersistableActor, assign, create_actor, setup, with_persistable_actor
 from durable_xstate.errors import InvalidKey, LeaseLost, MachineMismatch, RecordError, WriteConflict
@@ -69,16 +76,8 @@ COUNTER = setup(actions={"inc": lambda a, p: None}).create_machine(
 
 
 def _run_workers(backend: BackendUnderTest, tmp_path: Path, mode: str, workers: int, events: int) -> list[int]:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), backend.url, backend.lock_url or "", mode, str(events)],
-            env=env, stdout=subprocess.PIPE, text=True,
-        )
-        for _ in range(workers)
-    ]
+    argv = [backend.url, backend.lock_url or "", mode, str(events)]
+    procs = spawn_scripts(tmp_path, "worker.py", WORKER, [argv] * workers)
     # No time budget: the wait fails only if the counter stops moving (see harness.wait_for_processes).
     wait_for_processes(procs, lambda: asyncio.run(_read_count(backend)))
     return [int(p.communicate()[0].strip().splitlines()[-1]) for p in procs]

@@ -151,16 +151,24 @@ LOCK_RACE = textwrap.dedent(
 )
 
 
+def spawn_scripts(
+    tmp_path: Path, name: str, text: str, argvs: Sequence[Sequence[str]], *, stdin: bool = False
+) -> list[subprocess.Popen[str]]:
+    """One Python process per ``argv``, each running the script ``text`` (written to ``tmp_path/name``)
+    with this interpreter and this test run's import path; stdout piped (and stdin, for a barrier)."""
+    script = tmp_path / name
+    script.write_text(text)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return [
+        subprocess.Popen([sys.executable, str(script), *argv], env=env, stdout=subprocess.PIPE, text=True,
+                         stdin=subprocess.PIPE if stdin else None)
+        for argv in argvs
+    ]
+
+
 def run_lock_race(url: str, tmp_path: Path, n: int = 8) -> list[str]:
     """``n`` processes try to take one lease at the same instant; what each got (a token, or ``-``)."""
-    script = tmp_path / "lock_race.py"
-    script.write_text(LOCK_RACE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [
-        subprocess.Popen([sys.executable, str(script), url, f"p{i}"], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-        for i in range(n)
-    ]
+    procs = spawn_scripts(tmp_path, "lock_race.py", LOCK_RACE, [[url, f"p{i}"] for i in range(n)], stdin=True)
     start_together(procs)
     wait_for_processes(procs, lambda: None)
     return [p.communicate()[0].strip() for p in procs]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from harness import BLOCKING, HELD, BackendUnderTest, race_size, start_together, wait_for_processes
+from harness import (
+    BLOCKING,
+    HELD,
+    BackendUnderTest,
+    race_size,
+    spawn_scripts,
+    start_together,
+    wait_for_processes,
+)
 
 from durable_xstate.errors import (
     AcquireLockError,
@@ -275,16 +280,8 @@ def test_race_of_eight_processes_doing_cas_increments(backend: BackendUnderTest,
     check = SyncStore(backend.open())
     try:
         if backend.shared_across_processes:
-            script = tmp_path / "race.py"
-            script.write_text(RACE_SCRIPT)
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, str(script), backend.url, backend.lock_url or "", key, str(target)],
-                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                )
-                for _ in range(workers)
-            ]
+            argv = [backend.url, backend.lock_url or "", key, str(target)]
+            procs = spawn_scripts(tmp_path, "race.py", RACE_SCRIPT, [argv] * workers, stdin=True)
             start_together(procs)
 
             def counter() -> int:
