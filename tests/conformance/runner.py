@@ -553,6 +553,7 @@ def build_actor(spec: dict[str, Any], name: str) -> Any:
                     return
                 if "reject" in p:
                     fut.set_exception(Rejection(evaluate(p["reject"], {"input": js_arg(args.input)})))
+                    fut.exception()  # handled (xstate attaches its handlers at start): no "never retrieved" log
                 else:
                     fut.set_result(evaluate(p.get("resolve"), {"input": js_arg(args.input)}))
 
