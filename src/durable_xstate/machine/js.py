@@ -17,11 +17,12 @@ from typing import Any
 __all__ = ["is_array_index", "js_items", "js_to_number"]
 
 _MAX_INDEX = 2**32 - 2  # the largest array index: 2^32 - 2
+_DIGITS = frozenset("0123456789")
 
 
-def is_array_index(key: str) -> bool:
+def is_array_index(key: Any) -> bool:
     """Whether ``key`` is an integer-like property key (a canonical array index) in JavaScript."""
-    if not key or len(key) > 10 or not key.isascii() or not key.isdigit():
+    if key.__class__ is not str or key[:1] not in _DIGITS or len(key) > 10 or not key.isascii() or not key.isdigit():
         return False
     return (key == "0" or key[0] != "0") and int(key) <= _MAX_INDEX
 
@@ -29,22 +30,10 @@ def is_array_index(key: str) -> bool:
 def js_items(obj: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """``obj``'s items in the order ``Object.keys`` gives them (a view of ``obj`` when that is its own order:
     one key, or no integer-like key, which a first-character test rules out for almost every key)."""
-    if len(obj) > 1:
-        for k in obj:
-            if k.__class__ is str and k[:1] in _DIGITS and is_array_index(k):
-                break
-        else:
-            return obj.items()
-        indices = sorted((kv for kv in obj.items() if _is_index_key(kv[0])), key=lambda kv: int(kv[0]))
-        return indices + [kv for kv in obj.items() if not _is_index_key(kv[0])]
-    return obj.items()
-
-
-_DIGITS = frozenset("0123456789")
-
-
-def _is_index_key(key: Any) -> bool:
-    return isinstance(key, str) and is_array_index(key)
+    if len(obj) <= 1 or not any(is_array_index(k) for k in obj):
+        return obj.items()
+    indices = sorted((kv for kv in obj.items() if is_array_index(kv[0])), key=lambda kv: int(kv[0]))
+    return indices + [kv for kv in obj.items() if not is_array_index(kv[0])]
 
 
 # StrWhiteSpaceChar: WhiteSpace and LineTerminator of ECMAScript
