@@ -179,7 +179,7 @@ class MachineGen:
         if rng.random() < w["p_after"]:
             after: dict[str, Any] = {}
             for _ in range(rng.randint(1, 2)):
-                d = self.lib.delay()
+                d = self.lib.delay(after_key=True)
                 after[str(d)] = self.transition(node.path, False)
             cfg["after"] = after
         if rng.random() < w["p_always"]:

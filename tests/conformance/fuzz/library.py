@@ -101,13 +101,18 @@ class Library:
         return name
 
     # ------------------------------------------------------------------ delays
-    def delay(self) -> Any:
+    def delay(self, *, after_key: bool = False) -> Any:
+        """A delay for an ``after`` key (``after_key``) or for a delayed action."""
         if self.rng.random() < self.w["p_named_delay"]:
             name = self.rng.choice(sorted(DELAYS))
             return self.named("delays", name, DELAYS[name])
         if self.rng.random() < 0.05:
             # keys that are numbers but not array indices keep their place in Object.keys order
-            return self.rng.choice(["0100", "50.5", "1e2"])
+            key = self.rng.choice(["0100", "50.5", "1e2"])
+            # an action's string delay names a delay implementation: an unknown name means no
+            # delay at all (in xstate too), so an entry raise could loop forever. Actions get the number.
+            number = float(key)
+            return key if after_key else (int(number) if number.is_integer() else number)
         return self.rng.choice([1, 50, 100, 200, 500, 1000])
 
     # ------------------------------------------------------------------ actions
