@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 
 HERE = Path(__file__).parent / "stores"
 sys.path.insert(0, str(HERE))
@@ -34,6 +35,12 @@ for _name in BACKENDS:
         for _attr in dir(_module):
             if _attr.endswith("_server") and not _attr.startswith("_"):
                 globals()[_attr] = getattr(_module, _attr)
+
+
+# Property tests (hypothesis): no per-example deadline, since CI may run on a loaded machine and a
+# deadline there measures the machine, not the code; a fixed example count keeps runs comparable.
+settings.register_profile("durable", deadline=None, max_examples=100, print_blob=True)
+settings.load_profile("durable")
 
 
 def pytest_configure(config: pytest.Config) -> None:
