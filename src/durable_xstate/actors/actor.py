@@ -501,6 +501,7 @@ class Actor:
         xstate keeps these out of the persisted snapshot; the persistence layer stores them beside it.
         """
         out = []
+        self.system.scheduler.arm_deferred()
         for ev in self.system.scheduler.scheduled_events.values():
             if ev["source"] is self:
                 out.append(

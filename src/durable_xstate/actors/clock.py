@@ -118,10 +118,14 @@ class DurableClock(SimulatedClock):
     def __init__(self, now_ms: Callable[[], float] | None = None) -> None:
         self._now_ms = now_ms or (lambda: time.time() * 1000)
         super().__init__(self._now_ms())
+        #: called with the time ``fire_due`` fires at, before it fires: arms timers kept elsewhere
+        self.before_fire: Callable[[float], None] | None = None
 
     def now(self) -> float:
         return self._now_ms()
 
     def fire_due(self) -> None:
         self._now = self._now_ms()
+        if self.before_fire is not None:
+            self.before_fire(self._now)
         self._flush()

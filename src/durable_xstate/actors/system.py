@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .clock import Clock
 
 if TYPE_CHECKING:
     from .actor import Actor
 
-__all__ = ["ActorSystem", "Scheduler"]
+__all__ = ["ActorSystem", "DeferredTimers", "Scheduler"]
 
 _log = logging.getLogger("durable_xstate")
 
@@ -30,14 +31,52 @@ def default_logger(*args: Any) -> None:
     _log.info(" ".join(str(a) for a in args))
 
 
+class DeferredTimers(Protocol):
+    """Timers a scheduler holds without having armed them (a stored actor's, not yet parsed).
+
+    Scheduling or cancelling an id this run did not schedule first removes a deferred timer of that
+    key (a schedule replaces it, as it would replace an armed one); :meth:`arm` (once, then the
+    scheduler forgets them) schedules all of them, when they all may matter: an actor stopping, a
+    listing, or the clock about to fire (the persistence layer decides that)."""
+
+    def remove(self, source: Actor, send_id: str) -> bool:
+        """Drop the deferred timer ``send_id`` of ``source``; False if there is none."""
+        ...
+
+    def arm(self, scheduler: Scheduler) -> None: ...
+
+
 class Scheduler:
-    """Delayed events, keyed ``<source session id>.<send id>`` as in xstate."""
+    """Delayed events, keyed ``<source session id>.<send id>`` as in xstate.
+
+    An event scheduled without an id gets a random one, as in xstate: a restored actor's stored timers
+    keep their ids, so ids counted from zero in each run would collide with them."""
 
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
         self.scheduled_events: dict[str, dict[str, Any]] = {}
         self._timers: dict[str, Any] = {}
-        self._ids = itertools.count()
+        self.deferred: DeferredTimers | None = None
+
+    def arm_deferred(self) -> None:
+        """Arm the deferred timers now.
+
+        Deferred timers come first in :attr:`scheduled_events`, as if armed before this run's."""
+        deferred = self.deferred
+        if deferred is None:
+            return
+        self.deferred = None
+        current, self.scheduled_events = self.scheduled_events, {}
+        handles = dict(self._timers)
+        changes = self.system.changes
+        deferred.arm(self)
+        self.system.changes = changes  # arming what was stored changes nothing
+        for key, ev in current.items():  # this run's timers were set later: on the same key they win
+            stored = self._timers.get(key)
+            if stored is not None and stored is not handles[key]:
+                self.system.clock.clear_timeout(stored)
+            self._timers[key] = handles[key]
+            self.scheduled_events[key] = ev
 
     def schedule(
         self,
@@ -52,8 +91,12 @@ class Scheduler:
         """Deliver ``event`` from ``source`` to ``target`` after ``delay`` ms (counted from ``started_at``,
         default now: a restored timer keeps its original due time)."""
         if id is None:
-            id = f"scheduled.{next(self._ids)}"
-        key = f"{source.session_id}.{id}"
+            id = secrets.token_hex(6)
+            key = f"{source.session_id}.{id}"
+        else:
+            key = f"{source.session_id}.{id}"
+            if self.deferred is not None and key not in self.scheduled_events:
+                self.deferred.remove(source, id)  # replaced, as an armed one would be
         clock = self.system.clock
         now = clock.now()
         start = now if started_at is None else started_at
@@ -77,6 +120,9 @@ class Scheduler:
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"
+        if self.deferred is not None and key not in self.scheduled_events and self.deferred.remove(source, id):
+            self.system.changes += 1
+            return
         timer = self._timers.pop(key, None)
         if self.scheduled_events.pop(key, None) is not None:
             self.system.changes += 1
@@ -84,6 +130,7 @@ class Scheduler:
             self.system.clock.clear_timeout(timer)
 
     def cancel_all(self, actor: Actor) -> None:
+        self.arm_deferred()
         for _key, ev in list(self.scheduled_events.items()):
             if ev["source"] is actor:
                 self.cancel(actor, ev["id"])

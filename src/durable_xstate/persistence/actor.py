@@ -24,7 +24,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..actors.actor import Actor
@@ -32,7 +32,7 @@ from ..actors.clock import DurableClock
 from ..errors import MachineMismatch, PersistenceError, SnapshotError, StoreError, WriteConflict
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
-from .record import StoredRecord, Timer, decode_json, now_iso
+from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
 __all__ = ["Locking", "PersistableActor", "with_persistable_actor"]
 
@@ -78,6 +78,7 @@ class PersistableActor:
         self.lease_seconds = lease_seconds
         self._owner = owner
         self.clock = clock if clock is not None else DurableClock()
+        self._own_clock = clock is None  # only then are stored timers left unparsed until needed
         self.migrate = migrate
         self.idempotency_window = idempotency_window
         self.expire_after = expire_after
@@ -166,8 +167,11 @@ class PersistableActor:
         if self.prepare is not None:
             self.prepare(actor, revision)
         actor.start()
-        if self.record.timers:
-            self._rearm(actor, self.record.timers)
+        timers = self.record.timers
+        if isinstance(timers, StoredTimers) and self._own_clock and timers:
+            self._keep(actor, timers)  # parsed only if one falls due or the run touches them
+        elif timers:
+            self._rearm(actor, timers)
         self._changes = actor.system.changes  # what is stored; timers firing now are changes to save
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
@@ -208,7 +212,20 @@ class PersistableActor:
                          for i, t in enumerate(migrated.get("timers") or [])]
         return self.actor_creator(self.id, record.snapshot)
 
-    def _rearm(self, actor: Actor, timers: list[Timer]) -> None:
+    def _keep(self, actor: Actor, timers: StoredTimers) -> None:
+        """Leave the stored timers unparsed in the scheduler, armed when a run needs them."""
+        scheduler = actor.system.scheduler
+        scheduler.deferred = _KeptTimers(self, actor, timers)
+        due = timers.next_due
+
+        def before_fire(now: float) -> None:
+            if due is not None and due <= now:
+                scheduler.arm_deferred()
+
+        assert isinstance(self.clock, DurableClock)
+        self.clock.before_fire = before_fire
+
+    def _rearm(self, actor: Actor, timers: Sequence[Timer]) -> None:
         scheduler = actor.system.scheduler
         for timer in sorted(timers, key=lambda t: t.due_at):
             source = _resolve_path(actor, timer.source)
@@ -269,11 +286,8 @@ class PersistableActor:
         stored = self._stored
         if stored is None:
             return False
-        try:
-            snapshot = decode_json(stored.decode("utf-8")).get("snapshot")
-        except ValueError:
-            return False
-        return bool(snapshot == actor.get_persisted_snapshot())
+        snapshot = stored_snapshot(stored)
+        return snapshot is not None and bool(snapshot == actor.get_persisted_snapshot())
 
     def _next_record(self, actor: Actor, record: StoredRecord) -> StoredRecord:
         snapshot = actor.get_persisted_snapshot()
@@ -286,12 +300,14 @@ class PersistableActor:
             expires = self.clock.now() + self.expire_after * 1000
         logic = actor.logic
         updated = now_iso()
+        scheduler = actor.system.scheduler
+        kept = scheduler.deferred
         return StoredRecord(
             self.id,
             getattr(logic, "id", record.machine_id),
             getattr(logic, "version", record.machine_version),
             snapshot,
-            _collect_timers(actor) if actor.system.scheduler.scheduled_events else [],
+            _all_timers(actor, kept.timers if isinstance(kept, _KeptTimers) else None),
             [*record.outbox, *self._new_outbox] if self._new_outbox else record.outbox,
             seen,
             record.revision + 1,
@@ -309,6 +325,7 @@ class PersistableActor:
         self._initiated = False
         try:
             if actor is not None and actor.parent is None and not actor.is_stopped:
+                actor.system.scheduler.deferred = None  # stored timers stay stored: stopping is not cancelling
                 actor.stop()
         finally:
             if self._renewer is not None or self.lease is not None or self._renewal_timer is not None:
@@ -458,6 +475,22 @@ def _resolve_path(root: Actor, path: list[str]) -> Actor | None:
     return actor
 
 
+class _KeptTimers:
+    """A loaded record's timers, left unparsed in the actor's scheduler (see ``Scheduler.deferred``)."""
+
+    __slots__ = ("actor", "owner", "timers")
+
+    def __init__(self, owner: PersistableActor, actor: Actor, timers: StoredTimers) -> None:
+        self.owner, self.actor, self.timers = owner, actor, timers
+
+    def remove(self, source: Actor, send_id: str) -> bool:
+        path = _path_of(source)
+        return path is not None and self.timers.remove(send_id, path)
+
+    def arm(self, scheduler: Any) -> None:
+        self.owner._rearm(self.actor, self.timers.parsed())
+
+
 def _path_of(actor: Actor) -> list[str] | None:
     path: list[str] = []
     node: Actor | None = actor
@@ -465,6 +498,12 @@ def _path_of(actor: Actor) -> list[str] | None:
         path.append(node.id)
         node = node.parent
     return list(reversed(path))
+
+
+def _all_timers(root: Actor, kept: StoredTimers | None) -> Sequence[Timer]:
+    """The timers to store: those left unparsed (if any), then the ones the scheduler holds."""
+    live = _collect_timers(root) if root.system.scheduler.scheduled_events else []
+    return kept.with_more(live) if kept is not None else live
 
 
 def _collect_timers(root: Actor) -> list[Timer]:
