@@ -93,7 +93,7 @@ SelectProgram = tuple[StateNode, bool, tuple[Any, ...]]
 class ConfigInfo:
     """Everything derived from one active configuration: value, tags, adjacency, selection programs, plans."""
 
-    __slots__ = ("adj", "nodes", "plans", "programs", "select_adj", "tags", "value")
+    __slots__ = ("adj", "nodes", "plans", "programs", "select_adj", "tag_order", "tags", "value")
 
     def __init__(self, root: StateNode, nodes: list[StateNode]) -> None:
         self.nodes = nodes
@@ -106,10 +106,9 @@ class ConfigInfo:
         # xstate selects transitions by walking the state value (transitionNode), which is the completed
         # configuration; the value is computed from it, and so are the selection programs
         self.value = _value_from_adj(root, self.select_adj)
-        tags: set[str] = set()
-        for s in nodes:
-            tags.update(s.tags)
-        self.tags = frozenset(tags)
+        # in the order of the active nodes, as xstate's Set of them (its snapshot's JSON lists them so)
+        self.tag_order: tuple[str, ...] = tuple(dict.fromkeys(t for s in nodes for t in s.tags))
+        self.tags = frozenset(self.tag_order)
         self.programs: dict[str, SelectProgram | None] = {}
         self.plans: dict[Any, Any] = {}
 

@@ -160,7 +160,7 @@ class MachineSnapshot:
         out["value"] = self.value
         out["children"] = dict(self.children)
         out["historyValue"] = {k: [{"id": n.id} for n in v] for k, v in self.history_value.items()}
-        out["tags"] = sorted(self.tags)
+        out["tags"] = list(self.cfg.tag_order)
         return out
 
     def __repr__(self) -> str:
