@@ -2,11 +2,18 @@
 
     DurableXStateError
     ├── MachineConfigError (ValueError)   a machine config that cannot be built; names the config path
+    │   └── CreateMachineYamlError        a YAML machine that does not validate (durable_xstate.cloud)
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
     ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
     │   └── MachineMismatch               a record written by another machine id or version
+    ├── CloudEventError (ValueError)      a CloudEvent refused, or applying it failed (durable_xstate.cloud)
+    │   └── InvalidCloudEvent             malformed or unacceptable here: retrying can never succeed
+    │       └── StateMachineVersionMismatch  the event expects another state machine version
+    ├── OrchestrationError (ValueError)   a batch that cannot be processed at all (duplicate or overlapping subjects)
+    ├── SubjectError (RuntimeError)       a subject that cannot take its events (not initiated, initiated twice)
+    ├── InvocationFailed (RuntimeError)   a Lambda invocation that must be retried as a whole; ``.outcomes``
     └── StoreError                        anything from durable_xstate.stores
         ├── WriteConflict                 contention: the version expected is not the one stored
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
@@ -24,18 +31,24 @@ from __future__ import annotations
 __all__ = [
     "AcquireLockError",
     "ActorError",
+    "CloudEventError",
     "DurableXStateError",
+    "InvalidCloudEvent",
     "InvalidKey",
+    "InvocationFailed",
     "LeaseLost",
     "LockTimeout",
     "MachineConfigError",
     "MachineMismatch",
+    "OrchestrationError",
     "PersistenceError",
     "RecordError",
     "SnapshotError",
+    "StateMachineVersionMismatch",
     "StoreError",
     "StoreNotConfigured",
     "StoreUnavailable",
+    "SubjectError",
     "ValueTooLarge",
     "WriteConflict",
 ]
@@ -84,6 +97,51 @@ class RecordError(DurableXStateError, ValueError):
 
 class MachineMismatch(RecordError):
     """The record was written by another machine id or version and no ``migrate`` function was given."""
+
+
+class CloudEventError(DurableXStateError, ValueError):
+    """An incoming CloudEvent was refused (content type, version), or processing it failed."""
+
+
+class InvalidCloudEvent(CloudEventError):
+    """A CloudEvent that can never be applied here: malformed (no id, no subject, a subject that is no
+    valid key, specversion other than 1.0, data nested too deeply, not an object at all), or refused by
+    the machine (content type). Delivering it again cannot succeed, so it is a *permanent* failure.
+    ``event_id`` and ``subject`` are what the raw input said (None when absent or not a string)."""
+
+    def __init__(self, problem: str, *, event_id: str | None = None, subject: str | None = None) -> None:
+        self.problem = problem
+        self.event_id = event_id
+        self.subject = subject
+        super().__init__(problem)
+
+
+class StateMachineVersionMismatch(InvalidCloudEvent):
+    """The event's ``statemachineversion`` extension names another version than the machine's."""
+
+    def __init__(self, problem: str, *, expected: str, found: str, event_id: str | None = None,
+                 subject: str | None = None) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(problem, event_id=event_id, subject=subject)
+
+
+class OrchestrationError(DurableXStateError, ValueError):
+    """A batch that cannot be processed at all (overlapping or duplicate init subjects)."""
+
+
+class SubjectError(DurableXStateError, RuntimeError):
+    """A subject that cannot take its events (not initiated, or initiated twice)."""
+
+
+class InvocationFailed(DurableXStateError, RuntimeError):
+    """A Lambda invocation that must be retried as a whole: a transient failure of an event that cannot
+    be reported as a batch item failure (an EventBridge event, an SQS record without ``messageId``).
+    ``outcomes`` are the per-event outcomes of the invocation."""
+
+    def __init__(self, message: str, outcomes: list[object]) -> None:
+        self.outcomes = outcomes
+        super().__init__(message)
 
 
 class StoreError(DurableXStateError):

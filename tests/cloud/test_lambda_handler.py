@@ -4,11 +4,13 @@ EventBridge events, with partial batch failures."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
 
 from durable_xstate.cloud import (
+    InvocationFailed,
     create_cloud_event,
     event_to_dict,
     make_lambda_handler,
@@ -36,8 +38,10 @@ def sqs(message_id: str, body: Any, attributes: dict[str, Any] | None = None) ->
 
 def test_sqs_batch_with_partial_failures(store: LockableStorage) -> None:
     published: list[str] = []
+    dropped: list[Any] = []
     handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION,
-                                  publish=lambda events: published.extend(e.get_type() for e in events))
+                                  publish=lambda events: published.extend(e.get_type() for e in events),
+                                  on_permanent_failure=lambda outcome, record: dropped.append(record["messageId"]))
     structured = event_to_dict(create_cloud_event(subject="book-1", source="/books", type="books.evt.fetch.success",
                                                   data={"text": "t"}))
     binary = sqs("m2", {"text": "u"}, {
@@ -50,7 +54,10 @@ def test_sqs_batch_with_partial_failures(store: LockableStorage) -> None:
     missing = event_to_dict(create_cloud_event(subject="nobody", source="/books", type="books.evt.fetch.success"))
     batch = {"Records": [sqs("m1", structured), binary, sqs("m3", "not json at all"), sqs("m4", missing)]}
     result = handler(batch, None)
-    assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m4"}]}
+    # m3 can never be read: handled (not retried) and handed to on_permanent_failure; m4's subject may
+    # be initiated later: retried
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m4"}]}
+    assert dropped == ["m3"]
     assert sorted(published) == ["books.com.fetch", "books.com.fetch", "gpt.com.summary", "gpt.com.summary"]
     # redelivery of the same batch applies nothing twice and publishes nothing new
     published.clear()
@@ -65,3 +72,52 @@ def test_eventbridge_event(store: LockableStorage) -> None:
     assert handler(envelope, None) == {"batchItemFailures": []}
     with pytest.raises(RuntimeError, match="not applied"):
         handler({**envelope, "id": "eb-2", "detail": {"subject": "nobody"}}, None)
+
+
+def good(subject: str, n: int) -> dict[str, Any]:
+    return event_to_dict(create_cloud_event(subject=subject, source="/books", type="books.evt.fetch.success",
+                                            data={"text": "t"}, id=f"{subject}-{n}"))
+
+
+def test_malformed_records_each_get_their_own_outcome(store: LockableStorage) -> None:
+    dropped: list[tuple[str, Any]] = []
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION,
+                                  on_permanent_failure=lambda outcome, record: dropped.append((outcome.status, record)))
+    no_id = {k: v for k, v in good("book-1", 9).items() if k != "id"}
+    batch = {"Records": [None, "a string", sqs("m1", good("book-1", 1)), sqs("m2", no_id),
+                         {"body": json.dumps(good("book-2", 1))}, sqs("m3", good("nobody", 1))]}
+    assert handler(batch, None) == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+    assert [status for status, _ in dropped] == ["invalid"] * 3
+    assert [r for _, r in dropped][:2] == [None, "a string"] and dropped[2][1]["messageId"] == "m2"
+    assert handler({"Records": None}, None) == {"batchItemFailures": []}  # reported, not raised
+    assert len(dropped) == 4
+
+
+def test_a_record_without_message_id_that_must_be_retried_fails_the_invocation(store: LockableStorage) -> None:
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION)
+    with pytest.raises(InvocationFailed, match="not applied") as caught:
+        handler({"Records": [sqs("m1", good("book-1", 1)), {"body": json.dumps(good("nobody", 1))}]}, None)
+    assert [o.status for o in caught.value.outcomes] == ["applied", "failed"]  # type: ignore[attr-defined]
+
+
+def test_eventbridge_without_id_is_a_permanent_failure_not_a_crash(
+    store: LockableStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION)
+    envelope = {"version": "0", "detail-type": "books.evt.fetch.success", "source": "books",
+                "detail": {"subject": "book-1", "text": "x"}}
+    with caplog.at_level(logging.ERROR, logger="durable_xstate.cloud"):
+        assert handler(envelope, None) == {"batchItemFailures": []}
+        assert handler(envelope, None) == {"batchItemFailures": []}
+    assert len([r for r in caplog.records if "'id'" in r.getMessage()]) == 2
+    stored = background_loop().run(store.read("book-1.json"))
+    assert stored is not None and json.loads(stored.data)["snapshot"]["value"] == "FetchData"  # nothing applied
+
+
+def test_a_version_mismatch_is_dropped_not_retried(store: LockableStorage) -> None:
+    dropped: list[Any] = []
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION,
+                                  on_permanent_failure=lambda outcome, record: dropped.append(outcome))
+    wrong = {**good("book-1", 1), "statemachineversion": "9.9.9"}
+    assert handler({"Records": [sqs("m1", wrong), sqs("m2", good("book-2", 1))]}, None) == {"batchItemFailures": []}
+    assert [type(o.error).__name__ for o in dropped] == ["StateMachineVersionMismatch"]

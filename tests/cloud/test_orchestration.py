@@ -11,7 +11,9 @@ import pytest
 from durable_xstate.cloud import (
     CloudEventError,
     CloudOrchestrationActor,
+    InvalidCloudEvent,
     OrchestrationError,
+    StateMachineVersionMismatch,
     confirm_published,
     create_cloud_event,
     orchestrate_cloud_events,
@@ -82,21 +84,25 @@ async def test_events_without_subject_are_reported() -> None:
     no_subject = {"specversion": "1.0", "id": "e1", "source": "/t", "type": "x",
                   "datacontenttype": "application/json", "data": {}}
     r = await run(s, events=[no_subject])
-    assert [e.get_id() for e in r.unrouted] == ["e1"] and r.subjects == {}
+    [outcome] = r.outcomes
+    assert (outcome.event_id, outcome.status, outcome.permanent) == ("e1", "invalid", True) and r.subjects == {}
+    assert isinstance(outcome.error, InvalidCloudEvent) and "no 'subject'" in str(outcome.error)
 
 
 async def test_version_and_content_type_are_checked_before_anything_runs() -> None:
     s = store()
     await run(s, inits=[{"subject": "v", "context": {}}])
     r = await run(s, events=[reply("v", "books.evt.fetch.success", statemachineversion="1.0.1")])
-    assert str(r.subjects["v"].error) == (
+    assert r.subjects["v"].error is None  # refused per event; the subject goes on
+    assert isinstance(r.outcomes[0].error, StateMachineVersionMismatch) and r.outcomes[0].permanent
+    assert str(r.outcomes[0].error) == (
         "[cloudevent][Invalid state machine version] The event expects state machine version=1.0.1, "
         "however, the state machine is version=0.0.1"
     )
     bad_type = create_cloud_event(subject="v", source="/t", type="books.evt.fetch.success", data={},
                                   datacontenttype="application/xml")
     r = await run(s, events=[bad_type])
-    assert str(r.subjects["v"].error) == (
+    assert str(r.outcomes[0].error) == (
         "[cloudevent][Invalid content type] The 'datacontenttype' must be either 'application/cloudevents+json' "
         "or 'application/json'. The given is datacontenttype=application/xml"
     )

@@ -1,7 +1,12 @@
 """CloudEvents in, commands out, across short-lived runs: CloudOrchestrationActor and orchestrate_cloud_events."""
 
-from .actor import (
+from ..errors import (
     CloudEventError,
+    InvalidCloudEvent,
+    InvocationFailed,
+    StateMachineVersionMismatch,
+)
+from .actor import (
     CloudOrchestrationActor,
     create_cloud_orchestration_actor,
     state_key,
@@ -9,16 +14,25 @@ from .actor import (
 )
 from .context_actions import update_context, update_logs
 from .events import CLOUDEVENTS_JSON, CloudEvent, create_cloud_event, event_from_dict, event_to_dict
-from .lambda_handler import make_lambda_handler, parse_lambda_event
+from .lambda_handler import (
+    LambdaRecord,
+    log_permanent_failure,
+    make_lambda_handler,
+    parse_lambda_event,
+)
 from .orchestrate import (
+    EventOutcome,
     OrchestrationError,
     OrchestrationResult,
     SubjectError,
     SubjectResult,
     confirm_published,
+    is_permanent,
     orchestrate_cloud_events,
+    pending_commands,
 )
 from .remote import RemoteServiceLogic, from_remote_service
+from .validation import read_cloud_event
 from .yaml_machine import (
     MACHINE_YAML_SCHEMA,
     CreateMachineYamlError,
@@ -33,9 +47,14 @@ __all__ = [
     "CloudEventError",
     "CloudOrchestrationActor",
     "CreateMachineYamlError",
+    "EventOutcome",
+    "InvalidCloudEvent",
+    "InvocationFailed",
+    "LambdaRecord",
     "OrchestrationError",
     "OrchestrationResult",
     "RemoteServiceLogic",
+    "StateMachineVersionMismatch",
     "SubjectError",
     "SubjectResult",
     "confirm_published",
@@ -45,10 +64,14 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "from_remote_service",
+    "is_permanent",
+    "log_permanent_failure",
     "make_lambda_handler",
     "orchestrate_cloud_events",
     "parse_lambda_event",
     "parse_machine_yaml",
+    "pending_commands",
+    "read_cloud_event",
     "state_key",
     "state_keys",
     "update_context",

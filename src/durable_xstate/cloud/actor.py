@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..actors.actor import Actor
-from ..errors import DurableXStateError
+from ..errors import CloudEventError, InvalidCloudEvent, StateMachineVersionMismatch
 from ..machine.node import StateNode
 from .events import CLOUDEVENTS_JSON, CloudEvent, event_from_dict, event_to_dict, stable_event_id
 
@@ -30,10 +30,6 @@ SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 CloudEventMiddleware = Callable[[CloudEvent], Mapping[str, Any]]
 OrchestrationMiddleware = Callable[[str, str, Any], Any]
-
-
-class CloudEventError(DurableXStateError, ValueError):
-    """An incoming CloudEvent was refused (content type, version), or processing it failed."""
 
 
 def state_key(node: StateNode) -> str:
@@ -105,6 +101,7 @@ class CloudOrchestrationActor(Actor):
         self.emission_seed: Any = 0  # the record revision this run writes; set by orchestrate_cloud_events
         self.events_to_emit: list[CloudEvent] = []
         self._restored = snapshot is not None
+        self._collect_on_change = False  # set once started, cleared while cloudevent() collects itself
         self._entered: list[StateNode] = []
         self._occurrences: dict[str, int] = {}
         user_inspect = inspect
@@ -116,6 +113,13 @@ class CloudOrchestrationActor(Actor):
                 (user_inspect if callable(user_inspect) else user_inspect.next)(ev)
 
         super().__init__(logic, id=id, snapshot=snapshot, input=input, inspect=observe, clock=clock, logger=logger)
+        # a state entered on the actor's own (a promise settling, a timer firing between calls) emits
+        # through the same path as one entered by cloudevent(): collected when the macrostep ends
+        self.subscribe(self._on_snapshot)
+
+    def _on_snapshot(self, snapshot: Any) -> None:
+        if self._collect_on_change:
+            self.collect_emissions()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> CloudOrchestrationActor:
@@ -125,27 +129,42 @@ class CloudOrchestrationActor(Actor):
             # a fresh process: the initial active leaves are newly entered
             self._entered = [n for n in self.get_snapshot().nodes if n.is_atomic] + self._entered
         self.collect_emissions()
+        self._collect_on_change = self.is_running
         return self
 
     # ------------------------------------------------------------------ events in
-    def cloudevent(self, event: CloudEvent | Mapping[str, Any]) -> None:
-        """Apply one CloudEvent. Refused events (content type, version) change nothing."""
-        ce = event_from_dict(event)
-        content_type = ce.get_datacontenttype()
+    def check(self, event: CloudEvent) -> None:
+        """Raise InvalidCloudEvent if this actor refuses ``event`` (content type, state machine version)."""
+        content_type = event.get_datacontenttype()
+        where = {"event_id": event.get_id(), "subject": event.get_subject()}
         if not content_type or not (
             "application/cloudevents+json" in content_type or "application/json" in content_type
         ):
-            raise CloudEventError(
+            raise InvalidCloudEvent(
                 "[cloudevent][Invalid content type] The 'datacontenttype' must be either "
                 "'application/cloudevents+json' or 'application/json'. "
-                f"The given is datacontenttype={content_type}"
+                f"The given is datacontenttype={content_type}",
+                **where,
             )
-        expected = ce.get_extension("statemachineversion")
+        expected = event.get_extension("statemachineversion")
         if expected and expected != self.version:
-            raise CloudEventError(
+            raise StateMachineVersionMismatch(
                 f"[cloudevent][Invalid state machine version] The event expects state machine version={expected}, "
-                f"however, the state machine is version={self.version}"
+                f"however, the state machine is version={self.version}",
+                expected=str(expected), found=self.version, **where,
             )
+
+    def cloudevent(self, event: CloudEvent | Mapping[str, Any]) -> None:
+        """Apply one CloudEvent. Refused events (InvalidCloudEvent: content type, version) change nothing."""
+        ce = event_from_dict(event)
+        self.check(ce)
+        self._collect_on_change = False  # collected below, where a middleware's error reaches the caller
+        try:
+            self._apply(ce)
+        finally:
+            self._collect_on_change = self.is_running
+
+    def _apply(self, ce: CloudEvent) -> None:
         transform = self.cloudevent_middleware.get(ce.get_type())
         transformed = transform(ce) if transform is not None else None
         data = (transformed or {}).get("data") if transformed else None

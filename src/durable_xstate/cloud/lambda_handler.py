@@ -9,26 +9,64 @@ publish=send_to_my_bus)`` returns ``handler(event, context)``. It accepts:
 - EventBridge events: ``detail`` is a structured CloudEvent, or the envelope maps to one
   (``id``, ``source``, ``detail-type`` as type, ``time``, ``detail`` as data, ``detail.subject``).
 
+Every record gets its own outcome (an :class:`EventOutcome`); one bad record never stops the others.
 It returns ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` naming the SQS records to
-retry: unparsable records, events without a subject, and every record of a subject whose processing
-failed (nothing of that subject was saved, and idempotency makes the retry safe). With ``publish`` the
+retry: those whose failure is *transient* (store unavailable, lock busy, lease lost, a subject not yet
+initiated, a failing action: nothing of that subject was saved, and idempotency makes the retry safe).
+
+A *permanent* failure (an invalid record or CloudEvent: not JSON, no ``id``, no subject, a wrong
+``specversion`` or state machine version...) can never succeed, so SQS must not redeliver it until
+it reaches a dead-letter queue: it is reported as handled and given to
+``on_permanent_failure(outcome, record)`` (default: logged at ERROR on the ``durable_xstate.cloud``
+logger), where it may be parked somewhere for a human.
+
+A transient failure that cannot be named in ``batchItemFailures`` (an SQS record without a
+``messageId``, or an EventBridge event, which is retried per invocation) raises
+:class:`InvocationFailed` after the rest of the batch was applied and published, so the whole
+invocation is retried (the events already applied are then duplicates). With ``publish`` the
 commands are handed over and then confirmed; without it they stay in each record's outbox.
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import json
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidCloudEvent, InvocationFailed
 from ..persistence.actor import Locking
 from ..stores.base import LockableStorage
 from ..stores.sync import background_loop
-from .events import CloudEvent, event_from_dict
-from .orchestrate import confirm_published, orchestrate_cloud_events
+from .events import CloudEvent
+from .orchestrate import EventOutcome, confirm_published, orchestrate_cloud_events
+from .validation import read_cloud_event
 
-__all__ = ["make_lambda_handler", "parse_lambda_event"]
+__all__ = ["LambdaRecord", "log_permanent_failure", "make_lambda_handler", "parse_lambda_event"]
+
+_log = logging.getLogger("durable_xstate.cloud")
+
+PermanentFailureHandler = Callable[[EventOutcome, Any], Any]
+
+
+@dataclass
+class LambdaRecord:
+    """One delivered item: the SQS ``message_id`` (None for EventBridge, or when the record has none),
+    the raw ``record``, and either its ``event`` or the ``error`` that made it unreadable."""
+
+    message_id: str | None
+    record: Any
+    event: CloudEvent | None = None
+    error: InvalidCloudEvent | None = None
+
+
+def log_permanent_failure(outcome: EventOutcome, record: Any) -> None:
+    """The default ``on_permanent_failure``: one ERROR line on the ``durable_xstate.cloud`` logger."""
+    message_id = record.get("messageId") if isinstance(record, Mapping) else None
+    _log.error("CloudEvent dropped for good (message %s, event %s, subject %s): %s",
+               message_id, outcome.event_id, outcome.subject, outcome.error)
 
 
 def _structured(body: Any) -> Mapping[str, Any] | None:
@@ -39,65 +77,88 @@ def _from_eventbridge(envelope: Mapping[str, Any]) -> CloudEvent:
     detail = envelope.get("detail")
     structured = _structured(detail)
     if structured is not None:
-        return event_from_dict(structured)
+        return read_cloud_event(structured)
     data = detail if isinstance(detail, Mapping) else {}
     attributes: dict[str, Any] = {
         "specversion": "1.0",
-        "id": envelope["id"],
-        "source": envelope["source"],
-        "type": envelope["detail-type"],
+        "id": envelope.get("id"),
+        "source": envelope.get("source"),
+        "type": envelope.get("detail-type"),
         "datacontenttype": "application/json",
         "data": data,
     }
     if envelope.get("time"):
         attributes["time"] = envelope["time"]
-    subject = data.get("subject") if isinstance(data, Mapping) else None
-    if subject:
-        attributes["subject"] = subject
-    return event_from_dict(attributes)
+    if "subject" in data:
+        attributes["subject"] = data["subject"]
+    return read_cloud_event(attributes)
 
 
 def _from_sqs(record: Mapping[str, Any]) -> CloudEvent:
-    raw = record.get("body") or ""
+    raw = record.get("body")
+    if not isinstance(raw, str):
+        raise InvalidCloudEvent(f"an SQS record's body must be a string, got {type(raw).__name__}")
     try:
         body: Any = json.loads(raw)
     except json.JSONDecodeError:
         body = raw
     structured = _structured(body)
     if structured is not None:
-        return event_from_dict(structured)
+        return read_cloud_event(structured)
     if isinstance(body, Mapping) and "detail-type" in body:
         return _from_eventbridge(body)
     attributes: dict[str, Any] = {}
-    for name, value in (record.get("messageAttributes") or {}).items():
-        lowered = name.lower()
+    message_attributes = record.get("messageAttributes")
+    for name, value in (message_attributes.items() if isinstance(message_attributes, Mapping) else ()):
+        lowered = str(name).lower()
         if lowered.startswith(("ce-", "ce_")):
             attributes[lowered[3:]] = value.get("stringValue") if isinstance(value, Mapping) else value
     if "specversion" not in attributes:
-        raise ValueError("not a CloudEvent: no specversion in the body or in ce-* message attributes")
+        raise InvalidCloudEvent("not a CloudEvent: no specversion in the body or in ce-* message attributes",
+                                event_id=attributes.get("id") if isinstance(attributes.get("id"), str) else None)
     attributes.setdefault("datacontenttype", "application/json")
     attributes["data"] = body
-    return event_from_dict(attributes)
+    return read_cloud_event(attributes)
 
 
-def parse_lambda_event(event: Mapping[str, Any]) -> tuple[list[tuple[str | None, CloudEvent]], list[str]]:
-    """``([(sqs message id or None, CloudEvent)], [message ids that could not be parsed])``."""
-    parsed: list[tuple[str | None, CloudEvent]] = []
-    failed: list[str] = []
+def _read(message_id: str | None, record: Any, read: Callable[[Any], CloudEvent]) -> LambdaRecord:
+    try:
+        return LambdaRecord(message_id, record, event=read(record))
+    except InvalidCloudEvent as err:
+        return LambdaRecord(message_id, record, error=err)
+    except RecursionError:
+        return LambdaRecord(message_id, record, error=InvalidCloudEvent("a record nested too deeply to read"))
+
+
+def parse_lambda_event(event: Any) -> list[LambdaRecord]:
+    """Every delivered item of a Lambda event (SQS batch, EventBridge event or a bare CloudEvent), read.
+
+    Never raises for bad input: an unreadable item (or event) comes back with its ``error``."""
+    if not isinstance(event, Mapping):
+        return [_read(None, event, lambda _: _unknown(event))]
     if "Records" in event:
-        for record in event["Records"]:
-            message_id = str(record.get("messageId"))
-            try:
-                parsed.append((message_id, _from_sqs(record)))
-            except Exception:
-                failed.append(message_id)
-    elif "detail-type" in event:
-        parsed.append((None, _from_eventbridge(event)))
-    elif "specversion" in event:
-        parsed.append((None, event_from_dict(event)))
-    else:
-        raise ValueError("unknown Lambda event: neither SQS records, an EventBridge event nor a CloudEvent")
-    return parsed, failed
+        records = event["Records"]
+        if not isinstance(records, list):
+            return [_read(None, event, lambda _: _unknown(event, f"'Records' must be a list, got {records!r:.40}"))]
+        out = []
+        for record in records:
+            message_id = record.get("messageId") if isinstance(record, Mapping) else None
+            if not isinstance(message_id, str) or not message_id:
+                message_id = None
+            if isinstance(record, Mapping):
+                out.append(_read(message_id, record, _from_sqs))
+            else:
+                out.append(_read(None, record, lambda r: _unknown(r, "an SQS record must be an object")))
+        return out
+    if "detail-type" in event:
+        return [_read(None, event, _from_eventbridge)]
+    if "specversion" in event:
+        return [_read(None, event, read_cloud_event)]
+    return [_read(None, event, lambda _: _unknown(event))]
+
+
+def _unknown(event: Any, why: str | None = None) -> CloudEvent:
+    raise InvalidCloudEvent(why or "unknown Lambda event: neither SQS records, an EventBridge event nor a CloudEvent")
 
 
 def make_lambda_handler(
@@ -108,40 +169,62 @@ def make_lambda_handler(
     on_cloud_event: Mapping[str, Callable[..., Any]] | None = None,
     publish: Callable[[list[CloudEvent]], Any] | None = None,
     locking: Locking = "read-write",
+    lease_seconds: float = 30.0,
+    acquire_lock_timeout: float = 10.0,
+    on_permanent_failure: PermanentFailureHandler = log_permanent_failure,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
-    """A Lambda entry point applying the delivered CloudEvents with ``orchestrate_cloud_events``."""
+    """A Lambda entry point applying the delivered CloudEvents with ``orchestrate_cloud_events``.
+
+    ``lease_seconds`` bounds how long a crashed invocation blocks its subjects (with read-write locking)."""
 
     async def handle(event: Mapping[str, Any]) -> dict[str, Any]:
         store = storage() if callable(storage) else storage
-        parsed, failed = parse_lambda_event(event)
+        items = parse_lambda_event(event)
+        readable = [item for item in items if item.event is not None]
         result = await orchestrate_cloud_events(
             statemachine=statemachine,
             storage=store,
-            events=[ce for _, ce in parsed],
+            events=[item.event for item in readable if item.event is not None],
             on_orchestration_state=on_orchestration_state,
             on_cloud_event=on_cloud_event,
             locking=locking,
+            lease_seconds=lease_seconds,
+            acquire_lock_timeout=acquire_lock_timeout,
         )
-        bad_subjects = set(result.errors)
-        unrouted = {id(ce) for ce in result.unrouted}
-        for message_id, ce in parsed:
-            if message_id is None:
-                continue
-            if id(ce) in unrouted or (ce.get_subject() in bad_subjects):
-                failed.append(message_id)
+        applied = iter(result.outcomes)
+        outcomes: list[tuple[LambdaRecord, EventOutcome]] = []
+        for item in items:
+            if item.error is not None:
+                outcomes.append((item, EventOutcome(item.error.event_id, item.error.subject, "invalid",
+                                                    item.error, True)))
+            else:
+                outcomes.append((item, next(applied)))
         if publish is not None:
-            for subject, outcome in result.subjects.items():
-                if outcome.error is None and outcome.events_to_emit:
-                    sent = publish(outcome.events_to_emit)
-                    if asyncio.iscoroutine(sent):
+            for subject, subject_result in result.subjects.items():
+                if subject_result.error is None and subject_result.events_to_emit:
+                    sent = publish(subject_result.events_to_emit)
+                    if inspect.isawaitable(sent):
                         await sent
-                    await confirm_published(store, subject, [e.get_id() for e in outcome.events_to_emit],
-                                            locking=locking)
-        if "Records" not in event and (failed or result.errors or result.unrouted):
-            # EventBridge retries a failed invocation as a whole: raise so it does
-            first = next(iter(result.errors.values()), None)
-            raise RuntimeError(f"CloudEvent not applied: {first or 'no subject'}")
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(failed)]}
+                    await confirm_published(store, subject, [e.get_id() for e in subject_result.events_to_emit],
+                                            locking=locking, lease_seconds=lease_seconds)
+        failures: list[str] = []
+        unreportable: list[EventOutcome] = []
+        for item, outcome in outcomes:
+            if outcome.status in ("applied", "duplicate"):
+                continue
+            if outcome.permanent:
+                handled = on_permanent_failure(outcome, item.record)
+                if inspect.isawaitable(handled):
+                    await handled
+            elif item.message_id is not None:
+                failures.append(item.message_id)
+            else:
+                unreportable.append(outcome)
+        if unreportable:
+            # EventBridge retries a failed invocation as a whole, and SQS a record it cannot name: raise
+            raise InvocationFailed(f"CloudEvent not applied: {unreportable[0].error}",
+                                   [o for _, o in outcomes])
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(failures)]}
 
     def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         # one loop per process, kept across warm invocations (store connections stay usable)

@@ -157,6 +157,7 @@ class PersistableActor:
             machine_version=getattr(logic, "version", None),
             snapshot=None,
             created_at=now_iso(),
+            life=uuid.uuid4().hex,
         )
         # the actor's timers live on our clock, so they can be stored and fired in a later run
         actor.system.clock = self.clock
@@ -315,6 +316,7 @@ class PersistableActor:
             updated,
             expires,
             record.version,
+            record.life,
         )
 
     async def close(self) -> None:

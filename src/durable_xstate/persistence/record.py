@@ -12,7 +12,8 @@ One JSON document per actor at key ``<id>.json`` (see docs/decisions/0003-record
       "outbox": [{"id", "event", "emittedAt"}],
       "seen": ["idempotency-key", ...],
       "revision": 7,
-      "createdAt": "...", "updatedAt": "...", "expiresAt": null
+      "createdAt": "...", "updatedAt": "...", "expiresAt": null,
+      "life": "9f0c..."
     }
 
 Written by this version, ``timers`` comes first, one timer per line, after ``"timersBytes"`` (its
@@ -21,7 +22,9 @@ actor with 10,000 pending timers costs little more per event than one with none.
 fields in another order (older versions) read the same way, parsing everything.
 
 ``source``/``target`` are actor paths from the root: ``[]`` is the root, ``["kid"]`` its child ``kid``.
-Times are epoch milliseconds (ISO strings for the human-facing created/updated stamps). JSON only:
+``life`` is a random nonce made when the record is created and kept by every save: it tells two lives of
+the same id apart (after a delete, ``cleanup`` or ``delete_when_done``). Records written before it existed
+have none (``life`` is None) and keep working unchanged. Times are epoch milliseconds (ISO strings for the human-facing created/updated stamps). JSON only:
 no pickle, no code.
 """
 
@@ -227,6 +230,8 @@ class StoredRecord:
     updated_at: str | None = None
     expires_at: float | None = None
     version: str | None = None
+    #: random per life of the id, made at creation (None in records written before it existed)
+    life: str | None = None
 
     @property
     def next_due_at(self) -> float | None:
@@ -250,6 +255,7 @@ class StoredRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "expiresAt": self.expires_at,
+            **({"life": self.life} if self.life is not None else {}),
         }
 
     def encode(self) -> bytes:
@@ -328,6 +334,9 @@ class StoredRecord:
                 revision = int(revision)
             except (TypeError, ValueError):
                 raise RecordError(f"{key}: revision", f"must be an integer, got {revision!r}") from None
+        life = raw.get("life")
+        if life is not None and type(life) is not str:
+            raise RecordError(f"{key}: life", f"must be a string, got {life!r}")
         return cls(
             str(raw.get("id")),
             machine.get("id"),
@@ -341,6 +350,7 @@ class StoredRecord:
             raw.get("updatedAt"),
             raw.get("expiresAt"),
             version,
+            life,
         )
 
 
