@@ -4,10 +4,11 @@ One JSON document per actor at key ``<id>.json`` (see docs/decisions/0003-record
 
     {
       "format": "durable-xstate.record/1",
+      "timersBytes": 1234,
+      "timers": [{"id", "source", "target", "event", "delay", "startedAt", "dueAt"}],
       "id": "order-42",
       "machine": {"id": "order", "version": "1.2.0"},
       "snapshot": { ...exactly actor.get_persisted_snapshot()... },
-      "timers": [{"id", "source", "target", "event", "delay", "startedAt", "dueAt"}],
       "nextDueAt": 1732800000000,
       "outbox": [{"id", "event", "emittedAt"}],
       "seen": ["idempotency-key", ...],
@@ -16,8 +17,7 @@ One JSON document per actor at key ``<id>.json`` (see docs/decisions/0003-record
       "life": "9f0c..."
     }
 
-Written by this version, ``timers`` comes first, one timer per line, after ``"timersBytes"`` (its
-length): a record is read and re-written without parsing its timers (see :class:`StoredTimers`), so an
+``timers`` comes first, one timer per line, after ``"timersBytes"`` (its length in bytes): a record is read and re-written without parsing its timers (see :class:`StoredTimers`), so an
 actor with 10,000 pending timers costs little more per event than one with none. Records with the
 fields in another order (older versions) read the same way, parsing everything.
 
@@ -240,29 +240,9 @@ class StoredRecord:
             return timers.next_due
         return min((t.due_at for t in timers), default=None)
 
-    def to_json(self) -> dict[str, Any]:
-        timers = self.timers
+    def _fields(self) -> dict[str, Any]:
+        """Every field but ``format`` and ``timers``, in the order they are written."""
         return {
-            "format": RECORD_FORMAT,
-            "id": self.id,
-            "machine": {"id": self.machine_id, "version": self.machine_version},
-            "snapshot": self.snapshot,
-            "timers": [t.to_json() for t in sorted(timers, key=_due)] if timers else [],
-            "nextDueAt": self.next_due_at if timers else None,
-            "outbox": self.outbox,
-            "seen": self.seen,
-            "revision": self.revision,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "expiresAt": self.expires_at,
-            **({"life": self.life} if self.life is not None else {}),
-        }
-
-    def encode(self) -> bytes:
-        """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest."""
-        timers = self.timers
-        timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
-        rest = {
             "id": self.id,
             "machine": {"id": self.machine_id, "version": self.machine_version},
             "snapshot": self.snapshot,
@@ -273,9 +253,23 @@ class StoredRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "expiresAt": self.expires_at,
+            **({"life": self.life} if self.life is not None else {}),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        timers = self.timers
+        return {
+            "format": RECORD_FORMAT,
+            "timers": [t.to_json() for t in sorted(timers, key=_due)] if timers else [],
+            **self._fields(),
+        }
+
+    def encode(self) -> bytes:
+        """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest."""
+        timers = self.timers
+        timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
         try:
-            rest_json = _encode_json(rest).encode()
+            rest_json = _encode_json(self._fields()).encode()
         except (TypeError, ValueError) as err:
             raise RecordError("snapshot", f"the actor's state is not JSON-serialisable: {err}") from err
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
