@@ -148,3 +148,27 @@ def test_random_events_give_success_or_a_typed_error(payload: Any, depth: int, e
     else:
         assert snapshot.value == ("b" if event_type == "GO" else "a")
         json.dumps(actor.get_persisted_snapshot())
+
+
+def test_events_with_shared_or_self_containing_values() -> None:
+    shared: Any = "leaf"
+    for _ in range(60):  # 2**60 paths through 60 lists: the depth-first walk hands over past its budget
+        shared = [shared, shared]
+    actor = create_actor(create_machine_without_actions()).start()
+    actor.send({"type": "GO", "payload": shared})
+    assert actor.get_snapshot().value == "b"
+    deep_shared: Any = "leaf"
+    for _ in range(MAX_NESTING + 5):
+        deep_shared = [deep_shared, deep_shared]
+    with pytest.raises(InvalidEvent):
+        actor.send({"type": "GO", "payload": deep_shared})
+    loop: dict[str, Any] = {"type": "GO"}
+    loop["self"] = loop
+    with pytest.raises(InvalidEvent, match="more than"):
+        actor.send(loop)
+
+
+def create_machine_without_actions() -> Any:
+    from durable_xstate import create_machine
+
+    return create_machine({"id": "plain", "initial": "a", "states": {"a": {"on": {"GO": "b"}}, "b": {}}})

@@ -23,6 +23,7 @@ from ..errors import InvalidEvent, MachineConfigError
 __all__ = [
     "MAX_NESTING",
     "MAX_STATE_DEPTH",
+    "SCALAR_TYPES",
     "TooDeep",
     "check_config_depth",
     "check_event_depth",
@@ -144,14 +145,56 @@ def check_config_depth(config: Mapping[str, Any]) -> None:
         )
 
 
+#: Types that hold no other value: an event whose values are all of these is flat.
+SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _nests_deeper(value: Any, limit: int, budget: int = 4096) -> bool:
+    """True when ``value`` nests more than ``limit`` objects/lists deep. A plain depth-first walk for the
+    usual small value; past ``budget`` containers (perhaps shared ones, visited once per path) the walk
+    that visits each container once per level decides."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        for child in node.values() if isinstance(node, Mapping) else node:
+            kind = type(child)
+            if kind is dict or kind is list or kind is tuple or (
+                kind not in SCALAR_TYPES and isinstance(child, Mapping | list | tuple)
+            ):
+                if depth >= limit:
+                    return True
+                budget -= 1
+                if budget < 0:
+                    return find_too_deep(value, limit) is not None
+                push((child, depth + 1))
+    return False
+
+
 def check_event_depth(event: Any) -> None:
-    """Raise InvalidEvent (naming the path in the event and the limit) for an event nested too deep."""
+    """Raise InvalidEvent (naming the path in the event and the limit) for an event nested too deep.
+
+    On the hot path of ``send``: a flat dict (the usual event) is one loop over its values.
+    """
+    if type(event) is dict:
+        for child in event.values():
+            kind = type(child)
+            if kind is dict or kind is list or kind is tuple or (
+                kind not in SCALAR_TYPES and isinstance(child, Mapping | list | tuple)
+            ):
+                break
+        else:
+            return
+    elif not isinstance(event, Mapping | list | tuple):
+        return
+    if not _nests_deeper(event, MAX_NESTING):
+        return
     too_deep = find_too_deep(event, MAX_NESTING)
-    if too_deep is not None:
-        event_type = event.get("type") if isinstance(event, Mapping) else None
-        raise InvalidEvent(
-            event_type,
-            too_deep.dotted(),
-            f"nested more than {MAX_NESTING} levels of objects/lists deep; an event may nest at most "
-            f"{MAX_NESTING} (durable_xstate.machine.limits.MAX_NESTING)",
-        )
+    assert too_deep is not None
+    event_type = event.get("type") if isinstance(event, Mapping) else None
+    raise InvalidEvent(
+        event_type,
+        too_deep.dotted(),
+        f"nested more than {MAX_NESTING} levels of objects/lists deep; an event may nest at most "
+        f"{MAX_NESTING} (durable_xstate.machine.limits.MAX_NESTING)",
+    )
