@@ -4,6 +4,7 @@
     ├── MachineConfigError (ValueError)   a machine config that cannot be built; names the config path
     │   └── CreateMachineYamlError        a YAML machine that does not validate (durable_xstate.cloud)
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
+    ├── InvalidEvent (ValueError)         an event refused where it enters (e.g. nested too deep); nothing changed
     ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
@@ -34,6 +35,7 @@ __all__ = [
     "CloudEventError",
     "DurableXStateError",
     "InvalidCloudEvent",
+    "InvalidEvent",
     "InvalidKey",
     "InvocationFailed",
     "LeaseLost",
@@ -75,6 +77,17 @@ class SnapshotError(DurableXStateError, ValueError):
         self.path = path
         self.problem = problem
         super().__init__(f"snapshot {path or '<root>'}: {problem}")
+
+
+class InvalidEvent(DurableXStateError, ValueError):
+    """An event refused where it enters an actor or ``transition()``, before anything changed. ``path`` names
+    the offending part of the event (``payload.items[3]``), ``event_type`` is its ``type`` if it has one."""
+
+    def __init__(self, event_type: object, path: str, problem: str) -> None:
+        self.event_type = event_type
+        self.path = path
+        self.problem = problem
+        super().__init__(f"event {event_type!r} at {path or '<root>'}: {problem}")
 
 
 class ActorError(DurableXStateError, RuntimeError):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MachineConfigError
+from .machine.limits import MAX_NESTING
 from .machine.machine import Implementations, MachineSetup, StateMachine
 
 __all__ = ["MachineLoadError", "load_machine"]
@@ -98,42 +99,44 @@ def _from_file(path: Path) -> StateMachine:
 def _parse(text: str, path: Path) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".json" or (suffix not in (".yaml", ".yml") and text.lstrip().startswith(("{", "["))):
+        _check_json_nesting(text, str(path))  # json.loads recurses per level
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise MachineLoadError(str(path), f"invalid JSON: {err}") from None
     import yaml  # only files need it
 
+    from .yaml_loader import YamlLimitError, yaml_loader
+
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+        return yaml.load(text, Loader=yaml_loader())  # a SafeLoader subclass, with size limits
+    except YamlLimitError as err:
+        mark = err.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise MachineLoadError(str(path), f"{err.problem}{where}") from None
     except yaml.YAMLError as err:
         raise MachineLoadError(str(path), f"invalid YAML: {' '.join(str(err).split())}") from None
 
 
-def _yaml_loader() -> Any:
-    """PyYAML's SafeLoader with YAML 1.2 booleans: ``on``/``off``/``yes``/``no`` stay strings.
-
-    YAML 1.1 reads the key ``on`` (every machine's transitions) as ``True``.
-    """
-    global _YAML_LOADER
-    if _YAML_LOADER is None:
-        import yaml
-
-        bool_tag = "tag:yaml.org,2002:bool"
-
-        class Loader(yaml.SafeLoader):
-            pass
-
-        Loader.yaml_implicit_resolvers = {
-            first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
-        Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-        _YAML_LOADER = Loader
-    return _YAML_LOADER
+# A JSON string (skipped whole) or a bracket.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-_YAML_LOADER: Any = None
+def _check_json_nesting(text: str, where: str) -> None:
+    """MachineLoadError if the JSON text nests deeper than MAX_NESTING; a scan, no recursion."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                raise MachineLoadError(where, f"nested more than {MAX_NESTING} levels deep (line {line}, column "
+                                              f"{column}); a machine config may nest at most {MAX_NESTING} "
+                                              "(durable_xstate.machine.limits.MAX_NESTING)")
+        elif token in "]}":
+            depth -= 1
 
 
 def _implementations(impl: Any, where: str) -> Implementations | None:

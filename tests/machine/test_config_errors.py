@@ -121,3 +121,11 @@ def test_not_an_object() -> None:
     with pytest.raises(MachineConfigError) as info:
         create_machine({"initial": "a", "states": {"a": "oops"}})
     assert info.value.path == "states.a"
+
+
+@pytest.mark.parametrize("key", [1, None, 2.5])
+def test_an_event_descriptor_that_is_not_a_string(key: Any) -> None:
+    # a YAML file's `on: {1: b}` reached the engine as an int key and raised a bare TypeError
+    err = config_error({"initial": "a", "states": {"a": {"on": {key: "b"}}, "b": {}}})
+    assert err.path == f"states.a.on.{key}"
+    assert "must be a string" in err.problem

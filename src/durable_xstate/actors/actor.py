@@ -16,6 +16,7 @@ from ..machine.actions import ExecutableAction
 from ..machine.callables import call_impl
 from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
+from ..machine.limits import SCALAR_TYPES, check_event_depth
 from ..machine.machine import StateMachine
 from ..machine.transition import register_actor_factory
 from .clock import AsyncioClock, Clock
@@ -290,9 +291,20 @@ class Actor:
         return self
 
     def send(self, event: Mapping[str, Any]) -> None:
-        """Send an event (a dict with ``type``). Events sent before ``start()`` are queued."""
+        """Send an event (a dict with ``type``). Events sent before ``start()`` are queued.
+
+        An event nested deeper than :data:`~durable_xstate.machine.limits.MAX_NESTING` raises InvalidEvent
+        here, before anything changed (the snapshot, the mailbox, inspection).
+        """
         if isinstance(event, str):
             raise TypeError(f'Only event objects may be sent to actors; use send({{"type": "{event}"}}) instead')
+        if type(event) is dict:  # the usual flat event costs one loop here, not a call
+            for value in event.values():
+                if type(value) not in SCALAR_TYPES:
+                    check_event_depth(event)
+                    break
+        else:
+            check_event_depth(event)
         self.system.relay(None, self, event)
 
     def _send(self, event: Any) -> None:

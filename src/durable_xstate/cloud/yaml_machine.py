@@ -1,8 +1,9 @@
 """Machines written in YAML: ``create_machine_yaml(text, actions=..., guards=...)`` (the seed's
 ``createMachineYaml``).
 
-The text is parsed with PyYAML's safe loader as :mod:`durable_xstate.loader` does (YAML 1.2 booleans, so
-the key ``on`` stays a string), and also: timestamps stay strings (a context must stay JSON), non-string
+The text is parsed with the loader of :mod:`durable_xstate.yaml_loader` (PyYAML's safe loader, YAML 1.2
+booleans so the key ``on`` stays a string, and limits on nodes with aliases expanded and on nesting), and
+also: timestamps stay strings (a context must stay JSON), non-string
 keys become strings (``after: {1000: ...}``), and a key repeated in one mapping is an error instead of
 silently keeping the last one. The document is then validated against :data:`MACHINE_YAML_SCHEMA`
 (JSON Schema draft 2020-12) and built with the engine.
@@ -32,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..errors import MachineConfigError
-from ..loader import _yaml_loader
+from ..machine.limits import check_config_depth
 from ..machine.machine import Implementations, StateMachine
+from ..yaml_loader import YamlLimitError, yaml_loader
 from .context_actions import DEFAULT_LOG_LIMIT, update_context, update_logs
 
 if TYPE_CHECKING:
@@ -207,10 +209,10 @@ def _validator() -> Any:
 
 # ---------------------------------------------------------------------------------------------- parsing
 def _machine_loader() -> Any:
-    """The loader of :mod:`durable_xstate.loader`, minus timestamps, refusing duplicate keys."""
+    """The loader of :mod:`durable_xstate.yaml_loader` (with its limits), minus timestamps, refusing duplicate keys."""
     global _LOADER
     if _LOADER is None:
-        base = _yaml_loader()
+        base = yaml_loader()
         timestamp = "tag:yaml.org,2002:timestamp"
         merge = "tag:yaml.org,2002:merge"
 
@@ -266,12 +268,19 @@ def parse_machine_yaml(text: str | bytes) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"<yaml line {mark.line + 1}, column {mark.column + 1}>" if mark is not None else "<yaml>"
+        if isinstance(err, YamlLimitError):
+            raise CreateMachineYamlError(where, str(err.problem)) from None
         if isinstance(err, yaml.MarkedYAMLError) and err.problem:
             problem = f"{err.context}: {err.problem}" if err.context else err.problem
         else:
             problem = " ".join(str(err).split())
         raise CreateMachineYamlError(where, f"invalid YAML: {problem}") from None
     document = _string_keys(document)
+    if isinstance(document, Mapping):
+        try:
+            check_config_depth(document)  # before the schema's validation, which recurses per level
+        except MachineConfigError as err:
+            raise CreateMachineYamlError(err.path, err.problem) from None
     errors: list[ValidationError] = list(_validator().iter_errors(document))
     if errors:
         order = _document_order(document)

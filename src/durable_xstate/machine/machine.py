@@ -18,6 +18,7 @@ from .callables import call_impl
 from .configuration import ConfigInfo, get_all_state_nodes
 from .events import init_event
 from .guards import BuiltinGuard
+from .limits import check_config_depth
 from .node import StateNode, Transition, to_state_path
 from .snapshot import AdoptableSnapshot, MachineSnapshot, persist_context
 
@@ -68,6 +69,7 @@ class StateMachine:
     ) -> None:
         if not isinstance(config, Mapping):
             raise MachineConfigError("", f"a machine config must be an object, got {type(config).__name__}")
+        check_config_depth(config)  # before the recursive builder
         self.config = config
         self.id: str = config.get("id") or "(machine)"
         self.version: str | None = config.get("version")

@@ -273,6 +273,10 @@ class StateNode:
                 raise MachineConfigError(_join(path, "on"), "'on' must be an object")
             for descriptor, tcfg in js_items(on_cfg):
                 tpath = _join(path, f"on.{descriptor}")
+                if not isinstance(descriptor, str):  # a YAML key like `1:` or `null:`; JSON keys are strings
+                    raise MachineConfigError(
+                        tpath, f"an event descriptor must be a string, got {type(descriptor).__name__} {descriptor!r}"
+                    )
                 if descriptor == "":
                     raise MachineConfigError(
                         tpath, 'null events ("") cannot be a transition key; use "always" instead'

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .actions import ExecutableAction
+from .limits import check_event_depth
 from .machine import StateMachine
 from .snapshot import MachineSnapshot
 
@@ -71,6 +72,10 @@ def initial_transition(machine: StateMachine, input: Any = None) -> tuple[Machin
 def transition(
     machine: StateMachine, snapshot: MachineSnapshot, event: Mapping[str, Any]
 ) -> tuple[MachineSnapshot, list[ExecutableAction]]:
-    """The snapshot after ``event`` and the actions an actor would execute; nothing is run."""
+    """The snapshot after ``event`` and the actions an actor would execute; nothing is run.
+
+    An event nested deeper than :data:`~durable_xstate.machine.limits.MAX_NESTING` raises InvalidEvent.
+    """
+    check_event_depth(event)
     scope = _InertScope()
     return machine.transition(snapshot, event, scope), scope.actions

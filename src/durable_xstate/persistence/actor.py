@@ -30,6 +30,7 @@ from typing import Any, Literal
 from ..actors.actor import Actor
 from ..actors.clock import DurableClock
 from ..errors import MachineMismatch, PersistenceError, SnapshotError, StoreError, WriteConflict
+from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
@@ -336,6 +337,7 @@ class PersistableActor:
     # ------------------------------------------------------------------ events
     def send(self, event: Mapping[str, Any], *, idempotency_key: str | None = None) -> bool:
         """Send ``event`` once per ``idempotency_key``: False (and nothing sent) for a key already applied."""
+        check_event_depth(event)  # an InvalidEvent must not record its key (the corrected event comes next)
         if idempotency_key is not None and not self.mark_seen(idempotency_key):
             _log.info("%s: event %s with idempotency key %r already applied", self.id, event.get("type"),
                       idempotency_key)
