@@ -5,8 +5,10 @@
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
     ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
+    ├── ActorFailed (RuntimeError)        an action, guard or actor raised during a durable run; nothing was saved
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
-    │   └── MachineMismatch               a record written by another machine id or version
+    │   ├── MachineMismatch               a record written by another machine id or version
+    │   └── UnusableSnapshot (+ SnapshotError)  the record's snapshot does not fit its machine
     └── StoreError                        anything from durable_xstate.stores
         ├── WriteConflict                 contention: the version expected is not the one stored
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
@@ -24,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "AcquireLockError",
     "ActorError",
+    "ActorFailed",
     "DurableXStateError",
     "InvalidKey",
     "LeaseLost",
@@ -36,6 +39,7 @@ __all__ = [
     "StoreError",
     "StoreNotConfigured",
     "StoreUnavailable",
+    "UnusableSnapshot",
     "ValueTooLarge",
     "WriteConflict",
 ]
@@ -84,6 +88,35 @@ class RecordError(DurableXStateError, ValueError):
 
 class MachineMismatch(RecordError):
     """The record was written by another machine id or version and no ``migrate`` function was given."""
+
+
+class UnusableSnapshot(RecordError, SnapshotError):
+    """The record's snapshot names this machine but does not fit it (unknown state, malformed part).
+
+    Also a :class:`SnapshotError`; ``path`` is the snapshot part when known, ``__cause__`` the original error."""
+
+    def __init__(self, key: str, path: str, problem: str) -> None:
+        self.where = key
+        self.path = path
+        self.problem = problem
+        Exception.__init__(self, f"record {key}: snapshot {path or '<root>'} does not fit the machine: {problem}")
+
+
+class ActorFailed(DurableXStateError, RuntimeError):
+    """An action, guard or invoked logic raised while a PersistableActor ran (xstate puts the actor in
+    ``status: "error"``). Nothing was saved for that run unless ``on_error="save"`` was chosen.
+
+    ``actor_id`` names the actor; ``error`` is the original exception (also ``__cause__``)."""
+
+    def __init__(self, actor_id: str, error: BaseException) -> None:
+        self.actor_id = actor_id
+        self.error = error
+        super().__init__(f"actor {actor_id!r} failed: {type(error).__name__}: {_capped(str(error))}")
+
+
+def _capped(text: str, limit: int = 200) -> str:
+    """At most ``limit`` characters of ``text`` (error messages echo user data; keep them short)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class StoreError(DurableXStateError):

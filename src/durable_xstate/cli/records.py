@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..persistence import StoredRecord
+from ..persistence.record import parse_json
 from ..stores import LockableStorage
 from .app import (
     _OWNER,
@@ -59,11 +59,8 @@ def show(
             return StoredRecord.decode(stored.data, key=_key(id), version=stored.version), None
 
     record, raw = asyncio.run(run())
-    if raw is not None:
-        try:
-            typer.echo(_dumps(json.loads(raw)))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RecordError(_key(id), f"not a JSON record: {err}") from None
+    if raw is not None:  # the stored JSON as it is (even a malformed record), unless it is not safe JSON
+        typer.echo(_dumps(parse_json(raw, key=_key(id))))
         return
     assert record is not None
     render_record(_stdout(), record)

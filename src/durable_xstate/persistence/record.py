@@ -23,22 +23,105 @@ no pickle, no code.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import RecordError
 from ..machine.snapshot import AdoptableSnapshot
 
-__all__ = ["RECORD_FORMAT", "StoredRecord", "Timer", "now_iso"]
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "RECORD_FORMAT", "StoredRecord", "Timer", "check_depth", "now_iso", "parse_json"]
 
 RECORD_FORMAT = "durable-xstate.record/1"
+MAX_DEPTH = 256  # nesting levels of a record's JSON: deeper would overflow Python's stack in the engine
+MAX_INT_DIGITS = 4300  # Python's own default limit for int <-> str; a record we wrote never has more
+_ECHO = 120  # characters of a bad value an error message repeats
 
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
 _ACTOR_MARK = b'"xstate$$type"'
-decode_json = json.JSONDecoder().decode  # one decoder object, shared (the persistence actor uses it too)
+
+
+class _Refused(ValueError):
+    """Raised by the decoder hooks; becomes a RecordError naming the key."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _Refused(f"an integer of {len(text)} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"a number out of range: {_echo(text)}")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise _Refused(f"{text} is not JSON")
+
+
+# one decoder object, shared (the persistence actor uses it too): no NaN/Infinity, no huge integers
+decode_json = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant).decode
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def check_depth(data: bytes, limit: int = MAX_DEPTH) -> int | None:
+    """The nesting depth of the JSON text ``data`` when it exceeds ``limit``, else None.
+
+    Iterative (no recursion), and nearly free for the usual record: only a text with more than
+    ``limit`` brackets is scanned, with strings blanked out first."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return None
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKET)
+    depth = deepest = 0
+    step = _STEP
+    for byte in brackets:
+        depth += step[byte]
+        if depth > deepest:
+            deepest = depth
+    return deepest if deepest > limit else None
+
+
+def parse_json(data: bytes, *, key: str) -> Any:
+    """The JSON value of a stored record's bytes, refusing (RecordError naming ``key``) what is not
+    JSON or would hurt to load: nesting deeper than MAX_DEPTH, integers longer than MAX_INT_DIGITS,
+    NaN and Infinity."""
+    depth = check_depth(data)
+    if depth is not None:
+        raise RecordError(key, f"nested {depth} levels deep (at most {MAX_DEPTH})")
+    try:
+        return decode_json(data.decode("utf-8"))
+    except _Refused as err:
+        raise RecordError(key, f"not a record: {err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(key, f"not a JSON record: {err}") from None
+    except (ValueError, RecursionError) as err:
+        raise RecordError(key, f"not a JSON record: {type(err).__name__}: {_echo(str(err))}") from None
+
+
+def _echo(value: Any) -> str:
+    """A short repr of a bad value for an error message (records can hold anything)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= _ECHO else f"{text[:_ECHO]}... ({len(text)} characters)"
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(x) is str for x in value)
+
+
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -81,19 +164,22 @@ class Timer:
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Timer:
-        if not isinstance(data, Mapping):
-            raise RecordError(where, "a timer must be an object")
-        try:
-            return cls(
-                id=str(data["id"]),
-                source=[str(x) for x in data.get("source", [])],
-                target=[str(x) for x in data.get("target", [])],
-                event=dict(data["event"]),
-                delay=float(data["delay"]),
-                started_at=float(data["startedAt"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise RecordError(where, f"malformed timer: {err}") from None
+        """A timer from its JSON; RecordError naming ``where`` and the field for anything malformed."""
+        if type(data) is not dict:
+            raise RecordError(where, f"a timer must be an object, got {_echo(data)}")
+        timer_id, event = data.get("id"), data.get("event")
+        source, target = data.get("source", []), data.get("target", [])
+        delay, started_at = data.get("delay"), data.get("startedAt")
+        if type(timer_id) is not str:
+            raise RecordError(where, f"malformed timer: id must be a string, got {_echo(timer_id)}")
+        if not _strings(source) or not _strings(target):
+            raise RecordError(where, "malformed timer: source and target must be lists of actor ids (strings)")
+        if type(event) is not dict or type(event.get("type")) is not str:
+            raise RecordError(where, f"malformed timer: event must be an object with a string type, got {_echo(event)}")
+        if not _number(delay) or not _number(started_at):
+            raise RecordError(where, f"malformed timer: delay and startedAt must be finite numbers, got "
+                                     f"{_echo(delay)} and {_echo(started_at)}")
+        return cls(timer_id, list(source), list(target), event, float(cast(float, delay)), float(cast(float, started_at)))
 
 
 def _due(timer: Timer) -> float:
@@ -138,10 +224,18 @@ class StoredRecord:
         }
 
     def encode(self) -> bytes:
+        """The record's JSON; RecordError (nothing to write) for what ``decode`` would refuse to read back."""
+        where = f"{self.id}.json: snapshot"
         try:
-            return _encode_json(self.to_json()).encode()
+            encoded = _encode_json(self.to_json()).encode()
+        except RecursionError:
+            raise RecordError(where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
-            raise RecordError("snapshot", f"the actor's state is not JSON-serialisable: {err}") from err
+            raise RecordError(where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
+        depth = check_depth(encoded)
+        if depth is not None:
+            raise RecordError(where, f"the actor's state is nested {depth} levels deep (at most {MAX_DEPTH})")
+        return encoded
 
     @classmethod
     def decode(cls, data: bytes, *, key: str, version: str | None) -> StoredRecord:
@@ -150,49 +244,70 @@ class StoredRecord:
         The snapshot comes back as an :class:`AdoptableSnapshot`: nothing else holds it, so restoring
         an actor from it may adopt its context instead of copying it."""
         try:
-            raw = decode_json(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RecordError(key, f"not a JSON record: {err}") from None
+            return cls._decode(data, key, version)
+        except RecordError:
+            raise
+        except (ValueError, TypeError, RecursionError, MemoryError) as err:  # a record is data: never more than this
+            raise RecordError(key, f"unreadable record: {type(err).__name__}: {_echo(str(err))}") from None
+
+    @classmethod
+    def _decode(cls, data: bytes, key: str, version: str | None) -> StoredRecord:
+        if type(data) is not bytes:
+            data = bytes(data)
+        raw = parse_json(data, key=key)
         if type(raw) is not dict:
             raise RecordError(key, "a record must be a JSON object")
         fmt = raw.get("format")
         if fmt != RECORD_FORMAT:
-            raise RecordError(f"{key}: format", f"unknown record format {fmt!r} (expected {RECORD_FORMAT!r})")
+            raise RecordError(f"{key}: format", f"unknown record format {_echo(fmt)} (expected {RECORD_FORMAT!r})")
+        record_id = raw.get("id")
+        if record_id is not None and type(record_id) is not str:
+            raise RecordError(f"{key}: id", f"must be a string, got {_echo(record_id)}")
         machine = raw.get("machine")
-        if type(machine) is not dict:
+        if machine is None:
             machine = {}
+        if type(machine) is not dict:
+            raise RecordError(f"{key}: machine", f"must be an object {{id, version}}, got {_echo(machine)}")
+        for part in ("id", "version"):
+            if machine.get(part) is not None and type(machine[part]) is not str:
+                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(machine[part])}")
         snapshot = raw.get("snapshot")
         if snapshot is not None:
             if type(snapshot) is not dict:
-                raise RecordError(f"{key}: snapshot", "the snapshot must be an object")
+                raise RecordError(f"{key}: snapshot", f"the snapshot must be an object, got {_echo(snapshot)}")
             snapshot = AdoptableSnapshot(snapshot, has_refs=_ACTOR_MARK in data)
         timers = raw.get("timers") or []
         if type(timers) is not list:
-            raise RecordError(f"{key}: timers", "must be a list")
+            raise RecordError(f"{key}: timers", f"must be a list, got {_echo(timers)}")
         outbox = raw.get("outbox") or []
         seen = raw.get("seen") or []
-        if type(outbox) is not list or type(seen) is not list:
-            raise RecordError(f"{key}: outbox/seen", "must be lists")
+        if type(outbox) is not list:
+            raise RecordError(f"{key}: outbox", f"must be a list, got {_echo(outbox)}")
+        if not _strings(seen):
+            raise RecordError(f"{key}: seen", "must be a list of idempotency keys (strings)")
         for i, o in enumerate(outbox):
-            if type(o) is not dict:
-                raise RecordError(f"{key}: outbox[{i}]", "must be an object")
+            if type(o) is not dict or type(o.get("id")) is not str or "event" not in o:
+                raise RecordError(f"{key}: outbox[{i}]", f"must be an object with a string id and an event, got {_echo(o)}")
         revision = raw.get("revision") or 0
-        if type(revision) is not int:
-            try:
-                revision = int(revision)
-            except (TypeError, ValueError):
-                raise RecordError(f"{key}: revision", f"must be an integer, got {revision!r}") from None
+        if type(revision) is not int or revision < 0:
+            raise RecordError(f"{key}: revision", f"must be a non-negative integer, got {_echo(revision)}")
+        for stamp in ("createdAt", "updatedAt"):
+            if raw.get(stamp) is not None and type(raw[stamp]) is not str:
+                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(raw[stamp])}")
+        expires = raw.get("expiresAt")
+        if expires is not None and not _number(expires):
+            raise RecordError(f"{key}: expiresAt", f"must be epoch milliseconds or null, got {_echo(expires)}")
         return cls(
-            str(raw.get("id")),
+            str(record_id),
             machine.get("id"),
             machine.get("version"),
             snapshot,
             [Timer.from_json(t, f"{key}: timers[{i}]") for i, t in enumerate(timers)] if timers else [],
             outbox,  # fresh from JSON: ours to keep
-            seen if all(type(s) is str for s in seen) else [str(s) for s in seen],
+            seen,
             revision,
             raw.get("createdAt"),
             raw.get("updatedAt"),
-            raw.get("expiresAt"),
+            expires,
             version,
         )
