@@ -117,8 +117,8 @@ def list_(
         table.add_column(column, overflow="fold")
     for item in listed:
         record = item.record
-        if record is None:
-            table.add_row(Text(item.actor_id), Text("-"), Text(item.problem or "", style="red"),
+        if record is None:  # its problem goes on a line of its own below the table
+            table.add_row(Text(item.actor_id), Text("-"), Text("-"),
                           Text("unreadable", style="bold red"), Text("-"), Text("-"), Text("-"))
             continue
         snapshot = record.snapshot or {}
@@ -132,6 +132,9 @@ def list_(
             Text(str(record.updated_at or "-")),
         )
     console.print(table)
+    for item in listed:
+        if item.record is None:
+            console.print(Text(f"unreadable {item.actor_id}: {item.problem}", style="red"))
 
 
 def _listed_json(item: _Listed) -> dict[str, Any]:
