@@ -206,7 +206,7 @@ async def test_run_due_refuses_two_different_times_and_reports_busy_and_unknown_
         await run_due(s, {"counter": COUNTER}, now_ms=5, clock=SimulatedClock(now=6))
     await _waiting(s, "held", 0)
     await _waiting(s, "free", 0)
-    lease = await s.acquire("held.json", "someone-else", 30, 1)
+    lease = await s.acquire("held.json", "someone-else", 600, 1)  # held for the whole test (docs/testing.md, rule 1)
     try:
         result = await run_due(s, {"counter": COUNTER}, now_ms=10_000_000, clock=SimulatedClock(now=10_000_000))
     finally:

@@ -546,7 +546,9 @@ async def with_persistable_actor(
     """Init, run ``callback(actor)``, save only if it returned, close always; return its result.
 
     The callback's exception propagates unchanged (a failure while closing is logged, never raised over
-    it). With ``retries_on_conflict=N`` a WriteConflict at save re-runs the callback on a fresh load.
+    it). An action or guard that raised inside the actor makes the save raise :class:`ActorFailed`
+    and write nothing (unless ``on_error="save"``). With ``retries_on_conflict=N`` a WriteConflict at
+    save re-runs the callback on a fresh load.
     """
     attempt = 0
     while True:
