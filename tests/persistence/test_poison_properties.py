@@ -19,6 +19,7 @@ from durable_xstate import PersistableActor, SimulatedClock, with_persistable_ac
 from durable_xstate.cli import app
 from durable_xstate.errors import DurableXStateError
 from durable_xstate.persistence import StoredRecord, run_due
+from durable_xstate.persistence.record import check_depth
 from durable_xstate.stores import LockableStorage, MemoryStore, open_store
 
 PROPERTY = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
@@ -164,3 +165,33 @@ def test_cli_show_and_list_print_a_record_or_one_error_line(data: bytes) -> None
             assert len(lines) == 1 and lines[0].startswith("error: ") and "RecordError" in lines[0]
         elif args[0] == "list":
             assert "ok" in result.stdout
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth by walking the parsed value (the reference for check_depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+tricky_text = st.text(alphabet='[]{}"\\ab\n', max_size=6)
+tricky_json = st.recursive(
+    st.none() | st.integers() | tricky_text,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(tricky_text, kids, max_size=3),
+    max_leaves=12,
+)
+
+
+@PROPERTY
+@given(value=tricky_json, limit=st.integers(0, 6), ascii_only=st.booleans())
+def test_check_depth_agrees_with_the_parsed_depth(value: Any, limit: int, ascii_only: bool) -> None:
+    data = json.dumps(value, ensure_ascii=ascii_only).encode()
+    found = check_depth(data, limit)
+    depth = _depth(value)
+    assert (found is None) == (depth <= limit)
+    if found is not None:
+        assert found == limit + 1
