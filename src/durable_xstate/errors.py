@@ -7,8 +7,10 @@
     ├── InvalidEvent (ValueError)         an event refused where it enters (e.g. nested too deep); nothing changed
     ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
+    ├── ActorFailed (RuntimeError)        an action, guard or actor raised during a durable run; nothing was saved
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
-    │   └── MachineMismatch               a record written by another machine id or version
+    │   ├── MachineMismatch               a record written by another machine id or version
+    │   └── UnusableSnapshot (+ SnapshotError)  the record's snapshot does not fit its machine
     ├── CloudEventError (ValueError)      a CloudEvent refused, or applying it failed (durable_xstate.cloud)
     │   └── InvalidCloudEvent             malformed or unacceptable here: retrying can never succeed
     │       └── StateMachineVersionMismatch  the event expects another state machine version
@@ -32,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "AcquireLockError",
     "ActorError",
+    "ActorFailed",
     "CloudEventError",
     "DurableXStateError",
     "InvalidCloudEvent",
@@ -51,6 +54,7 @@ __all__ = [
     "StoreNotConfigured",
     "StoreUnavailable",
     "SubjectError",
+    "UnusableSnapshot",
     "ValueTooLarge",
     "WriteConflict",
 ]
@@ -155,6 +159,33 @@ class InvocationFailed(DurableXStateError, RuntimeError):
     def __init__(self, message: str, outcomes: list[object]) -> None:
         self.outcomes = outcomes
         super().__init__(message)
+class UnusableSnapshot(RecordError, SnapshotError):
+    """The record's snapshot names this machine but does not fit it (unknown state, malformed part).
+
+    Also a :class:`SnapshotError`; ``path`` is the snapshot part when known, ``__cause__`` the original error."""
+
+    def __init__(self, key: str, path: str, problem: str) -> None:
+        self.where = key
+        self.path = path
+        self.problem = problem
+        Exception.__init__(self, f"record {key}: snapshot {path or '<root>'} does not fit the machine: {problem}")
+
+
+class ActorFailed(DurableXStateError, RuntimeError):
+    """An action, guard or invoked logic raised while a PersistableActor ran (xstate puts the actor in
+    ``status: "error"``). Nothing was saved for that run unless ``on_error="save"`` was chosen.
+
+    ``actor_id`` names the actor; ``error`` is the original exception (also ``__cause__``)."""
+
+    def __init__(self, actor_id: str, error: BaseException) -> None:
+        self.actor_id = actor_id
+        self.error = error
+        super().__init__(f"actor {actor_id!r} failed: {type(error).__name__}: {_capped(str(error))}")
+
+
+def _capped(text: str, limit: int = 200) -> str:
+    """At most ``limit`` characters of ``text`` (error messages echo user data; keep them short)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class StoreError(DurableXStateError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..persistence import StoredRecord
+from ..persistence.record import parse_json
 from ..stores import LockableStorage
 from .app import (
     _OWNER,
@@ -59,11 +59,8 @@ def show(
             return StoredRecord.decode(stored.data, key=_key(id), version=stored.version), None
 
     record, raw = asyncio.run(run())
-    if raw is not None:
-        try:
-            typer.echo(_dumps(json.loads(raw)))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RecordError(_key(id), f"not a JSON record: {err}") from None
+    if raw is not None:  # the stored JSON as it is (even a malformed record), unless it is not safe JSON
+        typer.echo(_dumps(parse_json(raw, key=_key(id))))
         return
     assert record is not None
     render_record(_stdout(), record)
@@ -120,8 +117,8 @@ def list_(
         table.add_column(column, overflow="fold")
     for item in listed:
         record = item.record
-        if record is None:
-            table.add_row(Text(item.actor_id), Text("-"), Text(item.problem or "", style="red"),
+        if record is None:  # its problem goes on a line of its own below the table
+            table.add_row(Text(item.actor_id), Text("-"), Text("-"),
                           Text("unreadable", style="bold red"), Text("-"), Text("-"), Text("-"))
             continue
         snapshot = record.snapshot or {}
@@ -135,6 +132,9 @@ def list_(
             Text(str(record.updated_at or "-")),
         )
     console.print(table)
+    for item in listed:
+        if item.record is None:
+            console.print(Text(f"unreadable {item.actor_id}: {item.problem}", style="red"))
 
 
 def _listed_json(item: _Listed) -> dict[str, Any]:

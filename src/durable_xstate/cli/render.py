@@ -29,7 +29,10 @@ def format_value(value: Any) -> str:
 
 
 def _iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a record may hold any number: show it as it is
+        return f"{ms:g} ms since 1970"
 
 
 def _relative(delta_ms: float) -> str:
@@ -83,6 +86,23 @@ def _status_text(status: Any) -> Text:
     return Text(str(status), style=style)
 
 
+def _history_text(history: Any) -> str:
+    """``node -> a + b`` per history node; any other shape (a record may hold anything) as JSON."""
+    if isinstance(history, Mapping) and all(isinstance(v, list) for v in history.values()):
+        return ", ".join(
+            f"{k} -> {' + '.join(str(i.get('id') if isinstance(i, Mapping) else i) for i in v)}"
+            for k, v in history.items()
+        )
+    return json.dumps(history, ensure_ascii=False, default=str)
+
+
+def _children_text(children: Any) -> str:
+    """``id (src)`` per child; any other shape as JSON."""
+    if isinstance(children, Mapping):
+        return ", ".join(f"{k} ({v.get('src') if isinstance(v, Mapping) else v})" for k, v in children.items())
+    return json.dumps(children, ensure_ascii=False, default=str)
+
+
 def render_record(console: Console, record: StoredRecord, now_ms: float | None = None) -> None:
     """The stored record in tables: state, context, timers with due times, outbox."""
     now = time.time() * 1000 if now_ms is None else now_ms
@@ -105,12 +125,10 @@ def render_record(console: Console, record: StoredRecord, now_ms: float | None =
         grid.add_row("expires", Text(_when(record.expires_at, now)))
     history = snapshot.get("historyValue") or {}
     if history:
-        grid.add_row("history", Text(", ".join(
-            f"{k} -> {' + '.join(str(i.get('id')) for i in v)}" for k, v in history.items()
-        )))
+        grid.add_row("history", Text(_history_text(history)))
     children = snapshot.get("children") or {}
     if children:
-        grid.add_row("children", Text(", ".join(f"{k} ({v.get('src')})" for k, v in children.items())))
+        grid.add_row("children", Text(_children_text(children)))
     if record.seen:
         grid.add_row("idempotency", Text(f"{len(record.seen)} applied key(s) remembered"))
     console.print(grid)

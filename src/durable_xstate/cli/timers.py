@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ..loader import load_machine
 from ..machine.machine import StateMachine
-from ..persistence import StoredRecord, Timer, cleanup, run_due
+from ..persistence import RunDueResult, StoredRecord, Timer, cleanup, run_due
 from ..stores import LockableStorage
 from .app import (
     DEFAULT_STORE,
@@ -23,6 +23,7 @@ from .app import (
     StoreOption,
     _friendly_errors,
     _library_logging,
+    _one_line,
     _opened,
     _read_record,
     _stdout,
@@ -62,6 +63,7 @@ class TickReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why)
     busy: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (id, error): loaded but not advanced
     deleted: list[str] = field(default_factory=list)
     next_due: tuple[str, float] | None = None
 
@@ -76,6 +78,7 @@ class TickReport:
             "skipped": [{"id": i, "reason": r} for i, r in self.skipped],
             "busy": self.busy,
             "unreadable": [{"id": i, "error": e} for i, e in self.unreadable],
+            "failed": [{"id": i, "error": e} for i, e in self.failed],
             "deleted": self.deleted,
             "nextDue": None if self.next_due is None else {"id": self.next_due[0], "dueAt": self.next_due[1]},
         }
@@ -108,8 +111,15 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
                                                   f"(--machine; given: {known})"))
         else:
             due[item.actor_id] = record
-    fired = set(await run_due(store, resolve, now_ms=now)) if due else set()
+    result = await run_due(store, resolve, now_ms=now) if due else RunDueResult()
+    fired = set(result)
     for actor_id, before in due.items():
+        if actor_id in result.failed:  # e.g. a snapshot that does not fit, an action that raises
+            report.failed.append((actor_id, _one_line(result.failed[actor_id])))
+            continue
+        if actor_id in result.skipped:
+            report.skipped.append((actor_id, result.skipped[actor_id]))
+            continue
         if actor_id not in fired:
             report.busy.append(actor_id)
             continue
@@ -134,7 +144,7 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
 
 
 def render_tick(console: Console, report: TickReport, *, indent: str = "") -> None:
-    if not report.fired and not report.skipped and not report.busy and not report.deleted:
+    if not (report.fired or report.skipped or report.busy or report.deleted or report.unreadable or report.failed):
         console.print(Text(f"{indent}nothing due", style="dim"))
     for fired in report.fired:
         line = Text(f"{indent}fired ", style="bold")
@@ -156,6 +166,8 @@ def render_tick(console: Console, report: TickReport, *, indent: str = "") -> No
                            "it fires its own due timers", style="yellow"))
     for actor_id, problem in report.unreadable:
         console.print(Text(f"{indent}unreadable {actor_id}: {problem}", style="red"))
+    for actor_id, problem in report.failed:
+        console.print(Text(f"{indent}failed {actor_id}: {problem}", style="red"))
     for actor_id in report.deleted:
         console.print(Text(f"{indent}deleted expired actor {actor_id}"))
     if report.next_due is not None:

@@ -1,13 +1,15 @@
 """Durable actors: the stored record, PersistableActor, with_persistable_actor, and running due timers."""
 
-from .actor import Locking, PersistableActor, with_persistable_actor
+from .actor import Locking, OnError, PersistableActor, with_persistable_actor
 from .record import RECORD_FORMAT, StoredRecord, Timer
-from .scheduler import cleanup, run_due
+from .scheduler import RunDueResult, cleanup, run_due
 
 __all__ = [
     "RECORD_FORMAT",
     "Locking",
+    "OnError",
     "PersistableActor",
+    "RunDueResult",
     "StoredRecord",
     "Timer",
     "cleanup",

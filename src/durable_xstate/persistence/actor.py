@@ -29,17 +29,29 @@ from typing import Any, Literal
 
 from ..actors.actor import Actor
 from ..actors.clock import DurableClock
-from ..errors import MachineMismatch, PersistenceError, SnapshotError, StoreError, WriteConflict
+from ..errors import (
+    ActorError,
+    ActorFailed,
+    MachineMismatch,
+    PersistenceError,
+    RecordError,
+    SnapshotError,
+    StoreError,
+    UnusableSnapshot,
+    WriteConflict,
+    _capped,
+)
 from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
-__all__ = ["Locking", "PersistableActor", "with_persistable_actor"]
+__all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
 
 _log = logging.getLogger("durable_xstate.persistence")
 
 Locking = Literal["write", "read-write"] | None
+OnError = Literal["raise", "save"]
 ActorCreator = Callable[[str, Any], Actor]
 Migrate = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -67,9 +79,13 @@ class PersistableActor:
         expire_after: float | None = None,
         delete_when_done: bool = False,
         prepare: Callable[[Actor, int], None] | None = None,
+        on_error: OnError = "raise",
     ) -> None:
         if locking not in (None, "write", "read-write"):
             raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
+        if on_error not in ("raise", "save"):
+            raise ValueError(f"on_error must be 'raise' or 'save', got {on_error!r}")
+        self.on_error = on_error
         self.id = id
         self.key = validate_key(f"{id}.json" if isinstance(id, str) else id)
         self.storage = storage
@@ -98,6 +114,7 @@ class PersistableActor:
         self._migrated = False
         self._revision = 0  # the revision this run's save writes
         self._emitted = 0  # events emitted in this run (outbox ids)
+        self.fired_on_init = False  # whether a stored timer fell due and fired during init
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -178,6 +195,8 @@ class PersistableActor:
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
             fire()
+        # only timers fire here (the durable clock arms nothing), so any change means one fired
+        self.fired_on_init = actor.system.changes != self._changes
         return actor
 
     def _capture(self, event: Any) -> None:
@@ -192,11 +211,13 @@ class PersistableActor:
         try:
             actor = self.actor_creator(self.id, record.snapshot)
             logic = actor.logic
-        except SnapshotError:
+        except (SnapshotError, ValueError, TypeError, LookupError, AttributeError, RecursionError) as err:
             # does the snapshot not fit because it belongs to another machine? ask a fresh actor (never started)
             logic = self.actor_creator(self.id, None).logic
             if _same_machine(record, logic):
-                raise
+                if isinstance(err, SnapshotError):
+                    raise UnusableSnapshot(self.key, err.path, err.problem) from err
+                raise UnusableSnapshot(self.key, "", f"{type(err).__name__}: {_capped(str(err))}") from err
             actor = None
         if _same_machine(record, logic):
             assert actor is not None
@@ -242,24 +263,40 @@ class PersistableActor:
 
         A run that changed nothing (no event handled with a new snapshot, no timer set, cancelled or
         fired, nothing emitted, no idempotency key, and the persisted snapshot equal to the stored one)
-        writes nothing and returns the stored version: the revision only counts real changes."""
+        writes nothing and returns the stored version: the revision only counts real changes.
+
+        An actor that failed in this run (an action, guard or invoked logic raised) raises
+        :class:`ActorFailed` and writes nothing, unless ``on_error="save"``. A finished actor with
+        ``delete_when_done`` ends with no record (returns ``""``). Once the write is committed, the
+        save is reported as committed: a failure to release the ``"write"`` lease is only logged."""
         actor = self.actor
         record = self.record
         assert record is not None
-        if record.version is not None and self._unchanged(actor, record):
-            return record.version  # nothing happened: no write, no new revision
-        data = self._next_record(actor, record)
-        if self.delete_when_done and actor.get_snapshot().status == "done" and record.version is not None:
-            await self.storage.delete(self.key, record.version, lease=self.lease)
-            record.version = None
-            return ""
-        encoded = data.encode()
+        failed = self._new_failure(actor, record)
+        if failed is not None and self.on_error == "raise":
+            raise ActorFailed(self.id, failed) from failed
+        try:
+            if record.version is not None and self._unchanged(actor, record):
+                return record.version  # nothing happened: no write, no new revision
+            data = self._next_record(actor, record)
+            if self.delete_when_done and actor.get_snapshot().status == "done":
+                if record.version is not None:
+                    await self.storage.delete(self.key, record.version, lease=self.lease)
+                record.version = None
+                return ""  # finished and deleted (or finished in its first run: never written)
+            if failed is not None and data.snapshot is not None:
+                data.snapshot = {**data.snapshot, "error": _error_json(failed)}
+            encoded = data.encode()
+        except RecursionError:
+            raise RecordError(f"{self.key}: snapshot", "the actor's state is nested too deeply to store") from None
         if self.locking == "write":
             lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
             try:
                 version = await self.storage.write(self.key, encoded, record.version, lease=lease)
             finally:
-                await self._release(lease)
+                # the write's outcome is what the caller must know: once committed, a failed release only
+                # delays the next holder until the lease expires (read-write's release does the same)
+                await self._release_logged(lease)
         else:
             version = await self.storage.write(self.key, encoded, record.version, lease=self.lease)
         data.version = version
@@ -270,6 +307,14 @@ class PersistableActor:
         self._migrated = False
         self._changes = actor.system.changes
         return version
+
+    def _new_failure(self, actor: Actor, record: StoredRecord) -> BaseException | None:
+        """The error the actor failed with in this run (None if it did not, or was stored failed)."""
+        snapshot = actor.get_snapshot()
+        if snapshot.status != "error" or (record.snapshot or {}).get("status") == "error":
+            return None
+        error = snapshot.error
+        return error if isinstance(error, BaseException) else ActorError(f"the actor failed with {_capped(repr(error))}")
 
     def _unchanged(self, actor: Actor, record: StoredRecord) -> bool:
         """True when saving would store what is stored: no snapshot, timer, outbox or key changed.
@@ -426,6 +471,12 @@ class PersistableActor:
     async def _release(self, lease: Lease) -> None:
         await self.storage.release(lease)
 
+    async def _release_logged(self, lease: Lease) -> None:
+        try:
+            await self.storage.release(lease)
+        except StoreError as err:
+            _log.warning("%s: releasing the lease failed (it expires on its own): %s", self.id, err)
+
     def _stop_renewal(self) -> asyncio.Task[None] | None:
         """Stop renewing the lease; returns the renewing task (cancelled) if one had started."""
         timer, self._renewal_timer = self._renewal_timer, None
@@ -538,7 +589,9 @@ async def with_persistable_actor(
     """Init, run ``callback(actor)``, save only if it returned, close always; return its result.
 
     The callback's exception propagates unchanged (a failure while closing is logged, never raised over
-    it). With ``retries_on_conflict=N`` a WriteConflict at save re-runs the callback on a fresh load.
+    it). An action or guard that raised inside the actor makes the save raise :class:`ActorFailed`
+    and write nothing (unless ``on_error="save"``). With ``retries_on_conflict=N`` a WriteConflict at
+    save re-runs the callback on a fresh load.
     """
     attempt = 0
     while True:
@@ -562,6 +615,11 @@ async def with_persistable_actor(
 @functools.cache
 def _host() -> str:
     return os.uname().nodename
+
+
+def _error_json(error: BaseException) -> dict[str, str]:
+    """How ``on_error="save"`` stores an actor's error: its type and (capped) message, as JSON."""
+    return {"type": type(error).__name__, "message": _capped(str(error), 2000)}
 
 
 def _same_machine(record: StoredRecord, logic: Any) -> bool:

@@ -31,24 +31,129 @@ no pickle, no code.
 from __future__ import annotations
 
 import json
+import math
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import RecordError
 from ..machine.snapshot import AdoptableSnapshot
 
-__all__ = ["RECORD_FORMAT", "StoredRecord", "StoredTimers", "Timer", "now_iso"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
+    "RECORD_FORMAT",
+    "StoredRecord",
+    "StoredTimers",
+    "Timer",
+    "check_depth",
+    "now_iso",
+    "parse_json",
+]
 
 RECORD_FORMAT = "durable-xstate.record/1"
+MAX_DEPTH = 256  # nesting levels of a record's JSON: deeper would overflow Python's stack in the engine
+MAX_INT_DIGITS = 4300  # Python's default int <-> str limit, which the decoder applies (sys.set_int_max_str_digits)
+_ECHO = 120  # characters of a bad value an error message repeats
 _HEAD = b'{"format":"durable-xstate.record/1","timersBytes":'
 _TIMERS_KEY = b'"timers":'
 
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
 _ACTOR_MARK = b'"xstate$$type"'
-decode_json = json.JSONDecoder().decode  # one decoder object, shared (the persistence actor uses it too)
+
+
+class _Refused(ValueError):
+    """Raised by the decoder hooks; becomes a RecordError naming the key."""
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"a number out of range: {_echo(text)}")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise _Refused(f"{text} is not JSON")
+
+
+# one decoder object, shared (the persistence actor uses it too): no NaN/Infinity; integers longer than
+# Python's int/str limit (MAX_INT_DIGITS by default) fail in the decoder itself, a hook per integer costs 3x
+decode_json = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant).decode
+_NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'[]{}"')
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+
+
+def check_depth(data: bytes, limit: int = MAX_DEPTH) -> int | None:
+    """The nesting depth of the JSON text ``data`` when it exceeds ``limit`` (the count stops at
+    ``limit + 1``), else None.
+
+    Iterative (no recursion), and nearly free for the usual record: only a text with more than
+    ``limit`` brackets is looked at. Strings are blanked out, brackets kept, and each round removes
+    every innermost pair (``[]``) at C speed: the rounds needed are the depth."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return None
+    brackets = _brackets_outside_strings(data)
+    depth = 0
+    while b"[]" in brackets:
+        depth += 1
+        if depth > limit:
+            return depth
+        brackets = brackets.replace(b"[]", b"")
+    return None
+
+
+def _brackets_outside_strings(data: bytes) -> bytes:
+    """The brackets of a JSON text that are not inside strings, each as ``[`` or ``]``; all C-speed steps.
+
+    Escapes go first (``\\\\`` then ``\\"``: JSON reads them left to right in pairs), then everything
+    but brackets and quotes; two adjacent quotes never enclose anything, so they go too, and only strings
+    holding brackets are left to cut out."""
+    reduced = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(_SQUARE, _NOT_BRACKET_OR_QUOTE)
+    reduced = reduced.replace(b'""', b"")
+    if b'"' in reduced:
+        reduced = b"".join(reduced.split(b'"')[0::2])
+    return reduced
+
+
+def parse_json(data: bytes, *, key: str) -> Any:
+    """The JSON value of a stored record's bytes, refusing (RecordError naming ``key``) what is not
+    JSON or would hurt to load: nesting deeper than MAX_DEPTH, integers longer than MAX_INT_DIGITS,
+    NaN and Infinity."""
+    depth = check_depth(data)
+    if depth is not None:
+        raise RecordError(key, f"nested more than {MAX_DEPTH} levels deep")
+    try:
+        return decode_json(data.decode("utf-8"))
+    except _Refused as err:
+        raise RecordError(key, f"not a record: {err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(key, f"not a JSON record: {err}") from None
+    except ValueError:  # the only ValueError left: an integer over Python's int/str limit
+        raise RecordError(key, f"not a record: an integer of more than {sys.get_int_max_str_digits()} digits") from None
+    except RecursionError:  # unbalanced brackets the depth check cannot measure
+        raise RecordError(key, "not a record: nested too deeply") from None
+
+
+def _echo(value: Any) -> str:
+    """A short repr of a bad value for an error message (records can hold anything)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= _ECHO else f"{text[:_ECHO]}... ({len(text)} characters)"
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(x) is str for x in value)
+
+
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -91,19 +196,22 @@ class Timer:
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Timer:
-        if not isinstance(data, Mapping):
-            raise RecordError(where, "a timer must be an object")
-        try:
-            return cls(
-                id=str(data["id"]),
-                source=[str(x) for x in data.get("source", [])],
-                target=[str(x) for x in data.get("target", [])],
-                event=dict(data["event"]),
-                delay=float(data["delay"]),
-                started_at=float(data["startedAt"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise RecordError(where, f"malformed timer: {err}") from None
+        """A timer from its JSON; RecordError naming ``where`` and the field for anything malformed."""
+        if type(data) is not dict:
+            raise RecordError(where, f"a timer must be an object, got {_echo(data)}")
+        timer_id, event = data.get("id"), data.get("event")
+        source, target = data.get("source", []), data.get("target", [])
+        delay, started_at = data.get("delay"), data.get("startedAt")
+        if type(timer_id) is not str:
+            raise RecordError(where, f"malformed timer: id must be a string, got {_echo(timer_id)}")
+        if not _strings(source) or not _strings(target):
+            raise RecordError(where, "malformed timer: source and target must be lists of actor ids (strings)")
+        if type(event) is not dict or type(event.get("type")) is not str:
+            raise RecordError(where, f"malformed timer: event must be an object with a string type, got {_echo(event)}")
+        if not _number(delay) or not _number(started_at):
+            raise RecordError(where, f"malformed timer: delay and startedAt must be finite numbers, got "
+                                     f"{_echo(delay)} and {_echo(started_at)}")
+        return cls(timer_id, list(source), list(target), event, float(cast(float, delay)), float(cast(float, started_at)))
 
 
 def _due(timer: Timer) -> float:
@@ -175,9 +283,11 @@ class StoredTimers(Sequence[Timer]):
     def parsed(self) -> list[Timer]:
         if self._parsed is None:
             try:
-                items = decode_json(self._raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as err:
-                raise RecordError(f"{self._where}: timers", f"not a JSON list: {err}") from None
+                items = parse_json(self._raw, key=f"{self._where}: timers")
+            except RecordError:
+                raise
+            except (ValueError, RecursionError) as err:
+                raise RecordError(f"{self._where}: timers", f"not a JSON list: {_echo(str(err))}") from None
             if type(items) is not list:
                 raise RecordError(f"{self._where}: timers", "must be a list")
             timers = [Timer.from_json(t, f"{self._where}: timers[{i}]") for i, t in enumerate(items)]
@@ -197,6 +307,10 @@ class StoredTimers(Sequence[Timer]):
 
     def __iter__(self) -> Iterator[Timer]:
         return iter(self.parsed())
+
+    def fresh_text(self) -> bytes:
+        """The JSON text of the timers added to the unparsed stored ones."""
+        return _timers_text(self._more)
 
     def json_text(self) -> bytes:
         """The JSON array text of all these timers, the stored ones as they were read."""
@@ -265,13 +379,22 @@ class StoredRecord:
         }
 
     def encode(self) -> bytes:
-        """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest."""
+        """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest.
+
+        RecordError (nothing to write) for what ``decode`` would refuse to read back; the timers kept
+        unparsed were read from a record that passed this check when it was written."""
+        where = f"{self.id}.json: snapshot"
         timers = self.timers
-        timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
         try:
+            timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
             rest_json = _encode_json(self._fields()).encode()
+        except RecursionError:
+            raise RecordError(where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
-            raise RecordError("snapshot", f"the actor's state is not JSON-serialisable: {err}") from err
+            raise RecordError(where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
+        fresh = timers.fresh_text() if isinstance(timers, StoredTimers) and not timers.is_parsed else timers_json
+        if check_depth(rest_json) is not None or check_depth(fresh) is not None:
+            raise RecordError(where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
 
     @classmethod
@@ -280,11 +403,19 @@ class StoredRecord:
 
         The snapshot comes back as an :class:`AdoptableSnapshot`: nothing else holds it, so restoring
         an actor from it may adopt its context instead of copying it."""
-        head, stored_timers = _split(data)
         try:
-            raw = decode_json(head.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RecordError(key, f"not a JSON record: {err}") from None
+            return cls._decode(data, key, version)
+        except RecordError:
+            raise
+        except (ValueError, TypeError, RecursionError, MemoryError) as err:  # a record is data: never more than this
+            raise RecordError(key, f"unreadable record: {type(err).__name__}: {_echo(str(err))}") from None
+
+    @classmethod
+    def _decode(cls, data: bytes, key: str, version: str | None) -> StoredRecord:
+        if type(data) is not bytes:
+            data = bytes(data)
+        head, stored_timers = _split(data)
+        raw = parse_json(head, key=key)
         if type(raw) is not dict:
             raise RecordError(key, "a record must be a JSON object")
         if stored_timers is not None:
@@ -293,56 +424,69 @@ class StoredRecord:
             raw["format"] = RECORD_FORMAT
         fmt = raw.get("format")
         if fmt != RECORD_FORMAT:
-            raise RecordError(f"{key}: format", f"unknown record format {fmt!r} (expected {RECORD_FORMAT!r})")
+            raise RecordError(f"{key}: format", f"unknown record format {_echo(fmt)} (expected {RECORD_FORMAT!r})")
+        record_id = raw.get("id")
+        if record_id is not None and type(record_id) is not str:
+            raise RecordError(f"{key}: id", f"must be a string, got {_echo(record_id)}")
         machine = raw.get("machine")
-        if type(machine) is not dict:
+        if machine is None:
             machine = {}
+        if type(machine) is not dict:
+            raise RecordError(f"{key}: machine", f"must be an object {{id, version}}, got {_echo(machine)}")
+        for part in ("id", "version"):
+            if machine.get(part) is not None and type(machine[part]) is not str:
+                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(machine[part])}")
         snapshot = raw.get("snapshot")
         if snapshot is not None:
             if type(snapshot) is not dict:
-                raise RecordError(f"{key}: snapshot", "the snapshot must be an object")
+                raise RecordError(f"{key}: snapshot", f"the snapshot must be an object, got {_echo(snapshot)}")
             snapshot = AdoptableSnapshot(snapshot, has_refs=_ACTOR_MARK in head)
         timers: Sequence[Timer]
         if stored_timers is not None:
             next_due = raw.get("nextDueAt")
-            if next_due is not None and type(next_due) not in (int, float):
-                raise RecordError(f"{key}: nextDueAt", f"must be a number or null, got {next_due!r}")
+            if next_due is not None and not _number(next_due):
+                raise RecordError(f"{key}: nextDueAt", f"must be epoch milliseconds or null, got {_echo(next_due)}")
             timers = StoredTimers(stored_timers, next_due, key)
             if next_due is None and timers:
                 raise RecordError(f"{key}: nextDueAt", "missing, but the record has timers")
         else:
             listed = raw.get("timers") or []
             if type(listed) is not list:
-                raise RecordError(f"{key}: timers", "must be a list")
+                raise RecordError(f"{key}: timers", f"must be a list, got {_echo(listed)}")
             timers = [Timer.from_json(t, f"{key}: timers[{i}]") for i, t in enumerate(listed)]
         outbox = raw.get("outbox") or []
         seen = raw.get("seen") or []
-        if type(outbox) is not list or type(seen) is not list:
-            raise RecordError(f"{key}: outbox/seen", "must be lists")
+        if type(outbox) is not list:
+            raise RecordError(f"{key}: outbox", f"must be a list, got {_echo(outbox)}")
+        if not _strings(seen):
+            raise RecordError(f"{key}: seen", "must be a list of idempotency keys (strings)")
         for i, o in enumerate(outbox):
-            if type(o) is not dict:
-                raise RecordError(f"{key}: outbox[{i}]", "must be an object")
+            if type(o) is not dict or type(o.get("id")) is not str or "event" not in o:
+                raise RecordError(f"{key}: outbox[{i}]", f"must be an object with a string id and an event, got {_echo(o)}")
         revision = raw.get("revision") or 0
-        if type(revision) is not int:
-            try:
-                revision = int(revision)
-            except (TypeError, ValueError):
-                raise RecordError(f"{key}: revision", f"must be an integer, got {revision!r}") from None
+        if type(revision) is not int or revision < 0:
+            raise RecordError(f"{key}: revision", f"must be a non-negative integer, got {_echo(revision)}")
+        for stamp in ("createdAt", "updatedAt"):
+            if raw.get(stamp) is not None and type(raw[stamp]) is not str:
+                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(raw[stamp])}")
+        expires = raw.get("expiresAt")
+        if expires is not None and not _number(expires):
+            raise RecordError(f"{key}: expiresAt", f"must be epoch milliseconds or null, got {_echo(expires)}")
         life = raw.get("life")
         if life is not None and type(life) is not str:
-            raise RecordError(f"{key}: life", f"must be a string, got {life!r}")
+            raise RecordError(f"{key}: life", f"must be a string, got {_echo(life)}")
         return cls(
-            str(raw.get("id")),
+            str(record_id),
             machine.get("id"),
             machine.get("version"),
             snapshot,
             timers,
             outbox,  # fresh from JSON: ours to keep
-            seen if all(type(s) is str for s in seen) else [str(s) for s in seen],
+            seen,
             revision,
             raw.get("createdAt"),
             raw.get("updatedAt"),
-            raw.get("expiresAt"),
+            expires,
             version,
             life,
         )

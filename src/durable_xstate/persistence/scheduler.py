@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..actors.actor import create_actor
-from ..errors import LockTimeout, RecordError, SnapshotError, StoreError, WriteConflict
+from ..actors.clock import DurableClock
+from ..errors import LockTimeout, RecordError, StoreError, WriteConflict
 from ..machine.machine import StateMachine
 from ..stores.base import LockableStorage
 from .actor import Locking, PersistableActor
 from .record import StoredRecord
 
-__all__ = ["cleanup", "run_due"]
+__all__ = ["RunDueResult", "cleanup", "run_due"]
 
 _log = logging.getLogger("durable_xstate.persistence")
 
@@ -27,6 +28,24 @@ def _resolve(machines: MachineResolver, machine_id: str | None, version: str | N
     if machine_id is None:
         return None
     return machines.get(f"{machine_id}@{version}") or machines.get(machine_id)
+
+
+class RunDueResult(list[str]):
+    """What ``run_due`` did. Still the list of ids advanced (a timer fired and the actor was saved),
+    as before; besides:
+
+    - ``failed``: id -> error, for actors that could not be loaded or advanced (a poison record, a
+      snapshot that does not fit its machine, a failing action, a store fault);
+    - ``busy``: ids another holder had locked or saved meanwhile (that holder fires their timers);
+    - ``skipped``: id -> reason, for due actors left alone (no machine given for them, or nothing
+      fired after all).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[str, BaseException] = {}
+        self.busy: list[str] = []
+        self.skipped: dict[str, str] = {}
 
 
 async def _records(
@@ -49,6 +68,18 @@ async def _records(
         yield key, record
 
 
+def _the_clock(now_ms: float | None, clock: Any) -> tuple[float, Any]:
+    """One time decides which actors are due and which of their timers fire."""
+    if clock is None:
+        if now_ms is None:
+            return time.time() * 1000, DurableClock()
+        return now_ms, DurableClock(lambda: now_ms)
+    now = clock.now()
+    if now_ms is not None and now_ms != now:
+        raise ValueError(f"run_due: now_ms={now_ms} but the clock says {now}; give one of them (or the same time)")
+    return now, clock
+
+
 async def run_due(
     store: LockableStorage,
     machines: MachineResolver,
@@ -58,24 +89,38 @@ async def run_due(
     prefix: str = "",
     clock: Any = None,
     errors: dict[str, BaseException] | None = None,
-) -> list[str]:
+) -> RunDueResult:
     """Load every actor with a timer due by ``now_ms`` (default: now), fire its due timers, save it.
 
-    Returns the ids that were advanced. An actor another worker holds or saves meanwhile is left to
-    that worker (it fires the same timers on its own ``init``). An actor that cannot be loaded (corrupt
-    record, unknown or mismatching machine) is skipped and logged, and put in ``errors`` when given.
+    One time decides both which actors are due and which timers fire: ``now_ms`` (the actors' clock
+    then stands still at it), or ``clock.now()`` when a clock is given (ValueError if both are given
+    and differ), or the wall clock.
+
+    Returns a :class:`RunDueResult`: the list of ids advanced (a timer actually fired and the actor
+    was saved), with ``.failed``, ``.busy`` and ``.skipped``. One actor's failure never stops the
+    others: an unreadable (poison) record, a snapshot that does not fit, an action that raises, a
+    store fault on one key are logged and put in ``.failed`` (and in ``errors`` when given). An actor
+    another worker holds or saves meanwhile is in ``.busy``; that worker fires the same timers on its
+    own ``init``.
     """
-    now = time.time() * 1000 if now_ms is None else now_ms
-    fired: list[str] = []
-    async for key, record in _records(store, prefix, errors):
+    now, clock = _the_clock(now_ms, clock)
+    result = RunDueResult()
+    failed = result.failed
+    async for key, record in _records(store, prefix, failed):
         due = record.next_due_at
         if due is None or due > now:
             continue
-        machine = _resolve(machines, record.machine_id, record.machine_version)
+        actor_id = key[: -len(".json")]
+        try:
+            machine = _resolve(machines, record.machine_id, record.machine_version)
+        except Exception as err:  # a resolver is user code: its failure is this actor's, not the run's
+            _log.warning("could not resolve the machine of %s: %s", key, err)
+            failed[actor_id] = err
+            continue
         if machine is None:
             _log.warning("no machine %r (version %r) for %s", record.machine_id, record.machine_version, key)
+            result.skipped[actor_id] = f"no machine {record.machine_id!r} version {record.machine_version!r} was given"
             continue
-        actor_id = key[: -len(".json")]
 
         def creator(id: str, snapshot: Any, machine: StateMachine = machine) -> Any:
             return create_actor(machine, id=id, snapshot=snapshot)
@@ -84,16 +129,21 @@ async def run_due(
         try:
             await pa.init()
             await pa.save()
-            fired.append(actor_id)
+            if pa.fired_on_init:
+                result.append(actor_id)
+            else:
+                result.skipped[actor_id] = "no timer fired (its timers' actors are gone, or they fired elsewhere)"
         except (WriteConflict, LockTimeout) as err:
             _log.info("%s is busy elsewhere: %s", actor_id, err)
-        except (RecordError, SnapshotError, StoreError) as err:
+            result.busy.append(actor_id)
+        except Exception as err:  # one actor's failure (typed or not) must not stop the others
             _log.warning("could not advance %s: %s", actor_id, err)
-            if errors is not None:
-                errors[actor_id] = err
+            failed[actor_id] = err
         finally:
             await pa.close()
-    return fired
+    if errors is not None:
+        errors.update(failed)
+    return result
 
 
 async def cleanup(store: LockableStorage, *, now_ms: float | None = None, prefix: str = "") -> list[str]:
