@@ -12,6 +12,7 @@
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
         ├── LeaseLost                     ownership: the lease expired, was taken over, or is not yours
         ├── InvalidKey (ValueError)       a key that could escape the store's root, or is malformed
+        │   └── UnsafePath                a symbolic link, FIFO, ... where the file store's own entry should be
         ├── ValueTooLarge (ValueError)    a value over the backend's limit; nothing was written
         ├── StoreNotConfigured (RuntimeError)  a LockableStorage used without the part it needs
         └── StoreUnavailable (ConnectionError)  an infrastructure fault; ``.cause`` is the backend's error
@@ -36,9 +37,26 @@ __all__ = [
     "StoreError",
     "StoreNotConfigured",
     "StoreUnavailable",
+    "UnsafePath",
     "ValueTooLarge",
     "WriteConflict",
+    "short_repr",
 ]
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, saying how long the whole was: every error that
+    echoes a key, an id or a value uses it, so a 10 MB key never makes a 10 MB message."""
+    if isinstance(value, str | bytes) and len(value) > limit:  # cut before repr: no copy of the whole
+        unit = "chars" if isinstance(value, str) else "bytes"
+        return f"{value[:limit]!r}... ({len(value)} {unit})"
+    try:
+        text = repr(value)
+    except Exception as err:  # an error message must not fail because of a user object's __repr__
+        text = f"<{type(value).__name__} object; repr failed with {type(err).__name__}>"
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} chars)"
+    return text
 
 
 class DurableXStateError(Exception):
@@ -129,6 +147,20 @@ class InvalidKey(StoreError, ValueError):
         self.key = key
         self.reason = reason
         super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class UnsafePath(InvalidKey):
+    """The file store found something other than its own directory or regular file on a key's path (or at
+    its lock files): a symbolic link, a FIFO, a socket, a device. Nothing was followed, read or written
+    there. ``path`` is the offending path relative to the store's root."""
+
+    def __init__(self, key: object, path: str, found: str) -> None:
+        self.path = path
+        self.found = found
+        super().__init__(
+            key, f"{short_repr(path)} in the store is {found}; refused (the store only uses its own directories "
+            "and regular files)"
+        )
 
 
 class ValueTooLarge(StoreError, ValueError):
