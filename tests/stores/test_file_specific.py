@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import stat
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -13,7 +16,7 @@ import pytest
 from harness import HELD, run_lock_race
 
 from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, UnsafePath, WriteConflict
-from durable_xstate.stores import SyncStore, open_backend, open_store
+from durable_xstate.stores import Lease, SyncStore, open_backend, open_store
 from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, from_url
 
 
@@ -314,3 +317,86 @@ async def test_symlinked_lock_directory_or_lock_files_are_refused(tmp_path: Path
     assert _tree_snapshot(outside) == before
     got = await store.read("k")  # reads take no lock: the value itself is fine
     assert got is not None and got.data == b"v"
+
+
+def _finishes(call: Callable[[], Awaitable[object]], seconds: float = 10.0) -> BaseException | object:
+    """Run ``call`` in its own event loop on a daemon thread; fail if it has not finished in ``seconds``
+    (a read blocked on a FIFO blocks its whole loop, so a timeout inside that loop could never fire)."""
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(call()))  # type: ignore[arg-type]
+        except BaseException as err:  # handed to the test to check
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds}s"
+    return outcome[0]
+
+
+def _make_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    return sock
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_in_a_values_place_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    """Regression: reads run on the loop, and opening a FIFO for reading waited for a writer for ever."""
+    root = tmp_path / "root"
+    store = LocalFileStore(root, io="inline")
+    assert _finishes(lambda: store.write("d/k", b"v")) is not None
+    (root / "d" / "k").unlink()
+    sock = None
+    if kind == "fifo":
+        os.mkfifo(root / "d" / "k")
+    else:
+        sock = _make_socket(root / "d" / "k")
+    try:
+        for call in (
+            lambda: store.read("d/k"),
+            lambda: store.exists("d/k"),
+            lambda: store.write("d/k", b"over"),
+            lambda: store.write("d/k", b"over", "1"),
+            lambda: store.delete("d/k", "1"),
+            lambda: store.delete("d/k"),
+        ):
+            err = _finishes(call)
+            assert isinstance(err, UnsafePath), err
+            assert err.path == "d/k" and kind.upper() in err.found.upper()
+        keys = _finishes(lambda: _collect(store.list("")))
+        assert keys == []  # not listed either
+        assert kind == "socket" or stat.S_ISFIFO(os.lstat(root / "d" / "k").st_mode)  # left as it was
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+async def _collect(keys: AsyncIterator[str]) -> list[str]:
+    return [k async for k in keys]
+
+
+@pytest.mark.parametrize("suffix", [".lock", ".lease"])
+def test_a_fifo_in_place_of_a_lock_or_lease_file_is_refused_without_blocking(tmp_path: Path, suffix: str) -> None:
+    root = tmp_path / "root"
+    store = LocalFileStore(root, io="inline")
+    lease = _finishes(lambda: store.acquire("k", "me", HELD, HELD))
+    assert isinstance(lease, Lease)
+    (victim,) = [p for p in (root / LOCK_DIR).iterdir() if p.name.endswith(suffix)]
+    victim.unlink()
+    os.mkfifo(victim)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.write("k", b"v", lease=lease),
+        lambda: store.try_acquire("k", "other", HELD),
+        lambda: store.renew(lease),
+        lambda: store.release(lease),
+    ]
+    if suffix == ".lease":
+        calls += [lambda: store.is_locked("k"), lambda: store.check(lease)]
+    for call in calls:
+        err = _finishes(call)
+        assert isinstance(err, UnsafePath), err
+        assert err.path == f"{LOCK_DIR}/{victim.name}" and "FIFO" in err.found

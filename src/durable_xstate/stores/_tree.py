@@ -94,6 +94,8 @@ def open_file(key: str, dir_fd: int, name: str, where: str, flags: int, mode: in
     except OSError as err:
         if err.errno in _SYMLINK_ERRNOS:
             raise UnsafePath(key, where, describe(stat.S_IFLNK)) from None
+        if err.errno == errno.ENXIO:  # a socket (or a FIFO opened for writing with no reader)
+            refuse_non_directory(key, dir_fd, name, where)
         raise
     try:
         found = os.fstat(fd).st_mode
