@@ -44,7 +44,10 @@ __all__ = [
 ]
 
 
-def short_repr(value: object, limit: int = 80) -> str:
+_ECHO_LIMIT = 80
+
+
+def short_repr(value: object, limit: int = _ECHO_LIMIT) -> str:
     """``repr(value)`` cut to about ``limit`` characters, saying how long the whole was: every error that
     echoes a key, an id or a value uses it, so a 10 MB key never makes a 10 MB message."""
     if isinstance(value, str | bytes) and len(value) > limit:  # cut before repr: no copy of the whole
@@ -115,9 +118,9 @@ class WriteConflict(StoreError):
         self.key = key
         self.expected = expected
         self.found = found
-        exp = "nothing (create-only)" if expected is None else repr(expected)
-        fnd = "nothing" if found is None else repr(found)
-        super().__init__(f"write conflict on {key!r}: expected version {exp}, found {fnd}")
+        exp = "nothing (create-only)" if expected is None else short_repr(expected)
+        fnd = "nothing" if found is None else short_repr(found)
+        super().__init__(f"write conflict on {short_repr(key)}: expected version {exp}, found {fnd}")
 
 
 class LockTimeout(StoreError, TimeoutError):
@@ -125,7 +128,9 @@ class LockTimeout(StoreError, TimeoutError):
 
     def __init__(self, key: str, message: str | None = None) -> None:
         self.key = key
-        super().__init__(message or f"Could not acquire lock on path {key}.")
+        # the original's message shape (the key unquoted); cut like every echo when it is long
+        shown = key if isinstance(key, str) and len(key) <= _ECHO_LIMIT else short_repr(key)
+        super().__init__(message or f"Could not acquire lock on path {shown}.")
 
 
 AcquireLockError = LockTimeout
@@ -137,7 +142,7 @@ class LeaseLost(StoreError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"lease on {key!r} lost: {reason}")
+        super().__init__(f"lease on {short_repr(key)} lost: {reason}")
 
 
 class InvalidKey(StoreError, ValueError):
@@ -146,7 +151,7 @@ class InvalidKey(StoreError, ValueError):
     def __init__(self, key: object, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"invalid key {key!r}: {reason}")
+        super().__init__(f"invalid key {short_repr(key)}: {reason}")
 
 
 class UnsafePath(InvalidKey):
@@ -170,7 +175,7 @@ class ValueTooLarge(StoreError, ValueError):
         self.key = key
         self.size = size
         self.limit = limit
-        super().__init__(f"value for {key!r} is {size} bytes; this backend accepts at most {limit}")
+        super().__init__(f"value for {short_repr(key)} is {size} bytes; this backend accepts at most {limit}")
 
 
 class StoreNotConfigured(StoreError, RuntimeError):
