@@ -27,6 +27,12 @@ from ..errors import UnsafePath
 __all__ = ["close_all", "describe", "open_dir", "open_file", "open_root", "refuse_non_directory"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+#: a descriptor that only serves as ``dir_fd`` for the next lookup (Linux O_PATH): a cheaper open (no
+#: file is opened for I/O), which is what a read's walk needs; it cannot be listed or fsynced
+_LOOKUP = getattr(os, "O_PATH", 0)
+_LOOKUP_DIR_FLAGS = (_DIR_FLAGS & ~os.O_NONBLOCK) | _LOOKUP if _LOOKUP else _DIR_FLAGS
+_LOOKUP_ROOT_FLAGS = _ROOT_FLAGS | _LOOKUP
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 #: what open(O_NOFOLLOW) reports for a symbolic link: ELOOP on Linux and macOS, EMLINK on FreeBSD
 _SYMLINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK})
@@ -45,13 +51,14 @@ def describe(mode: int) -> str:
     return "not a regular file"
 
 
-def open_root(root: str) -> int:
+def open_root(root: str, *, lookup_only: bool = False) -> int:
     """A descriptor of the store's root directory, created when missing.
 
     The root is the one path that is followed as configured (symbolic links in it included): it is the
     caller's choice of where the store lives. Everything below it is walked with :func:`open_dir`.
+    ``lookup_only``: see :func:`open_dir`.
     """
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    flags = _LOOKUP_ROOT_FLAGS if lookup_only else _ROOT_FLAGS
     try:
         return os.open(root, flags)
     except FileNotFoundError:
@@ -69,15 +76,16 @@ def refuse_non_directory(key: str, dir_fd: int, name: str, where: str) -> None:
         raise UnsafePath(key, where, describe(mode))
 
 
-def open_dir(key: str, dir_fd: int, name: str, where: str) -> int:
+def open_dir(key: str, dir_fd: int, name: str, where: str, *, lookup_only: bool = False) -> int:
     """Open the directory ``name`` inside ``dir_fd`` without following a link (``where``: its path in the
-    store, for messages).
+    store, for messages). With ``lookup_only`` the descriptor serves only as the ``dir_fd`` of further
+    opens (O_PATH on Linux: cheaper; it cannot be listed or fsynced).
 
     Raises FileNotFoundError when missing, NotADirectoryError when a regular file is there,
     UnsafePath for anything else.
     """
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        return os.open(name, _LOOKUP_DIR_FLAGS if lookup_only else _DIR_FLAGS, dir_fd=dir_fd)
     except NotADirectoryError:  # O_DIRECTORY | O_NOFOLLOW on a link reports ENOTDIR too
         refuse_non_directory(key, dir_fd, name, where)
         raise

@@ -130,13 +130,16 @@ class LocalFileStore(Storage, Lock):
             _NAMES[key] = names
         return names
 
-    def _descend(self, key: str, names: tuple[str, ...], dirs: list[int], *, create: bool) -> int:
+    def _descend(
+        self, key: str, names: tuple[str, ...], dirs: list[int], *, create: bool, lookup_only: bool = False
+    ) -> int:
         """Open the directories of ``names`` below ``dirs[-1]`` one by one (appending each descriptor to
         ``dirs``, which the caller closes); return the innermost. With ``create``, make missing ones,
         fsyncing each new entry's parent.
 
         FileNotFoundError: one is missing (and not created). NotADirectoryError (``filename`` is the
         path in the store): a value sits where a directory would be. UnsafePath: anything else.
+        ``lookup_only`` (reads): descriptors good only for opening what is inside (see ``_tree``).
         """
         parent = dirs[-1]
         for depth in range(len(dirs) - 1, len(names) - 1):
@@ -144,7 +147,7 @@ class LocalFileStore(Storage, Lock):
             where = "/".join(names[: depth + 1])
             try:
                 try:
-                    fd = open_dir(key, parent, name, where)
+                    fd = open_dir(key, parent, name, where, lookup_only=lookup_only)
                 except FileNotFoundError:
                     if not create:
                         raise
@@ -329,9 +332,9 @@ class LocalFileStore(Storage, Lock):
 
     def _read_sync(self, key: str, header_only: bool) -> Versioned | None:
         names = self._names(key)
-        dirs = [open_root(self.root)]
+        dirs = [open_root(self.root, lookup_only=True)]
         try:
-            parent = self._descend(key, names, dirs, create=False) if len(names) > 1 else dirs[0]
+            parent = self._descend(key, names, dirs, create=False, lookup_only=True) if len(names) > 1 else dirs[0]
             return self._load(key, parent, names[-1], header_only)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None  # absent; or a value where a directory would be, or a directory where a value would be
