@@ -22,6 +22,7 @@
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
         ├── LeaseLost                     ownership: the lease expired, was taken over, or is not yours
         ├── InvalidKey (ValueError)       a key that could escape the store's root, or is malformed
+        │   └── UnsafePath                a symbolic link, FIFO, ... where the file store's own entry should be
         ├── ValueTooLarge (ValueError)    a value over the backend's limit; nothing was written
         ├── StoreNotConfigured (RuntimeError)  a LockableStorage used without the part it needs
         └── StoreUnavailable (ConnectionError)  an infrastructure fault; ``.cause`` is the backend's error
@@ -54,10 +55,30 @@ __all__ = [
     "StoreNotConfigured",
     "StoreUnavailable",
     "SubjectError",
+    "UnsafePath",
     "UnusableSnapshot",
     "ValueTooLarge",
     "WriteConflict",
+    "short_repr",
 ]
+
+
+_ECHO_LIMIT = 80
+
+
+def short_repr(value: object, limit: int = _ECHO_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, saying how long the whole was: every error that
+    echoes a key, an id or a value uses it, so a 10 MB key never makes a 10 MB message."""
+    if isinstance(value, str | bytes) and len(value) > limit:  # cut before repr: no copy of the whole
+        unit = "chars" if isinstance(value, str) else "bytes"
+        return f"{value[:limit]!r}... ({len(value)} {unit})"
+    try:
+        text = repr(value)
+    except Exception as err:  # an error message must not fail because of a user object's __repr__
+        text = f"<{type(value).__name__} object; repr failed with {type(err).__name__}>"
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} chars)"
+    return text
 
 
 class DurableXStateError(Exception):
@@ -199,9 +220,9 @@ class WriteConflict(StoreError):
         self.key = key
         self.expected = expected
         self.found = found
-        exp = "nothing (create-only)" if expected is None else repr(expected)
-        fnd = "nothing" if found is None else repr(found)
-        super().__init__(f"write conflict on {key!r}: expected version {exp}, found {fnd}")
+        exp = "nothing (create-only)" if expected is None else short_repr(expected)
+        fnd = "nothing" if found is None else short_repr(found)
+        super().__init__(f"write conflict on {short_repr(key)}: expected version {exp}, found {fnd}")
 
 
 class LockTimeout(StoreError, TimeoutError):
@@ -209,7 +230,9 @@ class LockTimeout(StoreError, TimeoutError):
 
     def __init__(self, key: str, message: str | None = None) -> None:
         self.key = key
-        super().__init__(message or f"Could not acquire lock on path {key}.")
+        # the original's message shape (the key unquoted); cut like every echo when it is long
+        shown = key if isinstance(key, str) and len(key) <= _ECHO_LIMIT else short_repr(key)
+        super().__init__(message or f"Could not acquire lock on path {shown}.")
 
 
 AcquireLockError = LockTimeout
@@ -221,7 +244,7 @@ class LeaseLost(StoreError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"lease on {key!r} lost: {reason}")
+        super().__init__(f"lease on {short_repr(key)} lost: {reason}")
 
 
 class InvalidKey(StoreError, ValueError):
@@ -230,7 +253,21 @@ class InvalidKey(StoreError, ValueError):
     def __init__(self, key: object, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"invalid key {key!r}: {reason}")
+        super().__init__(f"invalid key {short_repr(key)}: {reason}")
+
+
+class UnsafePath(InvalidKey):
+    """The file store found something other than its own directory or regular file on a key's path (or at
+    its lock files): a symbolic link, a FIFO, a socket, a device. Nothing was followed, read or written
+    there. ``path`` is the offending path relative to the store's root."""
+
+    def __init__(self, key: object, path: str, found: str) -> None:
+        self.path = path
+        self.found = found
+        super().__init__(
+            key, f"{short_repr(path)} in the store is {found}; refused (the store only uses its own directories "
+            "and regular files)"
+        )
 
 
 class ValueTooLarge(StoreError, ValueError):
@@ -240,7 +277,7 @@ class ValueTooLarge(StoreError, ValueError):
         self.key = key
         self.size = size
         self.limit = limit
-        super().__init__(f"value for {key!r} is {size} bytes; this backend accepts at most {limit}")
+        super().__init__(f"value for {short_repr(key)} is {size} bytes; this backend accepts at most {limit}")
 
 
 class StoreNotConfigured(StoreError, RuntimeError):

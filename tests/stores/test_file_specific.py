@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import stat
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from harness import HELD, run_lock_race
 
-from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, WriteConflict
-from durable_xstate.stores import SyncStore, open_backend, open_store
+from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, UnsafePath, WriteConflict
+from durable_xstate.stores import Lease, SyncStore, open_backend, open_store
 from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, from_url
 
 
@@ -82,10 +85,14 @@ async def test_a_symlink_cannot_lead_a_key_out_of_the_root(tmp_path: Path) -> No
         await store.delete("link/secret.json")
     assert sorted(os.listdir(outside)) == ["secret.json"]
     assert [k async for k in store.list("")] == []  # symlinks are not listed
+    # a link is refused even when it points inside the root: the store follows none (a check of where
+    # it leads would be stale by the time the next component is opened)
     (root / "inner").mkdir()
     (root / "alias").symlink_to(root / "inner", target_is_directory=True)
-    await store.write("alias/ok.json", b"inside the root is fine")
-    assert (root / "inner" / "ok.json").exists()
+    with pytest.raises(UnsafePath) as info:
+        await store.write("alias/ok.json", b"inside the root")
+    assert info.value.path == "alias" and "symbolic link" in info.value.found
+    assert os.listdir(root / "inner") == []
 
 
 async def test_a_key_cannot_be_both_a_value_and_a_directory(tmp_path: Path) -> None:
@@ -229,3 +236,167 @@ async def test_a_value_file_replaced_by_a_symlink_is_refused_not_followed(tmp_pa
     with pytest.raises(InvalidKey):
         await store.write("k.json", b"over", version)
     assert outside.read_bytes() == MAGIC + b"1\nsecret"
+
+
+def _tree_snapshot(top: Path) -> dict[str, bytes | None]:
+    """Every entry under ``top`` (not following links) with a regular file's bytes."""
+    found: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            found[str(path.relative_to(top))] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    return found
+
+
+async def test_a_directory_swapped_for_a_symlink_after_first_use_is_refused(tmp_path: Path) -> None:
+    """Regression: the store checked a key's path once and remembered it, so the same store object later
+    wrote through a directory swapped for a link to outside the root."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "k.json").write_bytes(MAGIC + b"1\nsecret")
+    root = tmp_path / "root"
+    store = LocalFileStore(root)
+    version = await store.write("d/k.json", b"mine")
+    assert await store.read("d/k.json") is not None
+    (root / "d" / "k.json").unlink()
+    (root / "d").rmdir()
+    (root / "d").symlink_to(outside, target_is_directory=True)
+    before = _tree_snapshot(outside)
+    for call in (
+        store.read("d/k.json"),
+        store.exists("d/k.json"),
+        store.write("d/k.json", b"over", version),
+        store.write("d/k.json", b"over", "1"),
+        store.write("d/new.json", b"new"),
+        store.delete("d/k.json"),
+        store.delete("d/k.json", "1"),
+        store.list_page("d/"),
+    ):
+        with pytest.raises(UnsafePath) as info:
+            await call
+        assert info.value.path == "d"
+    assert isinstance(info.value, InvalidKey) and isinstance(info.value, ValueError)
+    assert _tree_snapshot(outside) == before
+
+
+@pytest.mark.parametrize("planted", ["lock-dir", "lock-file", "lease-file"])
+async def test_symlinked_lock_directory_or_lock_files_are_refused(tmp_path: Path, planted: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    store = LocalFileStore(root)
+    lease = await store.acquire("k", "me", HELD, HELD)
+    await store.write("k", b"v", lease=lease)
+    locks = root / LOCK_DIR
+    if planted == "lock-dir":
+        for entry in locks.iterdir():
+            (outside / entry.name).write_bytes(entry.read_bytes())
+            entry.unlink()
+        locks.rmdir()
+        locks.symlink_to(outside, target_is_directory=True)
+    else:
+        suffix = ".lock" if planted == "lock-file" else ".lease"
+        (victim,) = [p for p in locks.iterdir() if p.name.endswith(suffix)]
+        (outside / victim.name).write_bytes(victim.read_bytes())
+        victim.unlink()
+        victim.symlink_to(outside / victim.name)
+    before = _tree_snapshot(outside)
+    calls = [
+        store.write("k", b"w", lease=lease),
+        store.delete("k", lease=lease),
+        store.try_acquire("k", "other", HELD),
+        store.renew(lease),
+        store.release(lease),
+    ]
+    if planted != "lock-file":  # these read the lease without taking the flock
+        calls += [store.is_locked("k"), store.check(lease)]
+    for call in calls:
+        with pytest.raises(UnsafePath) as info:
+            await call
+        assert info.value.path.startswith(LOCK_DIR)
+    assert _tree_snapshot(outside) == before
+    got = await store.read("k")  # reads take no lock: the value itself is fine
+    assert got is not None and got.data == b"v"
+
+
+def _finishes(call: Callable[[], Awaitable[object]], seconds: float = 10.0) -> BaseException | object:
+    """Run ``call`` in its own event loop on a daemon thread; fail if it has not finished in ``seconds``
+    (a read blocked on a FIFO blocks its whole loop, so a timeout inside that loop could never fire)."""
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(call()))  # type: ignore[arg-type]
+        except BaseException as err:  # handed to the test to check
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds}s"
+    return outcome[0]
+
+
+def _make_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    return sock
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_in_a_values_place_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    """Regression: reads run on the loop, and opening a FIFO for reading waited for a writer for ever."""
+    root = tmp_path / "root"
+    store = LocalFileStore(root, io="inline")
+    assert _finishes(lambda: store.write("d/k", b"v")) is not None
+    (root / "d" / "k").unlink()
+    sock = None
+    if kind == "fifo":
+        os.mkfifo(root / "d" / "k")
+    else:
+        sock = _make_socket(root / "d" / "k")
+    try:
+        for call in (
+            lambda: store.read("d/k"),
+            lambda: store.exists("d/k"),
+            lambda: store.write("d/k", b"over"),
+            lambda: store.write("d/k", b"over", "1"),
+            lambda: store.delete("d/k", "1"),
+            lambda: store.delete("d/k"),
+        ):
+            err = _finishes(call)
+            assert isinstance(err, UnsafePath), err
+            assert err.path == "d/k" and kind.upper() in err.found.upper()
+        keys = _finishes(lambda: _collect(store.list("")))
+        assert keys == []  # not listed either
+        assert kind == "socket" or stat.S_ISFIFO(os.lstat(root / "d" / "k").st_mode)  # left as it was
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+async def _collect(keys: AsyncIterator[str]) -> list[str]:
+    return [k async for k in keys]
+
+
+@pytest.mark.parametrize("suffix", [".lock", ".lease"])
+def test_a_fifo_in_place_of_a_lock_or_lease_file_is_refused_without_blocking(tmp_path: Path, suffix: str) -> None:
+    root = tmp_path / "root"
+    store = LocalFileStore(root, io="inline")
+    lease = _finishes(lambda: store.acquire("k", "me", HELD, HELD))
+    assert isinstance(lease, Lease)
+    (victim,) = [p for p in (root / LOCK_DIR).iterdir() if p.name.endswith(suffix)]
+    victim.unlink()
+    os.mkfifo(victim)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.write("k", b"v", lease=lease),
+        lambda: store.try_acquire("k", "other", HELD),
+        lambda: store.renew(lease),
+        lambda: store.release(lease),
+    ]
+    if suffix == ".lease":
+        calls += [lambda: store.is_locked("k"), lambda: store.check(lease)]
+    for call in calls:
+        err = _finishes(call)
+        assert isinstance(err, UnsafePath), err
+        assert err.path == f"{LOCK_DIR}/{victim.name}" and "FIFO" in err.found

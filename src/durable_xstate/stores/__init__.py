@@ -34,6 +34,7 @@ from ..errors import (
     StoreError,
     StoreNotConfigured,
     StoreUnavailable,
+    UnsafePath,
     ValueTooLarge,
     WriteConflict,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "StoreNotConfigured",
     "StoreUnavailable",
     "SyncStore",
+    "UnsafePath",
     "ValueTooLarge",
     "Versioned",
     "WriteConflict",

@@ -18,7 +18,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidKey, LeaseLost, LockTimeout, StoreNotConfigured, ValueTooLarge
+from ..errors import (
+    InvalidKey,
+    LeaseLost,
+    LockTimeout,
+    StoreNotConfigured,
+    ValueTooLarge,
+    short_repr,
+)
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
@@ -97,7 +104,7 @@ def validate_key(key: object) -> str:
         if segment == "":
             raise InvalidKey(key, "empty path segments are not allowed")
         if segment.startswith("."):
-            raise InvalidKey(key, f"segment {segment!r} may not start with '.' (no '.', '..' or hidden names)")
+            raise InvalidKey(key, f"segment {short_repr(segment)} may not start with '.' (no '.', '..' or hidden names)")
     if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
         _VALID_KEYS.clear()
     _VALID_KEYS[key] = None
@@ -109,8 +116,10 @@ _VALID_KEYS: dict[str, None] = {}
 _VALID_KEYS_MAX = 4096
 
 
-def validate_prefix(prefix: str) -> str:
-    """A list prefix: empty, or a key-like string (it may end with '/')."""
+def validate_prefix(prefix: object) -> str:
+    """A list prefix: empty, or a key-like string (it may end with '/'); else :class:`InvalidKey`."""
+    if not isinstance(prefix, str):
+        raise InvalidKey(prefix, f"a prefix must be a string, got {type(prefix).__name__}")
     if prefix == "":
         return prefix
     validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
@@ -254,7 +263,7 @@ class Lock(ABC):
 
 def check_lease_key(lease: Lease, key: str) -> None:
     if lease.key != key:
-        raise LeaseLost(key, f"the lease is for {lease.key!r}, not for {key!r}")
+        raise LeaseLost(key, f"the lease is for {short_repr(lease.key)}, not for {short_repr(key)}")
 
 
 class LockableStorage:

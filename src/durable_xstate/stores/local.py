@@ -12,7 +12,11 @@ Compare-and-set, leases and fencing take an OS file lock (``fcntl.flock``) on ``
 one machine. The lease of a key lives in ``<root>/.locks/<h>.lease`` (JSON, replaced atomically) together
 with the last fencing token issued, which survives release. Values and leases share that one lock file,
 so a write carrying a lease is fenced atomically (``fences_writes = True``). POSIX only; local file
-systems only (flock over NFS is not the same lock). Details: docs/stores/file.md.
+systems only (flock over NFS is not the same lock).
+
+Every operation walks from the root one directory at a time, never following a symbolic link
+(``_tree``); a link, FIFO or device where the store's own entry should be is refused with
+:class:`UnsafePath`. Details: docs/stores/file.md.
 """
 
 from __future__ import annotations
@@ -25,12 +29,22 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
-from ..errors import InvalidKey, LeaseLost, StoreError, StoreUnavailable, WriteConflict
+from ..errors import (
+    InvalidKey,
+    LeaseLost,
+    StoreError,
+    StoreUnavailable,
+    UnsafePath,
+    WriteConflict,
+    short_repr,
+)
+from ._tree import close_all, describe, open_dir, open_file, open_root
 from .base import (
     Lease,
     Lock,
@@ -57,13 +71,20 @@ LOCK_DIR = ".locks"
 _TMP_PREFIX = ".tmp-"
 _NAME_MAX = 255  # bytes per file name on ext4, xfs, btrfs, apfs ...
 _RETRIES = 8  # directory races with a concurrent delete that prunes empty directories
-_OPEN_VALUE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _FIRST_READ = 1 << 15  # most records fit; below malloc's mmap threshold
 _READ_CHUNK = 1 << 20
+# key -> its path segments: a pure function of the key, bounded (cleared when full)
+_NAMES: dict[str, tuple[str, ...]] = {}
+_NAMES_MAX = 4096
 
 
 class LocalFileStore(Storage, Lock):
-    """Storage and lock in a directory tree; fencing is atomic (one flock guards value and lease)."""
+    """Storage and lock in a directory tree; fencing is atomic (one flock guards value and lease).
+
+    Every operation walks the tree from the root anew, one directory at a time, never following a
+    symbolic link (see ``_tree``): nothing it reads, writes, deletes or locks can resolve outside the root
+    at the moment of the operation, whatever was swapped in since the last one."""
 
     backend = "file"
     fences_writes = True
@@ -74,8 +95,6 @@ class LocalFileStore(Storage, Lock):
         self.fsync = fsync
         #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
         self.inline = check_io(io)
-        self._paths: dict[str, str] = {}  # key -> its value file, checked once to resolve inside the root
-        self._real_root: str | None = None
 
     def __repr__(self) -> str:
         return f"LocalFileStore({self.root!r})"
@@ -84,7 +103,8 @@ class LocalFileStore(Storage, Lock):
     async def _run(self, operation: str, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
         """Run a blocking call in a worker thread, or on the loop (then yield once, so a loop of calls
         still lets other tasks in) with ``io=inline`` or ``inline=True``: reads take no lock and touch
-        one small file, so they run on the loop in both modes (the hop costs more than the read)."""
+        one small file, so they run on the loop in both modes (the hop costs more than the read; no file
+        is opened in a way that can wait: see ``_tree``)."""
         try:
             if inline or self.inline:
                 result = fn(*args)
@@ -96,117 +116,101 @@ class LocalFileStore(Storage, Lock):
         except OSError as err:  # permissions, a root that is not a directory, a full disk, I/O errors ...
             raise StoreUnavailable(self.backend, operation, err) from err
 
-    def _ensure_root(self) -> str:
-        """Create the root (and its lock directory) on first use; return its resolved path."""
-        real = self._real_root
-        if real is None:
-            os.makedirs(os.path.join(self.root, LOCK_DIR), exist_ok=True)
-            real = self._real_root = os.path.realpath(self.root)
-        return real
+    @staticmethod
+    def _names(key: str) -> tuple[str, ...]:
+        """The key's path segments (a pure function of the key, so remembering it cannot go stale)."""
+        names = _NAMES.get(key)
+        if names is None:
+            names = tuple(key.split("/"))
+            for name in names:
+                if len(name.encode("utf-8")) > _NAME_MAX - len(_TMP_PREFIX):
+                    raise InvalidKey(key, f"segment longer than {_NAME_MAX - len(_TMP_PREFIX)} bytes (file name limit)")
+            if len(_NAMES) >= _NAMES_MAX:
+                _NAMES.clear()
+            _NAMES[key] = names
+        return names
 
-    def _check_root(self) -> None:
-        """ENOTDIR/EISDIR inside the tree is a key-layout fact; on the root itself it is a fault."""
-        if not os.path.isdir(self.root):
-            raise NotADirectoryError(errno.ENOTDIR, "the store root is not a directory", self.root)
+    def _descend(
+        self, key: str, names: tuple[str, ...], dirs: list[int], *, create: bool, lookup_only: bool = False
+    ) -> int:
+        """Open the directories of ``names`` below ``dirs[-1]`` one by one (appending each descriptor to
+        ``dirs``, which the caller closes); return the innermost. With ``create``, make missing ones,
+        fsyncing each new entry's parent.
 
-    def _path(self, key: str) -> str:
-        """The value file of ``key``, checked to resolve inside the root (symlinks included).
+        FileNotFoundError: one is missing (and not created). NotADirectoryError (``filename`` is the
+        path in the store): a value sits where a directory would be. UnsafePath: anything else.
+        ``lookup_only`` (reads): descriptors good only for opening what is inside (see ``_tree``).
+        """
+        parent = dirs[-1]
+        for depth in range(len(dirs) - 1, len(names) - 1):
+            name = names[depth]
+            where = "/".join(names[: depth + 1])
+            try:
+                try:
+                    fd = open_dir(key, parent, name, where, lookup_only=lookup_only)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(name, 0o777, dir_fd=parent)
+                    except FileExistsError:
+                        pass
+                    else:
+                        self._fsync(parent)
+                    fd = open_dir(key, parent, name, where)
+            except NotADirectoryError:
+                raise NotADirectoryError(errno.ENOTDIR, "a value where a directory would be", where) from None
+            dirs.append(fd)
+            parent = fd
+        return parent
 
-        The check is made once per key and remembered; value files themselves are opened with
-        ``O_NOFOLLOW``, so a symbolic link put in a value's place later is refused, never followed."""
-        path = self._paths.get(key)
-        if path is not None:
-            return path
-        segments = key.split("/")
-        for segment in segments:
-            if len(segment.encode("utf-8")) > _NAME_MAX - len(_TMP_PREFIX):
-                raise InvalidKey(key, f"segment longer than {_NAME_MAX - len(_TMP_PREFIX)} bytes (file name limit)")
-        real_root = self._ensure_root()
-        path = os.path.join(self.root, *segments)
-        real = os.path.realpath(path)
-        if real == real_root or os.path.commonpath([real, real_root]) != real_root:
-            raise InvalidKey(key, "resolves outside the store root (through a symbolic link)")
-        if len(self._paths) >= 4096:
-            self._paths.clear()
-        self._paths[key] = path
-        return path
-
-    def _lock_base(self, key: str) -> str:
-        self._ensure_root()
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        return os.path.join(self.root, LOCK_DIR, digest)
+    def _fsync(self, fd: int) -> None:
+        if self.fsync:
+            os.fsync(fd)
 
     @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[str]:
-        """Hold the key's OS file lock (threads and processes alike); yields the lease file's path.
+    def _locked(self, key: str, root_fd: int) -> Iterator[int]:
+        """Hold the key's OS file lock (threads and processes alike); yields the lock directory's descriptor.
 
         flock locks belong to the open file description, so two threads of one process that each open
         the lock file exclude each other too (unlike POSIX fcntl record locks). The kernel drops the lock
         when a holder dies. Lock files are never deleted: unlinking one while another process waits on it
         would let two holders in.
         """
-        base = self._lock_base(key)
+        locks_fd = self._lock_dir(key, root_fd, create=True)
         try:
-            fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except FileNotFoundError:  # the root (or its lock directory) went away since first use: make it again
-            self._real_root = None
-            base = self._lock_base(key)
-            fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield base + ".lease"
-        finally:
-            os.close(fd)  # releases the flock
-
-    def _fsync_dir(self, path: str) -> None:
-        if not self.fsync:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _makedirs(self, key: str, directory: str) -> None:
-        """Create ``directory`` (under the root) one level at a time, fsyncing each new entry's parent.
-
-        A concurrent delete of another key may prune a directory we just made: start again.
-        """
-        relative = os.path.relpath(directory, self.root)
-        if relative == ".":
-            return
-        parts = relative.split(os.sep)
-        for _ in range(_RETRIES):
-            parent = current = self.root
+            name = _lock_name(key) + ".lock"
+            fd = open_file(key, locks_fd, name, f"{LOCK_DIR}/{name}", os.O_RDWR | os.O_CREAT)
             try:
-                for part in parts:
-                    parent, current = current, os.path.join(current, part)
-                    try:
-                        os.mkdir(current)
-                    except FileExistsError:
-                        if not os.path.isdir(current):
-                            raise self._layout_clash(key, current) from None
-                    else:
-                        self._fsync_dir(parent)
-                return
-            except NotADirectoryError:
-                self._check_root()
-                raise self._layout_clash(key, parent) from None
-            except FileNotFoundError:
-                self._check_root()
-                continue
-        raise FileNotFoundError(errno.ENOENT, "directory kept vanishing while writing", directory)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield locks_fd
+            finally:
+                os.close(fd)  # releases the flock
+        finally:
+            os.close(locks_fd)
 
-    def _layout_clash(self, key: str, path: str) -> InvalidKey:
-        other = os.path.relpath(path, self.root).replace(os.sep, "/")
+    @staticmethod
+    def _lock_dir(key: str, root_fd: int, *, create: bool) -> int:
+        try:
+            return open_dir(key, root_fd, LOCK_DIR, LOCK_DIR)
+        except FileNotFoundError:
+            if not create:
+                raise
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(LOCK_DIR, 0o777, dir_fd=root_fd)
+        return open_dir(key, root_fd, LOCK_DIR, LOCK_DIR)
+
+    @staticmethod
+    def _layout_clash(key: str, where: str) -> InvalidKey:
         return InvalidKey(
             key,
-            f"the file backend maps key segments to directories, and {other!r} is stored as a value: "
+            f"the file backend maps key segments to directories, and {short_repr(where)} is stored as a value: "
             "a key cannot be both a value and a prefix of other keys here",
         )
 
-    def _corrupt(self, key: str, why: str) -> OSError:
-        return OSError(errno.EIO, f"value file of {key!r} is not a durable-xstate value ({why})")
+    @staticmethod
+    def _corrupt(key: str, why: str) -> OSError:
+        return OSError(errno.EIO, f"value file of {short_repr(key)} is not a durable-xstate value ({why})")
 
     # ------------------------------------------------------------------ value files
     def _parse(self, key: str, blob: bytes) -> Versioned:
@@ -217,18 +221,12 @@ class LocalFileStore(Storage, Lock):
             raise self._corrupt(key, "header not terminated")
         return Versioned(blob[end + 1 :], blob[len(MAGIC) : end].decode("ascii"))
 
-    def _load(self, key: str, path: str, header_only: bool) -> Versioned | None:
+    def _load(self, key: str, dir_fd: int, name: str, header_only: bool) -> Versioned | None:
+        """The value file ``name`` in ``dir_fd``: None when missing; IsADirectoryError for a directory."""
         try:
-            fd = os.open(path, _OPEN_VALUE)
+            fd = open_file(key, dir_fd, name, key, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        except (NotADirectoryError, IsADirectoryError):
-            self._check_root()
-            return None  # a value sits where a directory would be, or a directory where a value would be
-        except OSError as err:
-            if err.errno == errno.ELOOP:
-                raise InvalidKey(key, "its value file is a symbolic link (never followed)") from None
-            raise
         try:
             if header_only:
                 blob = os.read(fd, _MAX_HEADER)
@@ -239,14 +237,12 @@ class LocalFileStore(Storage, Lock):
                     while chunk := os.read(fd, _READ_CHUNK):
                         chunks.append(chunk)
                     blob = b"".join(chunks)
-        except IsADirectoryError:
-            return None
         finally:
             os.close(fd)
         return self._parse(key, blob)
 
-    def _version_of(self, key: str, path: str) -> str | None:
-        found = self._load(key, path, header_only=True)
+    def _version_at(self, key: str, dir_fd: int, name: str) -> str | None:
+        found = self._load(key, dir_fd, name, header_only=True)
         return None if found is None else found.version
 
     @staticmethod
@@ -255,18 +251,12 @@ class LocalFileStore(Storage, Lock):
         # version a stale writer might still hold (no ABA).
         return f"{time.time_ns():x}-{secrets.token_hex(6)}"
 
-    def _replace(self, key: str, path: str, chunks: tuple[bytes, ...]) -> None:
-        """Write ``chunks`` to a temp file beside ``path``, fsync it, rename it over ``path``."""
-        directory = os.path.dirname(path)
-        for attempt in range(_RETRIES):
-            tmp = os.path.join(directory, _TMP_PREFIX + secrets.token_hex(8))
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-                break
-            except (FileNotFoundError, NotADirectoryError):
-                if attempt == _RETRIES - 1:
-                    raise
-                self._makedirs(key, directory)
+    def _replace(self, dir_fd: int, name: str, chunks: tuple[bytes, ...]) -> None:
+        """Write ``chunks`` to a temp file in ``dir_fd``, fsync it, rename it over ``name``, fsync the directory.
+
+        The rename replaces whatever entry is there (a symbolic link included) without following it."""
+        tmp = _TMP_PREFIX + secrets.token_hex(8)
+        fd = os.open(tmp, _CREATE_TMP, 0o666, dir_fd=dir_fd)
         try:
             try:
                 for chunk in chunks:
@@ -277,64 +267,79 @@ class LocalFileStore(Storage, Lock):
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=dir_fd)
             raise
-        self._fsync_dir(directory)
+        self._fsync(dir_fd)
 
-    def _prune(self, directory: str) -> None:
-        """Remove empty directories left by a delete, up to (not including) the root."""
-        while os.path.normpath(directory) != os.path.normpath(self.root):
+    @staticmethod
+    def _prune(names: tuple[str, ...], dirs: list[int]) -> None:
+        """Remove the directories of a deleted value left empty, innermost first, up to (not including)
+        the root. ``dirs[i]`` is the directory holding ``names[i]``."""
+        for depth in range(len(dirs) - 1, 0, -1):
             try:
-                os.rmdir(directory)
+                os.rmdir(names[depth - 1], dir_fd=dirs[depth - 1])
             except OSError:
                 return  # not empty (or already gone): stop
-            directory = os.path.dirname(directory)
 
     # ------------------------------------------------------------------ leases
-    def _read_lease(self, key: str, lease_path: str) -> tuple[str | None, int, float]:
+    @staticmethod
+    def _read_lease(key: str, locks_fd: int | None) -> tuple[str | None, int, float]:
         """(owner or None when free, the last token ever issued, expires_at)."""
+        if locks_fd is None:
+            return None, 0, 0.0
+        name = _lock_name(key) + ".lease"
         try:
-            with open(lease_path, "rb") as f:
-                raw = f.read()
+            fd = open_file(key, locks_fd, name, f"{LOCK_DIR}/{name}", os.O_RDONLY)
         except FileNotFoundError:
             return None, 0, 0.0
         try:
-            record = json.loads(raw)
+            chunks = []
+            while chunk := os.read(fd, _READ_CHUNK):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        try:
+            record = json.loads(b"".join(chunks))
             owner = record["owner"]
             token = int(record["token"])
             expires = float(record["expires_at"] or 0.0)
         except (ValueError, KeyError, TypeError) as err:
-            raise OSError(errno.EIO, f"lease file of {key!r} is unreadable: {err}", lease_path) from err
+            raise OSError(errno.EIO, f"lease file of {short_repr(key)} is unreadable: {err}", name) from err
         return owner, token, expires
 
-    def _write_lease(self, key: str, lease_path: str, owner: str | None, token: int, expires: float | None) -> None:
+    def _write_lease(self, key: str, locks_fd: int, owner: str | None, token: int, expires: float | None) -> None:
         record = {"key": key, "owner": owner, "token": token, "expires_at": expires}
-        self._replace(key, lease_path, (json.dumps(record, ensure_ascii=False).encode("utf-8"),))
+        self._replace(locks_fd, _lock_name(key) + ".lease", (json.dumps(record, ensure_ascii=False).encode("utf-8"),))
 
-    def _fence(self, key: str, lease: Lease | None, lease_path: str) -> None:
+    def _fence(self, key: str, lease: Lease | None, locks_fd: int) -> None:
         if lease is None:
             return
-        _, newest, _ = self._read_lease(key, lease_path)
+        _, newest, _ = self._read_lease(key, locks_fd)
         if newest != lease.token:
             raise LeaseLost(key, f"fencing token {lease.token} is stale (newest is {newest})")
 
     # ------------------------------------------------------------------ storage
     async def read(self, key: str) -> Versioned | None:
         validate_key(key)
-        return await self._run("read", self._read_sync, key, inline=True)
-
-    def _read_sync(self, key: str) -> Versioned | None:
-        return self._load(key, self._path(key), header_only=False)
+        return await self._run("read", self._read_sync, key, False, inline=True)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)
-        return await self._run("exists", self._exists_sync, key, inline=True)
+        return await self._run("exists", self._read_sync, key, True, inline=True) is not None
 
-    def _exists_sync(self, key: str) -> bool:
-        return self._version_of(key, self._path(key)) is not None
+    def _read_sync(self, key: str, header_only: bool) -> Versioned | None:
+        names = self._names(key)
+        dirs = [open_root(self.root, lookup_only=True)]
+        try:
+            parent = self._descend(key, names, dirs, create=False, lookup_only=True) if len(names) > 1 else dirs[0]
+            return self._load(key, parent, names[-1], header_only)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # absent; or a value where a directory would be, or a directory where a value would be
+        finally:
+            close_all(dirs)
 
     async def write(
         self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
@@ -347,18 +352,48 @@ class LocalFileStore(Storage, Lock):
         return await self._run("write", self._write_sync, key, payload, expected_version, lease)
 
     def _write_sync(self, key: str, data: bytes, expected: str | None, lease: Lease | None) -> str:
-        path = self._path(key)
-        with self._locked(key) as lease_path:
-            self._fence(key, lease, lease_path)
-            found = self._version_of(key, path)
-            if found != expected:
-                raise WriteConflict(key, expected, found)
-            if found is None and os.path.isdir(path):
-                raise self._layout_clash(key, path)  # keys stored under "<key>/..." exist
-            # (a missing directory is made by _replace when it finds it missing)
-            version = self._new_version()
-            self._replace(key, path, (MAGIC + version.encode("ascii") + b"\n", data))
-            return version
+        names = self._names(key)
+        dirs = [open_root(self.root)]
+        try:
+            with self._locked(key, dirs[0]) as locks_fd:
+                self._fence(key, lease, locks_fd)
+                found: str | None = None
+                is_dir = False
+                try:
+                    parent: int | None = self._descend(key, names, dirs, create=False)
+                    found = self._version_at(key, dirs[-1], names[-1])
+                except FileNotFoundError:
+                    parent = None  # (a missing directory is made below, once the version matched)
+                except NotADirectoryError as err:
+                    if expected is None:
+                        raise self._layout_clash(key, str(err.filename)) from None
+                    parent = None
+                except IsADirectoryError:
+                    is_dir = True  # keys stored under "<key>/..." exist
+                if found != expected:
+                    raise WriteConflict(key, expected, found)
+                if is_dir:
+                    raise self._layout_clash(key, key)
+                version = self._new_version()
+                chunks = (MAGIC + version.encode("ascii") + b"\n", data)
+                for _ in range(_RETRIES):
+                    try:
+                        if parent is None:
+                            close_all(dirs[1:])
+                            del dirs[1:]
+                            parent = self._descend(key, names, dirs, create=True)
+                        self._replace(parent, names[-1], chunks)
+                        return version
+                    except FileNotFoundError:
+                        # a concurrent delete of another key pruned a directory we opened: walk again
+                        parent = None
+                    except NotADirectoryError as err:
+                        raise self._layout_clash(key, str(err.filename)) from None
+                    except IsADirectoryError:
+                        raise self._layout_clash(key, key) from None
+                raise FileNotFoundError(errno.ENOENT, "directory kept vanishing while writing", key)
+        finally:
+            close_all(dirs)
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
         validate_key(key)
@@ -367,59 +402,90 @@ class LocalFileStore(Storage, Lock):
         await self._run("delete", self._delete_sync, key, expected_version, lease)
 
     def _delete_sync(self, key: str, expected: str | None, lease: Lease | None) -> None:
-        path = self._path(key)
-        with self._locked(key) as lease_path:
-            self._fence(key, lease, lease_path)
-            if expected is not None:
-                found = self._version_of(key, path)
-                if found != expected:
+        names = self._names(key)
+        dirs = [open_root(self.root)]
+        try:
+            with self._locked(key, dirs[0]) as locks_fd:
+                self._fence(key, lease, locks_fd)
+                try:
+                    parent = self._descend(key, names, dirs, create=False)
+                    if expected is not None:
+                        found = self._version_at(key, parent, names[-1])
+                    else:  # no need to read it, only to know it is a value of ours
+                        mode = os.stat(names[-1], dir_fd=parent, follow_symlinks=False).st_mode
+                        if not stat.S_ISREG(mode):
+                            if stat.S_ISDIR(mode):
+                                return  # keys stored under "<key>/...": no value at this key
+                            raise UnsafePath(key, key, describe(mode))
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    found = None
+                    if expected is None:
+                        return  # no value at this key
+                if expected is not None and found != expected:
                     raise WriteConflict(key, expected, found)
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                return
-            except (NotADirectoryError, IsADirectoryError):
-                self._check_root()
-                return  # no value at this key
-            directory = os.path.dirname(path)
-            self._fsync_dir(directory)
-        self._prune(directory)
+                try:
+                    os.unlink(names[-1], dir_fd=parent)
+                except FileNotFoundError:
+                    return
+                self._fsync(parent)
+            self._prune(names, dirs)
+        finally:
+            close_all(dirs)
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         return await self._run("list", self._list_sync, prefix, cursor, limit)
 
     def _list_sync(self, prefix: str, cursor: str | None, limit: int) -> Page:
-        self._ensure_root()
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        keys = sorted(
-            k
-            for k in self._walk(base)
-            if k.startswith(prefix) and (cursor is None or k > cursor)
-        )
+        dirs = [open_root(self.root)]
+        try:
+            if base:
+                try:
+                    # the prefix names a path: a link or FIFO on it is refused, like on a key's path
+                    self._descend(prefix, (*base.split("/"), ""), dirs, create=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    return Page([], None)  # nothing stored under it
+            keys = sorted(
+                k for k in self._walk(base, dirs[-1]) if k.startswith(prefix) and (cursor is None or k > cursor)
+            )
+        finally:
+            close_all(dirs)
         page = keys[:limit]
         return Page(page, page[-1] if len(keys) > limit else None)
 
-    def _walk(self, base: str) -> Iterator[str]:
-        """Keys of the value files under ``base`` (hidden names, temp files and symlinks skipped)."""
-        stack = [base]
-        while stack:
-            rel = stack.pop()
-            directory = os.path.join(self.root, *rel.split("/")) if rel else self.root
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                if not rel:
-                    self._check_root()
-                continue  # pruned meanwhile, or a value file where the prefix's directory would be
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                key = f"{rel}/{entry.name}" if rel else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(key)
-                elif entry.is_file(follow_symlinks=False) and _is_key(key):
-                    yield key
+    @staticmethod
+    def _walk(base: str, base_fd: int) -> Iterator[str]:
+        """Keys of the value files under ``base`` (hidden names, temp files, links, FIFOs ... skipped:
+        only directories and regular files of the store are entered or listed, never followed)."""
+        stack: list[tuple[str, int]] = []
+        rel, fd = base, base_fd
+        try:
+            while True:
+                with os.scandir(fd) as it:
+                    entries = list(it)
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    key = f"{rel}/{entry.name}" if rel else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        try:
+                            stack.append((key, open_dir(key, fd, entry.name, key)))
+                        except (FileNotFoundError, NotADirectoryError, UnsafePath):
+                            continue  # removed or swapped since the listing: not a directory of ours now
+                    elif entry.is_file(follow_symlinks=False) and _is_key(key):
+                        yield key
+                if fd != base_fd:
+                    os.close(fd)
+                fd = base_fd
+                if not stack:
+                    return
+                rel, fd = stack.pop()
+        finally:
+            if fd != base_fd:
+                os.close(fd)
+            for _, left in stack:
+                os.close(left)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
@@ -427,18 +493,22 @@ class LocalFileStore(Storage, Lock):
         return await self._run("try_acquire", self._try_acquire_sync, key, owner, lease_seconds)
 
     def _try_acquire_sync(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
-        with self._locked(key) as lease_path:
-            held_by, token, expires = self._read_lease(key, lease_path)
-            now = time.time()
-            if held_by is not None and expires > now:
-                return None
-            token += 1
-            expires = now + lease_seconds
-            self._write_lease(key, lease_path, owner, token, expires)
-            return Lease(key, owner, token, expires, lease_seconds)
+        root_fd = open_root(self.root)
+        try:
+            with self._locked(key, root_fd) as locks_fd:
+                held_by, token, expires = self._read_lease(key, locks_fd)
+                now = time.time()
+                if held_by is not None and expires > now:
+                    return None
+                token += 1
+                expires = now + lease_seconds
+                self._write_lease(key, locks_fd, owner, token, expires)
+                return Lease(key, owner, token, expires, lease_seconds)
+        finally:
+            os.close(root_fd)
 
-    def _held(self, lease: Lease, lease_path: str) -> float:
-        held_by, token, expires = self._read_lease(lease.key, lease_path)
+    def _held(self, lease: Lease, locks_fd: int | None) -> float:
+        held_by, token, expires = self._read_lease(lease.key, locks_fd)
         if held_by is None or held_by != lease.owner or token != lease.token:
             raise LeaseLost(lease.key, "not held by this owner and token")
         return expires
@@ -448,32 +518,54 @@ class LocalFileStore(Storage, Lock):
         return await self._run("renew", self._renew_sync, lease, lease_seconds)
 
     def _renew_sync(self, lease: Lease, lease_seconds: float | None) -> Lease:
-        with self._locked(lease.key) as lease_path:
-            now = time.time()
-            if self._held(lease, lease_path) <= now:
-                raise LeaseLost(lease.key, "expired")
-            duration = lease.lease_seconds if lease_seconds is None else lease_seconds
-            expires = now + duration
-            self._write_lease(lease.key, lease_path, lease.owner, lease.token, expires)
-            return Lease(lease.key, lease.owner, lease.token, expires, duration)
+        root_fd = open_root(self.root)
+        try:
+            with self._locked(lease.key, root_fd) as locks_fd:
+                now = time.time()
+                if self._held(lease, locks_fd) <= now:
+                    raise LeaseLost(lease.key, "expired")
+                duration = lease.lease_seconds if lease_seconds is None else lease_seconds
+                expires = now + duration
+                self._write_lease(lease.key, locks_fd, lease.owner, lease.token, expires)
+                return Lease(lease.key, lease.owner, lease.token, expires, duration)
+        finally:
+            os.close(root_fd)
 
     async def release(self, lease: Lease) -> None:
         validate_key(lease.key)
         await self._run("release", self._release_sync, lease)
 
     def _release_sync(self, lease: Lease) -> None:
-        with self._locked(lease.key) as lease_path:
-            self._held(lease, lease_path)
-            # keep the token: the next holder gets a higher one
-            self._write_lease(lease.key, lease_path, None, lease.token, None)
+        root_fd = open_root(self.root)
+        try:
+            with self._locked(lease.key, root_fd) as locks_fd:
+                self._held(lease, locks_fd)
+                # keep the token: the next holder gets a higher one
+                self._write_lease(lease.key, locks_fd, None, lease.token, None)
+        finally:
+            os.close(root_fd)
 
     async def is_locked(self, key: str) -> bool:
         validate_key(key)
         return await self._run("is_locked", self._is_locked_sync, key)
 
+    def _unlocked_lease(self, key: str) -> tuple[str | None, int, float]:
+        """The lease file read without the flock (it is replaced atomically)."""
+        root_fd = open_root(self.root)
+        try:
+            try:
+                locks_fd = self._lock_dir(key, root_fd, create=False)
+            except FileNotFoundError:
+                return None, 0, 0.0
+            try:
+                return self._read_lease(key, locks_fd)
+            finally:
+                os.close(locks_fd)
+        finally:
+            os.close(root_fd)
+
     def _is_locked_sync(self, key: str) -> bool:
-        # no flock needed: the lease file is replaced atomically
-        held_by, _, expires = self._read_lease(key, self._lock_base(key) + ".lease")
+        held_by, _, expires = self._unlocked_lease(key)
         return held_by is not None and expires > time.time()
 
     async def check(self, lease: Lease) -> None:
@@ -481,9 +573,17 @@ class LocalFileStore(Storage, Lock):
         await self._run("check", self._check_sync, lease)
 
     def _check_sync(self, lease: Lease) -> None:
-        # _held compares with the newest token issued: the lease file holds the last lease granted
-        if self._held(lease, self._lock_base(lease.key) + ".lease") <= time.time():
+        # the lease file holds the last lease granted, so a matching token in it is the newest token
+        held_by, token, expires = self._unlocked_lease(lease.key)
+        if held_by is None or held_by != lease.owner or token != lease.token:
+            raise LeaseLost(lease.key, "not held by this owner and token")
+        if expires <= time.time():
             raise LeaseLost(lease.key, "expired")
+
+
+def _lock_name(key: str) -> str:
+    """The key's lock and lease files are named by the SHA-256 of the key (a fixed length, whatever the key)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _is_key(key: str) -> bool:

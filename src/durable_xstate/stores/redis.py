@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlunsplit
 
-from ..errors import LeaseLost, StoreUnavailable, WriteConflict
+from ..errors import LeaseLost, StoreUnavailable, WriteConflict, short_repr
 from .base import (
     Lease,
     Lock,
@@ -156,7 +156,7 @@ class RedisStore(Storage, Lock):
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, **client_options: Any) -> None:
         validate_key(prefix)
         if "{" in prefix or "}" in prefix:
-            raise ValueError(f"a redis store prefix may not contain braces: {prefix!r}")
+            raise ValueError(f"a redis store prefix may not contain braces: {short_repr(prefix)}")
         self.url = url
         self.prefix = prefix
         self._root = "{" + prefix + "}:"

@@ -24,7 +24,7 @@ import re
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..errors import InvalidKey, StoreNotConfigured, WriteConflict
+from ..errors import InvalidKey, StoreNotConfigured, WriteConflict, short_repr
 from ._aws import AwsClient, ClientError, check_options, error_code, flag
 from .base import (
     Lease,
@@ -59,11 +59,12 @@ _CONFLICT = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"
 _OWN_OPTIONS = frozenset({"create_bucket", "addressing_style"})
 
 
-def validate_bucket_prefix(prefix: str) -> str:
+def validate_bucket_prefix(prefix: object) -> str:
     """The seed's check: ``''`` or ``'path/to/folder/'``; anything else raises ValueError."""
-    if prefix and (prefix.startswith("/") or not _PREFIX_RE.fullmatch(prefix)):
+    if not isinstance(prefix, str) or (prefix and (prefix.startswith("/") or not _PREFIX_RE.fullmatch(prefix))):
+        shown = prefix if isinstance(prefix, str) and len(prefix) <= 80 else short_repr(prefix)  # no 10 MB echo
         raise ValueError(
-            f"Invalid path format. Please use a valid path like 'path/to/folder/'. Provided is {prefix}"
+            f"Invalid path format. Please use a valid path like 'path/to/folder/'. Provided is {shown}"
         )
     return prefix
 
@@ -86,7 +87,7 @@ class S3Storage(Storage):
         self.bucket = bucket
         self.prefix = validate_bucket_prefix(prefix)
         if len(self.prefix.encode("utf-8")) >= S3_MAX_KEY_BYTES:
-            raise ValueError(f"the bucket prefix {prefix!r} leaves no room for keys")
+            raise ValueError(f"the bucket prefix {short_repr(prefix)} leaves no room for keys")
         style = options.pop("addressing_style", "path" if options.get("endpoint_url") else "auto")
         if style not in {"path", "auto", "virtual"}:
             raise ValueError(f"addressing_style must be path, virtual or auto, not {style!r}")
@@ -99,7 +100,7 @@ class S3Storage(Storage):
         validate_key(key)
         full = self.prefix + key
         if len(full.encode("utf-8")) > S3_MAX_KEY_BYTES:
-            raise InvalidKey(key, f"with the bucket prefix {self.prefix!r} it is longer than S3's {S3_MAX_KEY_BYTES} bytes")
+            raise InvalidKey(key, f"with the bucket prefix {short_repr(self.prefix)} it is longer than S3's {S3_MAX_KEY_BYTES} bytes")
         return full
 
     async def _ready(self) -> None:
