@@ -35,6 +35,7 @@ __all__ = [
 MAX_NESTING = 200
 #: Most levels of nested ``states`` in a machine config.
 MAX_STATE_DEPTH = 64
+assert 2 * MAX_STATE_DEPTH <= MAX_NESTING  # check_config_depth's one-walk fast path relies on it
 
 # A linked path: (parent path, key), or () at the root. Built per container, joined only on failure.
 _Path = tuple[Any, ...]
@@ -128,7 +129,11 @@ def check_config_depth(config: Mapping[str, Any]) -> None:
     """Raise MachineConfigError (naming the config path and the limit) for a config nested too deep.
 
     States first: their walk is bounded on its own, and its message says more about a deep machine.
+    A config nested at most ``2 * MAX_STATE_DEPTH`` levels in all (every real one) passes both limits
+    (each level of states is two levels of objects), so one walk without paths decides it.
     """
+    if not _nests_deeper(config, 2 * MAX_STATE_DEPTH):
+        return
     too_deep = find_too_deep_states(config, MAX_STATE_DEPTH)
     if too_deep is not None:
         raise MachineConfigError(
