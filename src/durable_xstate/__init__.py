@@ -10,6 +10,8 @@ from .actors import (
     from_observable,
     from_promise,
     from_transition,
+    initial_transition,
+    transition,
 )
 from .errors import (
     AcquireLockError,
@@ -38,7 +40,6 @@ from .machine import (
     emit,
     enqueue_actions,
     forward_to,
-    initial_transition,
     log,
     matches_state,
     not_,
@@ -50,7 +51,6 @@ from .machine import (
     spawn_child,
     state_in,
     stop_child,
-    transition,
 )
 from .persistence import PersistableActor, with_persistable_actor
 

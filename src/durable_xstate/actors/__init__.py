@@ -4,6 +4,7 @@ from .actor import Actor, Subscription, create_actor
 from .clock import AsyncioClock, Clock, DurableClock, SimulatedClock
 from .creators import from_callback, from_observable, from_promise, from_transition
 from .logic import ActorLogic, ActorSnapshot
+from .pure import initial_transition, transition
 from .system import ActorSystem, Scheduler
 
 __all__ = [
@@ -22,4 +23,6 @@ __all__ = [
     "from_observable",
     "from_promise",
     "from_transition",
+    "initial_transition",
+    "transition",
 ]

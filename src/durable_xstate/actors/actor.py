@@ -18,9 +18,8 @@ from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
 from ..machine.limits import SCALAR_TYPES, check_event_depth
 from ..machine.machine import StateMachine
-from ..machine.transition import register_actor_factory
 from .clock import AsyncioClock, Clock
-from .logic import ActorSnapshot
+from .logic import ActorSnapshot, HandedOverSnapshot
 from .system import ActorSystem
 
 __all__ = ["Actor", "Subscription", "create_actor"]
@@ -53,8 +52,9 @@ def report_unhandled_error(err: BaseException | Any) -> None:
     _log.error("unhandled error in actor: %r", err, exc_info=err if isinstance(err, BaseException) else None)
 
 
-class ActorScope:
-    """What the logic sees of its actor (xstate's ``actorScope``), plus the hooks to create children."""
+class LiveActorScope:
+    """What the logic sees of its live actor (xstate's ``actorScope``): implements the engine's
+    :class:`~durable_xstate.machine.scope.ActorScope` protocol for one :class:`Actor`."""
 
     __slots__ = ("action_executor", "actor", "defer", "emit", "id", "logger", "self", "session_id", "system")
 
@@ -69,12 +69,28 @@ class ActorScope:
         self.emit = actor._emit
         self.action_executor = actor._execute_action
 
+    @property
+    def parent(self) -> Actor | None:
+        return self.actor.parent
+
+    def relay(self, target: Actor, event: Mapping[str, Any]) -> None:
+        self.system.relay(self.actor, target, event)
+
+    def schedule(self, target: Actor, event: Mapping[str, Any], delay: float, send_id: str | None) -> None:
+        self.system.scheduler.schedule(self.actor, target, event, delay, send_id)
+
+    def cancel(self, send_id: str) -> None:
+        self.system.scheduler.cancel(self.actor, send_id)
+
+    def unregister(self, actor: Actor) -> None:
+        self.system.unregister(actor)
+
     def stop_child(self, child: Actor) -> None:
         if child.parent is not self.actor:
             raise ActorError(f"Cannot stop child actor {child.id} of {self.actor.id} because it is not a child")
         child._stop()
 
-    def create_child(
+    def spawn_child(
         self,
         logic: Any,
         *,
@@ -96,7 +112,7 @@ class ActorScope:
         logic = resolve_referenced_actor(machine, src) if isinstance(src, str) else None
         if logic is None:
             return None
-        return self.create_child(
+        return self.spawn_child(
             logic, id=child_id, src=src, sync_snapshot=data.get("syncSnapshot"), system_id=data.get("systemId"),
             input=None, snapshot=data["snapshot"],
         )
@@ -121,7 +137,7 @@ class ActorScope:
                     input = call_impl(input, _MapperArgs(snapshot.context, event, self.actor), None)
             else:
                 logic = src
-            ref = self.create_child(
+            ref = self.spawn_child(
                 logic, id=id, src=src, sync_snapshot=sync_snapshot, system_id=system_id, input=input
             )
             spawned[ref.id] = ref
@@ -179,7 +195,6 @@ class Actor:
         self.session_id = self.system.book_id()
         self.id: str = id if id is not None else self.session_id
         self.logger = logger or self.system.logger
-        self.clock = clock or self.system.clock
         self._parent = parent
         self.sync_snapshot = sync_snapshot
         self.src = src if src is not None else logic
@@ -192,7 +207,7 @@ class Actor:
         self._mailbox_active = False
         self._observers: list[_Observer] = []
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
-        self._scope = ActorScope(self)
+        self._scope = LiveActorScope(self)
         if self.system.inspecting:
             self.system.send_inspection_event({"type": "@xstate.actor", "actorRef": self})
         if system_id:
@@ -203,10 +218,31 @@ class Actor:
         if system_id and self._snapshot.status != "active":
             self.system.unregister(self)
 
+    @property
+    def clock(self) -> Clock:
+        """The clock of the actor's system (every actor of a system uses its root's)."""
+        return self.system.clock
+
+    def use_clock(self, clock: Clock) -> None:
+        """Run the system's delayed events on ``clock`` from now on: call it on a root actor before it
+        starts and before anything was scheduled (the persistence layer gives a restored actor the clock
+        its stored timers live on). ActorError otherwise: armed timers cannot move to another clock."""
+        if self._parent is not None:
+            raise ActorError(f"Only a root actor can change the clock; {self.id} has a parent")
+        if self._status != NOT_STARTED or self.system.scheduler.has_pending():
+            raise ActorError(f"The clock of actor {self.id} can only change before it starts and schedules")
+        self.system.clock = clock
+
     def _init_state(self, persisted: Mapping[str, Any] | None) -> Any:
         logic = self.logic
         if persisted is not None:
             # A snapshot that does not fit the logic is a caller error: raise, build nothing.
+            if isinstance(logic, StateMachine):
+                # a snapshot handed over by its only holder is used without a copy, once
+                adopt = type(persisted) is not dict and isinstance(persisted, HandedOverSnapshot) and (
+                    persisted.take_ownership()
+                )
+                return logic.restore_snapshot(persisted, self._scope, adopt=adopt)
             restore = getattr(logic, "restore_snapshot", None)
             return restore(persisted, self._scope) if restore is not None else persisted
         if isinstance(logic, StateMachine):
@@ -282,7 +318,7 @@ class Actor:
                 start(self._snapshot, self._scope)
             except Exception as err:
                 self._snapshot = self._snapshot._replace(status="error", error=err)
-                self.system.changes += 1
+                self.system._changes += 1
                 self._error(err)
                 return self
         self._update(self._snapshot, ev)
@@ -331,7 +367,7 @@ class Actor:
         except Exception as err:
             self._deferred.clear()
             self._snapshot = self._snapshot._replace(status="error", error=err)
-            self.system.changes += 1
+            self.system._changes += 1
             self._error(err)
             return
         self._update(next_snapshot, event)
@@ -341,7 +377,7 @@ class Actor:
 
     def _update(self, snapshot: Any, event: Any) -> None:
         if snapshot is not self._snapshot:
-            self.system.changes += 1
+            self.system._changes += 1
         self._snapshot = snapshot
         deferred = self._deferred
         while deferred:
@@ -351,7 +387,7 @@ class Actor:
             except Exception as err:
                 deferred.clear()
                 self._snapshot = snapshot._replace(status="error", error=err)
-                self.system.changes += 1
+                self.system._changes += 1
         status = self._snapshot.status
         if status == "active":
             for obs in list(self._observers):
@@ -514,7 +550,7 @@ class Actor:
         """
         out = []
         self.system.scheduler.arm_deferred()
-        for ev in self.system.scheduler.scheduled_events.values():
+        for ev in self.system.scheduler.pending():
             if ev["source"] is self:
                 out.append(
                     {
@@ -548,11 +584,3 @@ def create_actor(
         logic, id=id, input=input, snapshot=snapshot, inspect=inspect, clock=clock, logger=logger,
         system_id=system_id,
     )
-
-
-def _detached_child(logic: Any, **options: Any) -> Actor:
-    options.pop("snapshot", None)
-    return Actor(logic, **options)
-
-
-register_actor_factory(_detached_child)

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import SnapshotError
 from ..machine.machine import json_error
 
-__all__ = ["ActorLogic", "ActorSnapshot", "LogicArgs"]
+__all__ = ["ActorLogic", "ActorSnapshot", "HandedOverSnapshot", "LogicArgs"]
 
 _MISSING: Any = object()
 
@@ -25,6 +25,18 @@ class ActorLogic(Protocol):
     def transition(self, snapshot: Any, event: Any, scope: Any) -> Any: ...
 
     def get_persisted_snapshot(self, snapshot: Any) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class HandedOverSnapshot(Protocol):
+    """A persisted snapshot (a mapping) whose only holder hands it over to the actor restored from it.
+
+    ``take_ownership()`` answers whether the actor may keep the data as it is instead of copying it:
+    True at most once, and only when nothing else holds the data and no actor reference marks are
+    inside its context. The persistence layer passes records it just decoded this way; an actor given
+    a plain dict always copies it (``StateMachine.restore_snapshot(..., adopt=...)``)."""
+
+    def take_ownership(self) -> bool: ...
 
 
 class ActorSnapshot:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .clock import Clock
 
 if TYPE_CHECKING:
     from .actor import Actor
 
-__all__ = ["ActorSystem", "DeferredTimers", "Scheduler"]
+__all__ = ["ActorSystem", "DeferredTimers", "ScheduledEvent", "Scheduler"]
 
 _log = logging.getLogger("durable_xstate")
 
@@ -46,37 +46,75 @@ class DeferredTimers(Protocol):
     def arm(self, scheduler: Scheduler) -> None: ...
 
 
+class ScheduledEvent(TypedDict):
+    """A delayed event the scheduler holds (armed, not yet fired or cancelled). Read-only for callers."""
+
+    source: Actor
+    target: Actor
+    event: Any
+    delay: float
+    id: str
+    startedAt: float
+
+
 class Scheduler:
     """Delayed events, keyed ``<source session id>.<send id>`` as in xstate.
 
     An event scheduled without an id gets a random one, as in xstate: a restored actor's stored timers
-    keep their ids, so ids counted from zero in each run would collide with them."""
+    keep their ids, so ids counted from zero in each run would collide with them.
+
+    Public API for the layers above (persistence): :meth:`pending` lists the armed events,
+    :meth:`schedule` arms one (``started_at`` keeps a stored timer's due time), :meth:`keep_deferred`
+    hands the scheduler timers to arm only when needed, :meth:`arm_deferred` arms them now and
+    :meth:`forget_deferred` drops them without cancelling anything."""
 
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
-        self.scheduled_events: dict[str, dict[str, Any]] = {}
+        self._events: dict[str, ScheduledEvent] = {}
         self._timers: dict[str, Any] = {}
-        self.deferred: DeferredTimers | None = None
+        self._deferred: DeferredTimers | None = None
+
+    def pending(self) -> Iterator[ScheduledEvent]:
+        """The armed delayed events, in the order they were armed (deferred ones are not armed: call
+        :meth:`arm_deferred` first to include them). Do not schedule or cancel while iterating."""
+        return iter(self._events.values())
+
+    def has_pending(self) -> bool:
+        """Whether any delayed event is armed."""
+        return bool(self._events)
+
+    @property
+    def deferred(self) -> DeferredTimers | None:
+        """The timers handed over with :meth:`keep_deferred` and not yet armed, or None."""
+        return self._deferred
+
+    def keep_deferred(self, timers: DeferredTimers) -> None:
+        """Hold ``timers`` without arming them (see :class:`DeferredTimers`); replaces any held before."""
+        self._deferred = timers
+
+    def forget_deferred(self) -> None:
+        """Drop the deferred timers without arming or cancelling them (they stay wherever they are stored)."""
+        self._deferred = None
 
     def arm_deferred(self) -> None:
-        """Arm the deferred timers now.
+        """Arm the deferred timers now (nothing if there are none); arming them is not a change.
 
-        Deferred timers come first in :attr:`scheduled_events`, as if armed before this run's."""
-        deferred = self.deferred
+        Deferred timers come first in :meth:`pending`, as if armed before this run's."""
+        deferred = self._deferred
         if deferred is None:
             return
-        self.deferred = None
-        current, self.scheduled_events = self.scheduled_events, {}
+        self._deferred = None
+        current, self._events = self._events, {}
         handles = dict(self._timers)
-        changes = self.system.changes
+        changes = self.system._changes
         deferred.arm(self)
-        self.system.changes = changes  # arming what was stored changes nothing
+        self.system._changes = changes  # arming what was stored changes nothing
         for key, ev in current.items():  # this run's timers were set later: on the same key they win
             stored = self._timers.get(key)
             if stored is not None and stored is not handles[key]:
                 self.system.clock.clear_timeout(stored)
             self._timers[key] = handles[key]
-            self.scheduled_events[key] = ev
+            self._events[key] = ev
 
     def schedule(
         self,
@@ -95,13 +133,13 @@ class Scheduler:
             key = f"{source.session_id}.{id}"
         else:
             key = f"{source.session_id}.{id}"
-            if self.deferred is not None and key not in self.scheduled_events:
-                self.deferred.remove(source, id)  # replaced, as an armed one would be
+            if self._deferred is not None and key not in self._events:
+                self._deferred.remove(source, id)  # replaced, as an armed one would be
         clock = self.system.clock
         now = clock.now()
         start = now if started_at is None else started_at
-        self.system.changes += 1
-        self.scheduled_events[key] = {
+        self.system._changes += 1
+        self._events[key] = {
             "source": source,
             "target": target,
             "event": event,
@@ -111,27 +149,27 @@ class Scheduler:
         }
 
         def fire() -> None:
-            self.system.changes += 1
+            self.system._changes += 1
             self._timers.pop(key, None)
-            self.scheduled_events.pop(key, None)
+            self._events.pop(key, None)
             self.system.relay(source, target, event)
 
         self._timers[key] = clock.set_timeout(fire, max(start + delay - now, 0))
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"
-        if self.deferred is not None and key not in self.scheduled_events and self.deferred.remove(source, id):
-            self.system.changes += 1
+        if self._deferred is not None and key not in self._events and self._deferred.remove(source, id):
+            self.system._changes += 1
             return
         timer = self._timers.pop(key, None)
-        if self.scheduled_events.pop(key, None) is not None:
-            self.system.changes += 1
+        if self._events.pop(key, None) is not None:
+            self.system._changes += 1
         if timer is not None:
             self.system.clock.clear_timeout(timer)
 
     def cancel_all(self, actor: Actor) -> None:
         self.arm_deferred()
-        for _key, ev in list(self.scheduled_events.items()):
+        for _key, ev in list(self._events.items()):
             if ev["source"] is actor:
                 self.cancel(actor, ev["id"])
 
@@ -148,9 +186,13 @@ class ActorSystem:
         self.inspecting = False
         self.root: Actor | None = None
         self.scheduler = Scheduler(self)
-        #: bumped whenever any actor of the system gets a new snapshot or a delayed event is scheduled,
-        #: cancelled or fired: equal readings mean nothing a persisted record holds has changed
-        self.changes = 0
+        self._changes = 0
+
+    @property
+    def changes(self) -> int:
+        """A counter bumped whenever any actor of the system gets a new snapshot or a delayed event is
+        scheduled, cancelled or fired: equal readings mean nothing a persisted record holds has changed."""
+        return self._changes
 
     def book_id(self) -> str:
         return f"x:{next(_session_ids)}"

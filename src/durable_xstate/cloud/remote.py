@@ -11,13 +11,34 @@ cancel command. A restored wait does not send its command again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from ..actors.logic import ActorSnapshot, BaseLogic
+from ..errors import ActorError
 from .events import CloudEvent, event_from_dict
 
-__all__ = ["RemoteServiceLogic", "from_remote_service"]
+__all__ = ["CommandQueue", "RemoteServiceLogic", "from_remote_service"]
+
+
+@runtime_checkable
+class CommandQueue(Protocol):
+    """An actor that emits command events for the actors below it (``CloudOrchestrationActor`` is one)."""
+
+    def queue_command(self, event: CloudEvent | Mapping[str, Any], key: str) -> CloudEvent: ...
+
+
+def _command_queue(actor: Any) -> CommandQueue:
+    """The nearest ancestor of ``actor`` that queues commands; ActorError when none does."""
+    node = actor.parent
+    while node is not None:
+        if isinstance(node, CommandQueue):
+            return node
+        node = node.parent
+    raise ActorError(
+        f"remote service actor {actor.id!r} needs an ancestor that queues commands (a CloudOrchestrationActor, "
+        "e.g. through orchestrate_cloud_events); it runs under none"
+    )
 
 
 class RemoteServiceError(Exception):
@@ -51,8 +72,7 @@ class RemoteServiceLogic(BaseLogic):
         context = snapshot.context if isinstance(snapshot.context, dict) else {}
         if snapshot.status != "active" or context.get("commandId"):
             return  # restored while waiting: the command went out in an earlier run
-        root = scope.system.root
-        command = root.queue_command(
+        command = _command_queue(scope.self).queue_command(
             {"type": self.command, "data": snapshot.input, "correlationid": scope.self.id},
             f"invoke:{scope.self.id}",
         )
@@ -68,7 +88,7 @@ class RemoteServiceLogic(BaseLogic):
             return snapshot._replace(status="error", error=RemoteServiceError(ce.get_type(), ce.get_data()), input=None)
         if event.get("type") == "xstate.stop":
             if self.cancel:
-                scope.system.root.queue_command(
+                _command_queue(scope.self).queue_command(
                     {"type": self.cancel, "data": snapshot.input, "correlationid": scope.self.id},
                     f"cancel:{scope.self.id}",
                 )

@@ -15,6 +15,7 @@ from .guards import evaluate_guard
 from .js import js_items
 
 if TYPE_CHECKING:
+    from .scope import ActorScope
     from .snapshot import MachineSnapshot
 
 __all__ = [
@@ -64,7 +65,7 @@ class AssignArgs(ActionArgs):
 
     __slots__ = ("_scope", "_snapshot", "_spawn", "spawned")
 
-    def __init__(self, context: Any, event: Any, self_: Any, system: Any, scope: Any, snapshot: Any) -> None:
+    def __init__(self, context: Any, event: Any, self_: Any, system: Any, scope: ActorScope, snapshot: Any) -> None:
         # the four ActionArgs fields set here, not through super().__init__: one assign per event, hot path
         self.context = context
         self.event = event
@@ -79,12 +80,8 @@ class AssignArgs(ActionArgs):
     @property
     def spawn(self) -> Any:
         if self._spawn is None:
-            create = getattr(self._scope, "create_spawner", None)
-            if create is None:
-                self._spawn = _no_spawn
-            else:
-                self.spawned = {}
-                self._spawn = create(self._snapshot, self.event, self.spawned)
+            self.spawned = {}
+            self._spawn = self._scope.create_spawner(self._snapshot, self.event, self.spawned)
         return self._spawn
 
 
@@ -120,7 +117,7 @@ class BuiltinAction:
 
     def resolve(
         self,
-        scope: Any,
+        scope: ActorScope,
         snapshot: MachineSnapshot,
         args: ActionArgs,
         params: Any,
@@ -128,7 +125,7 @@ class BuiltinAction:
     ) -> Resolution:
         raise NotImplementedError
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         """The side effect; only called when ``has_execute`` is true."""
 
     def __call__(self, *args: Any) -> None:
@@ -142,7 +139,7 @@ def resolve_delay(delay: Any, snapshot: MachineSnapshot, args: ActionArgs, param
     """A delay name (through ``setup(delays=...)``), a function of ``(args, params)``, or a number."""
     if isinstance(delay, str):
         delays = snapshot.machine.implementations.delays
-        if delay not in delays and getattr(snapshot.machine, "strict", False):
+        if delay not in delays and snapshot.machine.strict:
             raise LookupError(f"Delay '{delay}' is not implemented in machine '{snapshot.machine.id}'")
         return _resolve_value(delays.get(delay), args, params)
     if callable(delay):
@@ -166,7 +163,7 @@ class Assign(BuiltinAction):
         self.assignment: Any = assignment if self.is_fn else dict(js_items(assignment))
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         context = snapshot.context
         if context is None:
@@ -205,7 +202,7 @@ class Raise(BuiltinAction):
         self.delay = delay
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         event = _resolve_value(self.event, args, params)
         delay = resolve_delay(self.delay, snapshot, args, params)
@@ -214,14 +211,13 @@ class Raise(BuiltinAction):
             extra.internal_queue.append(event)
         return snapshot, {"event": event, "id": self.id, "delay": delay}, None
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         delay = params["delay"]
         if delay is not None:
             event, send_id = params["event"], params["id"]
 
             def schedule() -> None:
-                me = scope.self
-                scope.system.scheduler.schedule(me, me, event, delay, send_id)
+                scope.schedule(scope.self, event, delay, send_id)
 
             scope.defer(schedule)
 
@@ -234,11 +230,11 @@ class Emit(BuiltinAction):
         self.event = event
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"event": _resolve_value(self.event, args, params)}, None
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         event = params["event"]
         scope.defer(lambda: scope.emit(event))
 
@@ -256,11 +252,11 @@ class Log(BuiltinAction):
         self.label = label
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"value": _resolve_value(self.value, args, params), "label": self.label}, None
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         if params["label"]:
             scope.logger(params["label"], params["value"])
         else:
@@ -275,13 +271,13 @@ class Cancel(BuiltinAction):
         self.send_id = send_id
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         return snapshot, {"sendId": _resolve_value(self.send_id, args, params)}, None
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         send_id = params["sendId"]
-        scope.defer(lambda: scope.system.scheduler.cancel(scope.self, send_id))
+        scope.defer(lambda: scope.cancel(send_id))
 
 
 class Enqueue:
@@ -327,7 +323,7 @@ class EnqueueActions(BuiltinAction):
         self.collect = collect
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         enqueue = Enqueue()
         # check() sees the snapshot as it was before the enqueued actions run

@@ -24,6 +24,7 @@ from .guards import evaluate_guard, guard_type
 from .node import StateNode, Transition
 
 if TYPE_CHECKING:
+    from .scope import ActorScope
     from .snapshot import MachineSnapshot
 
 __all__ = [
@@ -391,7 +392,7 @@ def add_ancestor_states_to_enter(
 def resolve_actions_and_context(
     snapshot: MachineSnapshot,
     event: Any,
-    scope: Any,
+    scope: ActorScope,
     actions: list[Any] | tuple[Any, ...],
     internal_queue: list[Any],
     deferred_actor_ids: list[str] | None = None,
@@ -410,7 +411,7 @@ def resolve_actions_and_context(
 def _resolve_and_execute(
     snapshot: MachineSnapshot,
     event: Any,
-    scope: Any,
+    scope: ActorScope,
     actions: list[Any] | tuple[Any, ...],
     extra: ResolveExtra,
     retries: list[tuple[Any, Any]] | None,
@@ -457,7 +458,7 @@ def _resolve_and_execute(
     return current
 
 
-def _bind_execute(builtin: BuiltinAction, scope: Any, params: Any) -> Any:
+def _bind_execute(builtin: BuiltinAction, scope: ActorScope, params: Any) -> Any:
     def run(_info: Any = None, _params: Any = None) -> None:
         builtin.execute(scope, params)
 
@@ -568,7 +569,7 @@ class StepPlan:
 def microstep(
     transitions: list[Transition],
     snapshot: MachineSnapshot,
-    scope: Any,
+    scope: ActorScope,
     event: Any,
     is_initial: bool,
     internal_queue: list[Any],
@@ -645,7 +646,7 @@ def _order(n: StateNode) -> int:
 
 
 def get_machine_output(
-    snapshot: MachineSnapshot, event: Any, scope: Any, root: StateNode, completion: StateNode
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, root: StateNode, completion: StateNode
 ) -> Any:
     if root.output is None:
         return None
@@ -657,7 +658,7 @@ def get_machine_output(
 
 
 def initial_microstep(
-    snapshot: MachineSnapshot, scope: Any, init_event: Any, internal_queue: list[Any]
+    snapshot: MachineSnapshot, scope: ActorScope, init_event: Any, internal_queue: list[Any]
 ) -> MachineSnapshot:
     root = snapshot.machine.root
     t = Transition(root, None, {"reenter": True})
@@ -671,7 +672,7 @@ def initial_microstep(
 def macrostep(
     snapshot: MachineSnapshot,
     event: Mapping[str, Any],
-    scope: Any,
+    scope: ActorScope,
     internal_queue: list[Any],
     microsteps: list[tuple[Any, MachineSnapshot, list[Transition]]] | None = None,
 ) -> MachineSnapshot:
@@ -746,7 +747,7 @@ def macrostep(
     return current
 
 
-def stop_children(snapshot: MachineSnapshot, event: Any, scope: Any) -> MachineSnapshot:
+def stop_children(snapshot: MachineSnapshot, event: Any, scope: ActorScope) -> MachineSnapshot:
     if not snapshot.children:
         return snapshot
     actions = [_stop_child_action(child) for child in list(snapshot.children.values())]

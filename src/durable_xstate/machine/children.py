@@ -1,7 +1,8 @@
 """Child-actor actions (``spawn_child``, ``stop_child``) and the invoke seam.
 
-The machine never creates actors itself: it asks its scope (``scope.create_child``), which the actor
-runtime provides, so this package stays free of the runtime.
+The machine never creates actors itself: it asks its scope (``scope.spawn_child``, see
+:class:`~durable_xstate.machine.scope.ActorScope`), which the actor runtime provides, so this package
+stays free of the runtime.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .actions import ActionArgs, BuiltinAction, Resolution, ResolveExtra, resolv
 from .callables import call_impl
 
 if TYPE_CHECKING:
+    from .scope import ActorScope
     from .snapshot import MachineSnapshot
 
 __all__ = [
@@ -33,7 +35,7 @@ class StopChild(BuiltinAction):
         self.actor_ref = actor_ref
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         ref = self.actor_ref
         if callable(ref) and not getattr(ref, "__xstate_actor__", False):
@@ -45,21 +47,22 @@ class StopChild(BuiltinAction):
             children.pop(child.id, None)
         return snapshot._replace(children=children), child, None
 
-    def execute(self, scope: Any, child: Any) -> None:
+    def execute(self, scope: ActorScope, child: Any) -> None:
         if child is None:
             return
-        _unregister_recursively(scope.system, child)
+        _unregister_recursively(scope, child)
         if not child.is_running:
             scope.stop_child(child)
             return
         scope.defer(lambda: scope.stop_child(child))
 
 
-def _unregister_recursively(system: Any, actor: Any) -> None:
+def _unregister_recursively(scope: ActorScope, actor: Any) -> None:
+    # any logic's snapshot may be a child's: only machine (and built-in) snapshots have children
     for grandchild in list(getattr(actor.get_snapshot(), "children", {}).values()):
         if grandchild is not None:
-            _unregister_recursively(system, grandchild)
-    system.unregister(actor)
+            _unregister_recursively(scope, grandchild)
+    scope.unregister(actor)
 
 
 def resolve_referenced_actor(machine: Any, src: str) -> Any:
@@ -100,7 +103,7 @@ class SpawnChild(BuiltinAction):
         self.sync_snapshot = sync_snapshot
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         src = self.src
         logic = resolve_referenced_actor(snapshot.machine, src) if isinstance(src, str) else src
@@ -112,14 +115,14 @@ class SpawnChild(BuiltinAction):
             resolved_input = (
                 call_impl(inp, _MapperArgs(snapshot.context, args.event, scope.self), None) if callable(inp) else inp
             )
-            actor_ref = scope.create_child(
+            actor_ref = scope.spawn_child(
                 logic, id=child_id, src=src, sync_snapshot=self.sync_snapshot, system_id=self.system_id,
                 input=resolved_input,
             )
-        elif getattr(snapshot.machine, "strict", False):
+        elif snapshot.machine.strict:
             raise LookupError(f"Actor logic '{src}' not implemented in machine '{snapshot.machine.id}'")
         key = "undefined" if child_id is None else child_id
-        if getattr(snapshot.machine, "strict", False):
+        if snapshot.machine.strict:
             existing = snapshot.children.get(key)
             if existing is not None and not existing.is_stopped:
                 raise ValueError(
@@ -130,7 +133,7 @@ class SpawnChild(BuiltinAction):
                        "input": resolved_input}
         return snapshot._replace(children=children), exec_params, None
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         actor_ref = params["actorRef"]
         if actor_ref is None:
             return
@@ -193,7 +196,7 @@ class SendTo(BuiltinAction):
         self.delay = delay
 
     def resolve(
-        self, scope: Any, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
+        self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
         event = call_impl(self.event, args, params) if callable(self.event) else self.event
         delay = resolve_delay(self.delay, snapshot, args, params)
@@ -203,7 +206,7 @@ class SendTo(BuiltinAction):
         target: Any
         if isinstance(to, str):
             if to == "#_parent":
-                target = getattr(scope.self, "parent", None)
+                target = scope.parent
             elif to == "#_internal":
                 target = scope.self
             elif to.startswith("#_"):
@@ -213,7 +216,7 @@ class SendTo(BuiltinAction):
                 target = to if deferred and to in deferred else snapshot.children.get(to)
             if not target:
                 raise LookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")
-        elif to is None and getattr(snapshot.machine, "strict", False):
+        elif to is None and snapshot.machine.strict:
             raise LookupError(
                 f"send_to target resolved to nothing in machine '{snapshot.machine.id}' "
                 "(xstate would send the event to the sender itself)"
@@ -229,19 +232,19 @@ class SendTo(BuiltinAction):
         }
         return snapshot, exec_params, None
 
-    def retry_resolve(self, scope: Any, snapshot: Any, params: Any) -> None:
+    def retry_resolve(self, scope: ActorScope, snapshot: Any, params: Any) -> None:
         if isinstance(params["to"], str):
             params["to"] = snapshot.children.get(params["to"])
 
-    def execute(self, scope: Any, params: Any) -> None:
+    def execute(self, scope: ActorScope, params: Any) -> None:
         def run() -> None:
             to, event, delay, send_id = params["to"], params["event"], params["delay"], params["id"]
             if delay is not None:
-                scope.system.scheduler.schedule(scope.self, to, event, delay, send_id)
+                scope.schedule(to, event, delay, send_id)
                 return
             if event.get("type") == "xstate.error":
                 event = {"type": f"xstate.error.actor.{scope.self.id}", "error": event.get("data"), "actorId": scope.self.id}
-            scope.system.relay(scope.self, to, event)
+            scope.relay(to, event)
 
         scope.defer(run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ActorError, MachineConfigError, SnapshotError
 from .actions import Assign
@@ -20,7 +20,10 @@ from .events import init_event
 from .guards import BuiltinGuard
 from .limits import check_config_depth
 from .node import StateNode, Transition, to_state_path
-from .snapshot import AdoptableSnapshot, MachineSnapshot, persist_context
+from .snapshot import MachineSnapshot, persist_context
+
+if TYPE_CHECKING:
+    from .scope import ActorScope
 
 __all__ = ["Implementations", "MachineSetup", "StateMachine", "create_machine", "setup"]
 
@@ -172,7 +175,7 @@ class StateMachine:
     def get_transition_data(self, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
         return select_transitions(snapshot, event)
 
-    def get_initial_snapshot(self, scope: Any, input_: Any = None) -> MachineSnapshot:
+    def get_initial_snapshot(self, scope: ActorScope, input_: Any = None) -> MachineSnapshot:
         ev = init_event(input_)
         internal_queue: list[Any] = []
         context = self.config.get("context")
@@ -184,7 +187,7 @@ class StateMachine:
         except Exception as err:  # xstate 5.33: the actor starts in error status
             return snapshot._replace(status="error", error=err)
 
-    def _pre_initial_snapshot(self, scope: Any, ev: Any, internal_queue: list[Any]) -> MachineSnapshot:
+    def _pre_initial_snapshot(self, scope: ActorScope, ev: Any, internal_queue: list[Any]) -> MachineSnapshot:
         context = self.config.get("context")
         if callable(context):
             pre = MachineSnapshot(self, [self.root], {})
@@ -198,13 +201,13 @@ class StateMachine:
             return resolve_actions_and_context(pre, ev, scope, [Assign(assignment)], internal_queue)
         return MachineSnapshot(self, [self.root], copy.deepcopy(context) if context else {})
 
-    def start(self, snapshot: MachineSnapshot, scope: Any) -> None:
+    def start(self, snapshot: MachineSnapshot, scope: ActorScope) -> None:
         """Start every child that is still active (restored or created while computing the initial state)."""
         for child in list(snapshot.children.values()):
             if child is not None and child.get_snapshot().status == "active":
                 child.start()
 
-    def transition(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: Any) -> MachineSnapshot:
+    def transition(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: ActorScope) -> MachineSnapshot:
         return macrostep(snapshot, event, scope, [])
 
     def resolve_state(self, value: Any, context: Any = None, history_value: Any = None) -> MachineSnapshot:
@@ -243,8 +246,15 @@ class StateMachine:
         out["children"] = children
         return out
 
-    def restore_snapshot(self, persisted: Mapping[str, Any], scope: Any) -> MachineSnapshot:
-        """Rebuild a snapshot from its persisted form without running any action (xstate's ``restoreSnapshot``)."""
+    def restore_snapshot(
+        self, persisted: Mapping[str, Any], scope: ActorScope | None, *, adopt: bool = False
+    ) -> MachineSnapshot:
+        """Rebuild a snapshot from its persisted form without running any action (xstate's ``restoreSnapshot``).
+
+        The persisted dict is left untouched: its context is copied. ``adopt=True`` means the caller hands
+        ``persisted`` over (nobody else holds or will change it, and no actor reference marks are in its
+        context): the context is then used as is, without a copy. Children are recreated through
+        ``scope.restore_child``; with no scope (``None``, e.g. to read a stored state) none are."""
         if type(persisted) is not dict and not isinstance(persisted, Mapping):
             raise SnapshotError("", f"a persisted snapshot must be an object, got {type(persisted).__name__}")
         status = persisted.get("status")
@@ -285,20 +295,18 @@ class StateMachine:
         if type(children_raw) is not dict and not isinstance(children_raw, Mapping):
             raise SnapshotError("children", "must be an object")
         children: dict[str, Any] = {}
-        restore_child = getattr(scope, "restore_child", None)
         for cid, data in children_raw.items():
             if not isinstance(data, Mapping) or "snapshot" not in data:
                 raise SnapshotError(f"children.{cid}", "must be an object with a snapshot")
-            if restore_child is None:
+            if scope is None:
                 continue
-            ref = restore_child(self, cid, data)
+            ref = scope.restore_child(self, cid, data)
             if ref is not None:
                 children[cid] = ref
         # one pass: copy the JSON-shaped context (the caller's dict stays untouched) and put the
         # restored children where the persisted actor marks are (a missing child becomes None)
-        if type(persisted) is AdoptableSnapshot and not persisted.has_refs and not persisted.adopted:
-            persisted.adopted = True  # fresh from JSON, nobody else holds it, no marks to revive
-            context = persisted.get("context")
+        if adopt:
+            context = persisted.get("context")  # handed over: nobody else holds it, no marks to revive
         else:
             context = _revive_copy(persisted.get("context"), children)
         return MachineSnapshot(

@@ -11,22 +11,9 @@ if TYPE_CHECKING:
     from .configuration import ConfigInfo
     from .machine import StateMachine
 
-__all__ = ["AdoptableSnapshot", "MachineSnapshot", "matches_state", "to_state_value"]
+__all__ = ["MachineSnapshot", "matches_state", "to_state_value"]
 
 ACTOR_TYPE_MARK = 1  # xstate's $$ACTOR_TYPE
-
-
-class AdoptableSnapshot(dict):  # type: ignore[type-arg]
-    """A persisted snapshot just decoded from JSON and handed over by its only holder (the persistence
-    layer): restoring it may adopt its context as is instead of copying it, once, when ``has_refs`` says
-    no actor reference marks are inside. A second restore from the same dict copies, as for any dict."""
-
-    __slots__ = ("adopted", "has_refs")
-
-    def __init__(self, data: Mapping[str, Any], *, has_refs: bool) -> None:
-        super().__init__(data)
-        self.has_refs = has_refs
-        self.adopted = False
 
 
 class MachineSnapshot:

@@ -178,8 +178,7 @@ class PersistableActor:
             life=uuid.uuid4().hex,
         )
         # the actor's timers live on our clock, so they can be stored and fired in a later run
-        actor.system.clock = self.clock
-        actor.clock = self.clock
+        actor.use_clock(self.clock)
         revision = self._revision = self.record.revision + 1
         self._emitted = 0
         actor.on("*", self._capture)
@@ -238,7 +237,7 @@ class PersistableActor:
     def _keep(self, actor: Actor, timers: StoredTimers) -> None:
         """Leave the stored timers unparsed in the scheduler, armed when a run needs them."""
         scheduler = actor.system.scheduler
-        scheduler.deferred = _KeptTimers(self, actor, timers)
+        scheduler.keep_deferred(_KeptTimers(self, actor, timers))
         due = timers.next_due
 
         def before_fire(now: float) -> None:
@@ -373,7 +372,7 @@ class PersistableActor:
         self._initiated = False
         try:
             if actor is not None and actor.parent is None and not actor.is_stopped:
-                actor.system.scheduler.deferred = None  # stored timers stay stored: stopping is not cancelling
+                actor.system.scheduler.forget_deferred()  # stored timers stay stored: stopping is not cancelling
                 actor.stop()
         finally:
             if self._renewer is not None or self.lease is not None or self._renewal_timer is not None:
@@ -531,7 +530,7 @@ def _resolve_path(root: Actor, path: list[str]) -> Actor | None:
 
 
 class _KeptTimers:
-    """A loaded record's timers, left unparsed in the actor's scheduler (see ``Scheduler.deferred``)."""
+    """A loaded record's timers, left unparsed in the actor's scheduler (``Scheduler.keep_deferred``)."""
 
     __slots__ = ("actor", "owner", "timers")
 
@@ -557,13 +556,13 @@ def _path_of(actor: Actor) -> list[str] | None:
 
 def _all_timers(root: Actor, kept: StoredTimers | None) -> Sequence[Timer]:
     """The timers to store: those left unparsed (if any), then the ones the scheduler holds."""
-    live = _collect_timers(root) if root.system.scheduler.scheduled_events else []
+    live = _collect_timers(root) if root.system.scheduler.has_pending() else []
     return kept.with_more(live) if kept is not None else live
 
 
 def _collect_timers(root: Actor) -> list[Timer]:
     timers = []
-    for ev in root.system.scheduler.scheduled_events.values():
+    for ev in root.system.scheduler.pending():
         source, target = _path_of(ev["source"]), _path_of(ev["target"])
         if source is None or target is None:
             continue

@@ -34,12 +34,11 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..errors import RecordError
-from ..machine.snapshot import AdoptableSnapshot
 
 __all__ = [
     "MAX_DEPTH",
@@ -63,6 +62,26 @@ _TIMERS_KEY = b'"timers":'
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
 _ACTOR_MARK = b'"xstate$$type"'
+
+
+class AdoptableSnapshot(dict):  # type: ignore[type-arg]
+    """A persisted snapshot just decoded from JSON: nothing else holds it, so the actor restored from it
+    may keep it instead of copying it (the runtime's ``HandedOverSnapshot`` protocol). Only once, and
+    only when ``has_refs`` says no actor reference marks are inside (those must be revived in a copy):
+    a second restore from the same dict copies, as for any dict."""
+
+    __slots__ = ("adopted", "has_refs")
+
+    def __init__(self, data: Mapping[str, Any], *, has_refs: bool) -> None:
+        super().__init__(data)
+        self.has_refs = has_refs
+        self.adopted = False
+
+    def take_ownership(self) -> bool:
+        if self.has_refs or self.adopted:
+            return False
+        self.adopted = True
+        return True
 
 
 class _Refused(ValueError):
