@@ -1,6 +1,15 @@
 """The statechart algorithm: transition selection, exit/entry sets, microstep and macrostep.
 
-A port of the structure of xstate's ``stateUtils.ts`` (itself a variant of the W3C SCXML algorithm).
+A port of the structure of xstate's ``stateUtils.ts``, itself a variant of the W3C SCXML algorithm
+(https://www.w3.org/TR/scxml/#AlgorithmforSCXMLInterpretation). Each function below carries the name
+of its xstate counterpart in snake case:
+
+- ``macrostep``: ``select_transitions`` / ``select_eventless_transitions`` then ``microstep`` until rest;
+- ``microstep``: ``exit_states``, ``execute_transition_content``, ``enter_states``, over a
+  :class:`StepPlan` (``plan_microstep``: the context-free half of the step, cached per configuration):
+  ``remove_conflicting_transitions``, ``compute_exit_set`` (``get_transition_domain``),
+  ``compute_entry_set`` (``add_descendant_states_to_enter``, ``add_ancestor_states_to_enter``).
+
 Pure: no I/O, no clock. Side effects reach the outside world only through ``scope.action_executor``
 and ``scope.defer``, which the actor runtime (or the pure ``transition()``) provides.
 """
@@ -136,7 +145,8 @@ class GuardError(Exception):
 
 
 def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
-    """Enabled transitions for ``event`` (xstate's ``transitionNode`` over the active configuration)."""
+    """Enabled transitions for ``event`` (xstate's ``selectTransitions``: ``transitionNode`` over the
+    active configuration, https://www.w3.org/TR/scxml/#selectTransitions)."""
     machine = snapshot.machine
     prog = snapshot.cfg.program(machine.root, event["type"])
     if prog is None:
@@ -167,6 +177,7 @@ def _run_program(prog: SelectProgram, snapshot: MachineSnapshot, event: Mapping[
 
 
 def select_eventless_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
+    """Enabled ``always`` transitions, innermost first (https://www.w3.org/TR/scxml/#selectEventlessTransitions)."""
     machine = snapshot.machine
     if not machine.has_always:
         return []
@@ -227,6 +238,7 @@ def history_default(node: StateNode) -> tuple[tuple[StateNode, ...], bool]:
 
 
 def get_transition_domain(t: Transition, history_value: HistoryValue) -> StateNode | None:
+    """The compound state all of ``t``'s exits and entries happen in (https://www.w3.org/TR/scxml/#getTransitionDomain)."""
     targets = get_effective_target_states(t.target, history_value)
     source = t.source
     if not t.reenter and all(x is source or source in x.ancestor_set for x in targets):
@@ -250,6 +262,7 @@ def find_lca(nodes: list[StateNode]) -> StateNode | None:
 def compute_exit_set(
     transitions: list[Transition], node_set: Any, history_value: HistoryValue
 ) -> dict[StateNode, None]:
+    """The active states the transitions leave (https://www.w3.org/TR/scxml/#computeExitSet)."""
     to_exit: dict[StateNode, None] = {}
     for t in transitions:
         if t.target:
@@ -270,6 +283,7 @@ def compute_exit_set(
 def remove_conflicting_transitions(
     enabled: list[Transition], node_set: Any, history_value: HistoryValue
 ) -> list[Transition]:
+    """Drop transitions whose exit sets overlap; a descendant's wins (https://www.w3.org/TR/scxml/#removeConflictingTransitions)."""
     if len(enabled) < 2:
         return enabled
     filtered: dict[Transition, None] = {}
@@ -305,6 +319,7 @@ def compute_entry_set(
     default_entry: dict[StateNode, None],
     to_enter: dict[StateNode, None],
 ) -> None:
+    """The states the transitions enter, into ``to_enter`` (https://www.w3.org/TR/scxml/#computeEntrySet)."""
     for t in transitions:
         domain = get_transition_domain(t, history_value)
         for s in t.target or ():
@@ -331,28 +346,9 @@ def add_descendant_states_to_enter(
     default_entry: dict[StateNode, None],
     to_enter: dict[StateNode, None],
 ) -> None:
+    """``node`` and the descendants entering it enters (https://www.w3.org/TR/scxml/#addDescendantStatesToEnter)."""
     if node.type == "history":
-        recorded = history_value.get(node.id)
-        if recorded:
-            for s in recorded:
-                to_enter[s] = None
-                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
-            for s in recorded:
-                add_ancestor_states_to_enter(
-                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
-                )
-        else:
-            targets, is_initial = history_default(node)
-            for s in targets:
-                to_enter[s] = None
-                if is_initial:
-                    assert node.parent is not None
-                    default_entry[node.parent] = None
-                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
-            for s in targets:
-                add_ancestor_states_to_enter(
-                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
-                )
+        add_history_states_to_enter(node, history_value, default_entry, to_enter)
     elif node.type == "compound":
         assert node.initial is not None and node.initial.target
         initial = node.initial.target[0]
@@ -371,6 +367,28 @@ def add_descendant_states_to_enter(
                 add_descendant_states_to_enter(child, history_value, default_entry, to_enter)
 
 
+def add_history_states_to_enter(
+    node: StateNode,
+    history_value: HistoryValue,
+    default_entry: dict[StateNode, None],
+    to_enter: dict[StateNode, None],
+) -> None:
+    """The history branch of addDescendantStatesToEnter: the recorded states, else the default targets."""
+    recorded = history_value.get(node.id)
+    if recorded:
+        targets: tuple[StateNode, ...] | list[StateNode] = recorded
+    else:
+        targets, is_initial = history_default(node)
+        if is_initial and targets:
+            assert node.parent is not None
+            default_entry[node.parent] = None
+    for s in targets:
+        to_enter[s] = None
+        add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
+    for s in targets:
+        add_ancestor_states_to_enter(to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent))
+
+
 def add_ancestor_states_to_enter(
     to_enter: dict[StateNode, None],
     history_value: HistoryValue,
@@ -378,6 +396,7 @@ def add_ancestor_states_to_enter(
     ancestors: list[StateNode],
     reentrancy_domain: StateNode | None = None,
 ) -> None:
+    """The ancestors entered with a target, and their parallel siblings (https://www.w3.org/TR/scxml/#addAncestorStatesToEnter)."""
     for anc in ancestors:
         if reentrancy_domain is None or reentrancy_domain in anc.ancestor_set:
             to_enter[anc] = None
