@@ -34,7 +34,7 @@ OrchestrationMiddleware = Callable[[str, str, Any], Any]
 
 
 def state_key(node: StateNode) -> str:
-    """The seed's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
+    """The original's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
     path = node.path
     return ".".join([*(f"#{p}" for p in path[:-1]), path[-1]])
 
@@ -42,7 +42,7 @@ def state_key(node: StateNode) -> str:
 def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     """The state keys of the active leaves of a state value, in document order.
 
-    The seed's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
+    The original's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
     ``["#a.#b.c", "#x.y"]``, ``"FetchData"`` gives ``["FetchData"]``. Anything but a string or a
     mapping of them raises TypeError.
     """
@@ -239,5 +239,5 @@ class CloudOrchestrationActor(Actor):
 
 
 def create_cloud_orchestration_actor(logic: Any, **options: Any) -> CloudOrchestrationActor:
-    """The seed's ``createCloudOrchestrationActor``."""
+    """The original's ``createCloudOrchestrationActor``."""
     return CloudOrchestrationActor(logic, **options)
