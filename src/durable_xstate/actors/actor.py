@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ActorError
 from ..machine.actions import ExecutableAction
+from ..machine.algorithm import Macrostep, Microstep
 from ..machine.callables import call_impl
 from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
@@ -208,6 +209,9 @@ class Actor:
         self._observers: list[_Observer] = []
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
         self._scope = LiveActorScope(self)
+        # a machine reports the microsteps of each event it processes (see last_macrostep)
+        self._macrostep = logic.macrostep if isinstance(logic, StateMachine) else None
+        self._last_macrostep: Macrostep | None = None
         if self.system.inspecting:
             self.system.send_inspection_event({"type": "@xstate.actor", "actorRef": self})
         if system_id:
@@ -363,8 +367,13 @@ class Actor:
 
     def _process(self, event: Any) -> None:
         try:
-            next_snapshot = self.logic.transition(self._snapshot, event, self._scope)
+            if self._macrostep is not None:
+                self._last_macrostep = self._macrostep(self._snapshot, event, self._scope)
+                next_snapshot = self._last_macrostep.snapshot
+            else:
+                next_snapshot = self.logic.transition(self._snapshot, event, self._scope)
         except Exception as err:
+            self._last_macrostep = None
             self._deferred.clear()
             self._snapshot = self._snapshot._replace(status="error", error=err)
             self.system._changes += 1
@@ -525,6 +534,17 @@ class Actor:
 
     def get_snapshot(self) -> Any:
         return self._snapshot
+
+    @property
+    def last_macrostep(self) -> tuple[Microstep, ...]:
+        """The microsteps of the last event this actor processed (a machine's; empty for other logic).
+
+        Each :class:`~durable_xstate.machine.algorithm.Microstep` has the ``event``, the ``snapshot``
+        after it, the ``transitions`` taken and the state nodes ``exited`` and ``entered``, in the order
+        their actions ran. Read it from an observer (``subscribe``): it changes with every event.
+        """
+        last = self._last_macrostep
+        return tuple(last.microsteps) if last is not None else ()
 
     def get_persisted_snapshot(self) -> dict[str, Any]:
         """The same dict as xstate's ``actor.getPersistedSnapshot()``."""

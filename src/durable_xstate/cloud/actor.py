@@ -2,9 +2,10 @@
 
 The orchestration middleware is called once for every *newly entered* active leaf state of a
 macrostep (a state exited and entered again by a transition counts as newly entered), in document
-order; never for an event that changed nothing and never when resuming from a snapshot. Emitted events
-carry the ``statemachineversion`` extension, ``subject`` = the actor id, and a stable id derived from
-the actor id, the record revision and the state key, so a re-delivered batch produces the same ids.
+order, read from the microsteps the engine reports (``Actor.last_macrostep``); never for an event
+that changed nothing and never when resuming from a snapshot. Emitted events carry the
+``statemachineversion`` extension, ``subject`` = the actor id, and a stable id derived from the actor
+id, the record revision and the state key, so a re-delivered batch produces the same ids.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ OrchestrationMiddleware = Callable[[str, str, Any], Any]
 
 
 def state_key(node: StateNode) -> str:
-    """The seed's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
+    """The original's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
     path = node.path
     return ".".join([*(f"#{p}" for p in path[:-1]), path[-1]])
 
@@ -41,7 +42,7 @@ def state_key(node: StateNode) -> str:
 def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     """The state keys of the active leaves of a state value, in document order.
 
-    The seed's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
+    The original's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
     ``["#a.#b.c", "#x.y"]``, ``"FetchData"`` gives ``["FetchData"]``. Anything but a string or a
     mapping of them raises TypeError.
     """
@@ -102,22 +103,16 @@ class CloudOrchestrationActor(Actor):
         self.events_to_emit: list[CloudEvent] = []
         self._restored = snapshot is not None
         self._collect_on_change = False  # set once started, cleared while cloudevent() collects itself
-        self._entered: list[StateNode] = []
+        self._entered: list[StateNode] = []  # entered since the last collect_emissions, in entry order
         self._occurrences: dict[str, int] = {}
-        user_inspect = inspect
-
-        def observe(ev: dict[str, Any]) -> None:
-            if ev["type"] == "@xstate.microstep" and ev["actorRef"] is self:
-                self._entered.extend(ev.get("_entered") or ())
-            if user_inspect is not None:
-                (user_inspect if callable(user_inspect) else user_inspect.next)(ev)
-
-        super().__init__(logic, id=id, snapshot=snapshot, input=input, inspect=observe, clock=clock, logger=logger)
-        # a state entered on the actor's own (a promise settling, a timer firing between calls) emits
-        # through the same path as one entered by cloudevent(): collected when the macrostep ends
+        super().__init__(logic, id=id, snapshot=snapshot, input=input, inspect=inspect, clock=clock, logger=logger)
+        # observers see every macrostep; a state entered on the actor's own (a promise settling, a timer
+        # firing between calls) emits through the same path as one entered by cloudevent()
         self.subscribe(self._on_snapshot)
 
     def _on_snapshot(self, snapshot: Any) -> None:
+        for step in self.last_macrostep:
+            self._entered.extend(step.entered)
         if self._collect_on_change:
             self.collect_emissions()
 
@@ -244,5 +239,5 @@ class CloudOrchestrationActor(Actor):
 
 
 def create_cloud_orchestration_actor(logic: Any, **options: Any) -> CloudOrchestrationActor:
-    """The seed's ``createCloudOrchestrationActor``."""
+    """The original's ``createCloudOrchestrationActor``."""
     return CloudOrchestrationActor(logic, **options)

@@ -1,14 +1,24 @@
 """The statechart algorithm: transition selection, exit/entry sets, microstep and macrostep.
 
-A port of the structure of xstate's ``stateUtils.ts`` (itself a variant of the W3C SCXML algorithm).
+A port of the structure of xstate's ``stateUtils.ts``, itself a variant of the W3C SCXML algorithm
+(https://www.w3.org/TR/scxml/#AlgorithmforSCXMLInterpretation). Each function below carries the name
+of its xstate counterpart in snake case:
+
+- ``macrostep``: ``select_transitions`` / ``select_eventless_transitions`` then ``microstep`` until rest;
+- ``microstep``: ``exit_states``, ``execute_transition_content``, ``enter_states``, over a
+  :class:`StepPlan` (``plan_microstep``: the context-free half of the step, cached per configuration):
+  ``remove_conflicting_transitions``, ``compute_exit_set`` (``get_transition_domain``),
+  ``compute_entry_set`` (``add_descendant_states_to_enter``, ``add_ancestor_states_to_enter``).
+
 Pure: no I/O, no clock. Side effects reach the outside world only through ``scope.action_executor``
 and ``scope.defer``, which the actor runtime (or the pure ``transition()``) provides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
 from .callables import call_impl
@@ -28,6 +38,8 @@ if TYPE_CHECKING:
     from .snapshot import MachineSnapshot
 
 __all__ = [
+    "Macrostep",
+    "Microstep",
     "get_all_state_nodes",
     "get_initial_state_nodes",
     "initial_microstep",
@@ -134,7 +146,8 @@ class GuardError(Exception):
 
 
 def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
-    """Enabled transitions for ``event`` (xstate's ``transitionNode`` over the active configuration)."""
+    """Enabled transitions for ``event`` (xstate's ``selectTransitions``: ``transitionNode`` over the
+    active configuration, https://www.w3.org/TR/scxml/#selectTransitions)."""
     machine = snapshot.machine
     prog = snapshot.cfg.program(machine.root, event["type"])
     if prog is None:
@@ -165,6 +178,7 @@ def _run_program(prog: SelectProgram, snapshot: MachineSnapshot, event: Mapping[
 
 
 def select_eventless_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
+    """Enabled ``always`` transitions, innermost first (https://www.w3.org/TR/scxml/#selectEventlessTransitions)."""
     machine = snapshot.machine
     if not machine.has_always:
         return []
@@ -225,6 +239,7 @@ def history_default(node: StateNode) -> tuple[tuple[StateNode, ...], bool]:
 
 
 def get_transition_domain(t: Transition, history_value: HistoryValue) -> StateNode | None:
+    """The compound state all of ``t``'s exits and entries happen in (https://www.w3.org/TR/scxml/#getTransitionDomain)."""
     targets = get_effective_target_states(t.target, history_value)
     source = t.source
     if not t.reenter and all(x is source or source in x.ancestor_set for x in targets):
@@ -248,6 +263,7 @@ def find_lca(nodes: list[StateNode]) -> StateNode | None:
 def compute_exit_set(
     transitions: list[Transition], node_set: Any, history_value: HistoryValue
 ) -> dict[StateNode, None]:
+    """The active states the transitions leave (https://www.w3.org/TR/scxml/#computeExitSet)."""
     to_exit: dict[StateNode, None] = {}
     for t in transitions:
         if t.target:
@@ -268,6 +284,7 @@ def compute_exit_set(
 def remove_conflicting_transitions(
     enabled: list[Transition], node_set: Any, history_value: HistoryValue
 ) -> list[Transition]:
+    """Drop transitions whose exit sets overlap; a descendant's wins (https://www.w3.org/TR/scxml/#removeConflictingTransitions)."""
     if len(enabled) < 2:
         return enabled
     filtered: dict[Transition, None] = {}
@@ -303,6 +320,7 @@ def compute_entry_set(
     default_entry: dict[StateNode, None],
     to_enter: dict[StateNode, None],
 ) -> None:
+    """The states the transitions enter, into ``to_enter`` (https://www.w3.org/TR/scxml/#computeEntrySet)."""
     for t in transitions:
         domain = get_transition_domain(t, history_value)
         for s in t.target or ():
@@ -329,28 +347,9 @@ def add_descendant_states_to_enter(
     default_entry: dict[StateNode, None],
     to_enter: dict[StateNode, None],
 ) -> None:
+    """``node`` and the descendants entering it enters (https://www.w3.org/TR/scxml/#addDescendantStatesToEnter)."""
     if node.type == "history":
-        recorded = history_value.get(node.id)
-        if recorded:
-            for s in recorded:
-                to_enter[s] = None
-                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
-            for s in recorded:
-                add_ancestor_states_to_enter(
-                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
-                )
-        else:
-            targets, is_initial = history_default(node)
-            for s in targets:
-                to_enter[s] = None
-                if is_initial:
-                    assert node.parent is not None
-                    default_entry[node.parent] = None
-                add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
-            for s in targets:
-                add_ancestor_states_to_enter(
-                    to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent)
-                )
+        add_history_states_to_enter(node, history_value, default_entry, to_enter)
     elif node.type == "compound":
         assert node.initial is not None and node.initial.target
         initial = node.initial.target[0]
@@ -369,6 +368,28 @@ def add_descendant_states_to_enter(
                 add_descendant_states_to_enter(child, history_value, default_entry, to_enter)
 
 
+def add_history_states_to_enter(
+    node: StateNode,
+    history_value: HistoryValue,
+    default_entry: dict[StateNode, None],
+    to_enter: dict[StateNode, None],
+) -> None:
+    """The history branch of addDescendantStatesToEnter: the recorded states, else the default targets."""
+    recorded = history_value.get(node.id)
+    if recorded:
+        targets: tuple[StateNode, ...] | list[StateNode] = recorded
+    else:
+        targets, is_initial = history_default(node)
+        if is_initial and targets:
+            assert node.parent is not None
+            default_entry[node.parent] = None
+    for s in targets:
+        to_enter[s] = None
+        add_descendant_states_to_enter(s, history_value, default_entry, to_enter)
+    for s in targets:
+        add_ancestor_states_to_enter(to_enter, history_value, default_entry, get_proper_ancestors(s, node.parent))
+
+
 def add_ancestor_states_to_enter(
     to_enter: dict[StateNode, None],
     history_value: HistoryValue,
@@ -376,6 +397,7 @@ def add_ancestor_states_to_enter(
     ancestors: list[StateNode],
     reentrancy_domain: StateNode | None = None,
 ) -> None:
+    """The ancestors entered with a target, and their parallel siblings (https://www.w3.org/TR/scxml/#addAncestorStatesToEnter)."""
     for anc in ancestors:
         if reentrancy_domain is None or reentrancy_domain in anc.ancestor_set:
             to_enter[anc] = None
@@ -472,7 +494,77 @@ def resolve_output(mapper: Any, context: Any, event: Any, self_: Any) -> Any:
     return mapper
 
 
-# --------------------------------------------------------------------------- microstep
+# --------------------------------------------------------------------------- microstep records
+
+SCXML = "https://www.w3.org/TR/scxml/#AlgorithmforSCXMLInterpretation"
+
+
+class ExitStep(NamedTuple):
+    """One state left by a microstep and the actions its exit runs (its ``exit``, then stopping its invokes)."""
+
+    node: StateNode
+    actions: tuple[Any, ...]
+
+
+class DoneEvents(NamedTuple):
+    """What entering a final state raises: ``xstate.done.state.*`` events, and whether the machine is done.
+
+    ``parent_done``: the compound parent whose done event carries this state's output; ``completed``: the
+    parallel ancestors completed by it, innermost first; ``machine_completion``: the node whose completion
+    finishes the whole machine (None while an ancestor is still running).
+    """
+
+    parent_done: str | None
+    completed: tuple[str, ...]
+    machine_completion: StateNode | None
+
+
+class EntryStep(NamedTuple):
+    """One state entered by a microstep: its actions (entry, invokes, initial), invoke ids, done events."""
+
+    node: StateNode
+    actions: tuple[Any, ...]
+    invoke_ids: list[str] | None
+    done: DoneEvents | None
+
+
+class Microstep(NamedTuple):
+    """One microstep taken by :func:`macrostep`, as xstate and sismic report it.
+
+    ``event``: the event it processed; ``snapshot``: the snapshot after it; ``transitions``: the
+    transitions taken (after conflicts were removed); ``exited`` and ``entered``: the state nodes left
+    and entered, in the order their actions ran (exit: deepest first; entry: document order).
+    """
+
+    event: Any
+    snapshot: MachineSnapshot
+    transitions: tuple[Transition, ...]
+    exited: tuple[StateNode, ...]
+    entered: tuple[StateNode, ...]
+
+
+MicrostepLog = list[tuple[Any, "MachineSnapshot", "StepPlan"]]  # (event, snapshot after, plan taken)
+
+
+class Macrostep:
+    """What :func:`macrostep` returns, as xstate's ``macrostep``: the stable snapshot and the microsteps.
+
+    The microsteps are logged as they are taken and made into :class:`Microstep` records when read, so
+    an event whose microsteps nobody reads costs no record.
+    """
+
+    __slots__ = ("_log", "snapshot")
+
+    def __init__(self, snapshot: MachineSnapshot, log: MicrostepLog) -> None:
+        self.snapshot = snapshot
+        self._log = log
+
+    @property
+    def microsteps(self) -> list[Microstep]:
+        return [Microstep(ev, snap, p.transitions, p.exited, p.entered) for ev, snap, p in self._log]
+
+
+# --------------------------------------------------------------------------- microstep: the pure plan
 
 
 def _stop_child_action(child_id: str) -> Any:
@@ -487,83 +579,154 @@ def _spawn_invoke_action(node: StateNode, invoke_def: Any) -> Any:
     return spawn_invoke(invoke_def)
 
 
+@dataclass(slots=True)
 class StepPlan:
-    """Everything about a microstep that depends only on the configuration, not on context.
+    """The part of a microstep that depends only on the configuration and history, never on context.
 
-    Computed once per (transitions, active nodes, history) and cached on the machine, so a repeated
-    step only runs actions: the exit set, entry set, history records and next configuration are reused.
+    The result of the pure halves of xstate's ``exitStates`` and ``enterStates`` (exit set, history to
+    record, entry set and its actions, the next configuration). :func:`plan_microstep` caches it per
+    (configuration, transitions, history), so a repeated step only runs actions.
     """
 
-    __slots__ = ("enters", "exits", "filtered", "history", "next_cfg", "next_nodes", "same_nodes", "t_actions")
+    transitions: tuple[Transition, ...]  # after removeConflictingTransitions
+    exits: tuple[ExitStep, ...]
+    history: HistoryValue | None  # the history values the exit records, None if none
+    transition_actions: tuple[Any, ...]
+    entries: tuple[EntryStep, ...]
+    next_nodes: list[StateNode]
+    unchanged: bool  # same configuration and no history recorded: the snapshot keeps its nodes
+    next_cfg: ConfigInfo | None = None
+    exited: tuple[StateNode, ...] = ()
+    entered: tuple[StateNode, ...] = ()
+    exit_actions: bool = False  # some exit step has actions
+    entry_actions: bool = False  # some entry step has actions or done events
 
-    def __init__(
-        self, transitions: list[Transition], nodes: list[StateNode], history_value: HistoryValue, is_initial: bool
-    ) -> None:
-        node_set: dict[StateNode, None] = dict.fromkeys(nodes)
-        filtered = remove_conflicting_transitions(transitions, node_set, history_value)
-        self.filtered = filtered
-        self.exits: list[tuple[StateNode, tuple[Any, ...]]] = []
-        updates: HistoryValue | None = None
-        if not is_initial:
-            to_exit = sorted(compute_exit_set(filtered, node_set, history_value), key=_order, reverse=True)
-            for exiting in to_exit:
-                for h in exiting.history_children:
-                    if updates is None:
-                        updates = {}
-                    if h.history == "deep":
-                        updates[h.id] = [s for s in node_set if s.is_atomic and exiting in s.ancestor_set]
-                    else:
-                        updates[h.id] = [s for s in node_set if s.parent is exiting]
-            for s in to_exit:
-                acts = (*s.exit, *(_stop_child_action(d.id) for d in s.invoke)) if s.invoke else tuple(s.exit)
-                self.exits.append((s, acts))
-                del node_set[s]
-        self.history = updates
-        hv = {**history_value, **updates} if updates else history_value
-        if len(filtered) == 1:
-            self.t_actions: tuple[Any, ...] = tuple(filtered[0].actions)
-        else:
-            self.t_actions = tuple(a for t in filtered for a in t.actions)
-        to_enter: dict[StateNode, None] = {}
-        default_entry: dict[StateNode, None] = {}
-        compute_entry_set(filtered, hv, default_entry, to_enter)
-        if is_initial:
-            default_entry[nodes[0].machine.root] = None
-        completed: set[StateNode] = set()
-        self.enters: list[tuple[StateNode, tuple[Any, ...], list[str] | None, Any]] = []
-        for node in sorted(to_enter, key=_order):
-            node_set[node] = None
-            acts_list: list[Any] = list(node.entry)
-            ids = None
-            if node.invoke:
-                acts_list.extend(_spawn_invoke_action(node, d) for d in node.invoke)
-                ids = [d.id for d in node.invoke]
-            if node in default_entry and node.initial is not None:
-                acts_list.extend(node.initial.actions)
-            final_info = None
-            if node.type == "final":
-                parent = node.parent
-                marker = parent if (parent is not None and parent.type == "parallel") else (
-                    parent.parent if parent is not None else None
-                )
-                completion = marker or node
-                parent_done = parent.id if parent is not None and parent.type == "compound" else None
-                completed_ids = []
-                while (
-                    marker is not None
-                    and marker.type == "parallel"
-                    and marker not in completed
-                    and is_in_final_state(node_set, marker)
-                ):
-                    completed.add(marker)
-                    completed_ids.append(marker.id)
-                    completion = marker
-                    marker = marker.parent
-                final_info = (parent_done, completed_ids, completion if marker is None else None)
-            self.enters.append((node, tuple(acts_list), ids, final_info))
-        self.next_nodes = list(node_set)
-        self.same_nodes = _same_nodes(nodes, node_set)
-        self.next_cfg: ConfigInfo | None = None
+
+def build_step_plan(
+    transitions: list[Transition], nodes: list[StateNode], history_value: HistoryValue, is_initial: bool
+) -> StepPlan:
+    """Plan a microstep: removeConflictingTransitions, then the exit and entry sets (:data:`SCXML`)."""
+    node_set: dict[StateNode, None] = dict.fromkeys(nodes)
+    filtered = remove_conflicting_transitions(transitions, node_set, history_value)
+    exits: tuple[ExitStep, ...] = ()
+    history = None
+    if not is_initial:
+        exits, history = plan_exit_states(filtered, node_set, history_value)
+    hv = {**history_value, **history} if history else history_value
+    entries = plan_enter_states(filtered, node_set, hv, nodes[0].machine.root if is_initial else None)
+    return StepPlan(
+        transitions=tuple(filtered),
+        exits=exits,
+        history=history,
+        transition_actions=tuple(a for t in filtered for a in t.actions),
+        entries=entries,
+        next_nodes=list(node_set),
+        unchanged=history is None and _same_nodes(nodes, node_set),
+        exited=tuple(e.node for e in exits),
+        entered=tuple(e.node for e in entries),
+        exit_actions=any(e.actions for e in exits),
+        entry_actions=any(e.actions or e.done is not None for e in entries),
+    )
+
+
+def plan_exit_states(
+    transitions: list[Transition], node_set: dict[StateNode, None], history_value: HistoryValue
+) -> tuple[tuple[ExitStep, ...], HistoryValue | None]:
+    """The pure half of xstate's ``exitStates`` (https://www.w3.org/TR/scxml/#exitStates).
+
+    Computes the exit set (deepest first), records history for every history child of an exited
+    state, and removes the exited states from ``node_set``.
+    """
+    to_exit = sorted(compute_exit_set(transitions, node_set, history_value), key=_order, reverse=True)
+    history: HistoryValue | None = None
+    for exiting in to_exit:
+        for h in exiting.history_children:
+            if history is None:
+                history = {}
+            if h.history == "deep":
+                history[h.id] = [s for s in node_set if s.is_atomic and exiting in s.ancestor_set]
+            else:
+                history[h.id] = [s for s in node_set if s.parent is exiting]
+    steps = []
+    for s in to_exit:
+        stops = tuple(_stop_child_action(d.id) for d in s.invoke)
+        steps.append(ExitStep(s, (*s.exit, *stops)))
+        del node_set[s]
+    return tuple(steps), history
+
+
+def plan_enter_states(
+    transitions: list[Transition],
+    node_set: dict[StateNode, None],
+    history_value: HistoryValue,
+    initial_root: StateNode | None,
+) -> tuple[EntryStep, ...]:
+    """The pure half of xstate's ``enterStates`` (https://www.w3.org/TR/scxml/#enterStates).
+
+    Computes the entry set (document order) and, for each state, its actions and the done events a
+    final state raises; adds the entered states to ``node_set``. In the initial microstep the root
+    (``initial_root``) counts as entered by default, so its ``initial`` actions run.
+    """
+    to_enter: dict[StateNode, None] = {}
+    default_entry: dict[StateNode, None] = {}
+    compute_entry_set(transitions, history_value, default_entry, to_enter)
+    if initial_root is not None:
+        default_entry[initial_root] = None
+    completed: set[StateNode] = set()
+    steps = []
+    for node in sorted(to_enter, key=_order):
+        node_set[node] = None
+        actions: list[Any] = list(node.entry)
+        actions.extend(_spawn_invoke_action(node, d) for d in node.invoke)
+        if node in default_entry and node.initial is not None:
+            actions.extend(node.initial.actions)
+        ids = [d.id for d in node.invoke] if node.invoke else None
+        done = done_events_of_final_state(node, node_set, completed) if node.type == "final" else None
+        steps.append(EntryStep(node, tuple(actions), ids, done))
+    return tuple(steps)
+
+
+def done_events_of_final_state(
+    node: StateNode, node_set: dict[StateNode, None], completed: set[StateNode]
+) -> DoneEvents:
+    """The done events entering final ``node`` raises (https://www.w3.org/TR/scxml/#enterStates)."""
+    parent = node.parent
+    if parent is None:
+        marker = None
+    else:
+        marker = parent if parent.type == "parallel" else parent.parent
+    completion = marker or node
+    parent_done = parent.id if parent is not None and parent.type == "compound" else None
+    completed_ids = []
+    while marker is not None and marker.type == "parallel" and marker not in completed and is_in_final_state(
+        node_set, marker
+    ):
+        completed.add(marker)
+        completed_ids.append(marker.id)
+        completion = marker
+        marker = marker.parent
+    return DoneEvents(parent_done, tuple(completed_ids), completion if marker is None else None)
+
+
+def plan_microstep(transitions: list[Transition], snapshot: MachineSnapshot, is_initial: bool) -> StepPlan:
+    """The cached :class:`StepPlan` of taking ``transitions`` from ``snapshot``'s configuration."""
+    if is_initial:
+        return build_step_plan(transitions, snapshot._nodes, snapshot.history_value, True)
+    history_value = snapshot.history_value
+    key: Any = transitions[0] if len(transitions) == 1 else tuple(transitions)
+    if history_value and snapshot.machine.has_history:
+        key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
+    cache: dict[Any, StepPlan] = snapshot.cfg.plans
+    plan = cache.get(key)
+    if plan is None:
+        if len(cache) > 1024:
+            cache.clear()
+        plan = cache[key] = build_step_plan(transitions, snapshot._nodes, history_value, False)
+        plan.next_cfg = snapshot.machine._info(plan.next_nodes)
+    return plan
+
+
+# --------------------------------------------------------------------------- microstep: the phases
 
 
 def microstep(
@@ -573,66 +736,97 @@ def microstep(
     event: Any,
     is_initial: bool,
     internal_queue: list[Any],
-    entered: list[StateNode] | None = None,
-) -> MachineSnapshot:
+) -> tuple[MachineSnapshot, StepPlan | None]:
+    """xstate's ``microstep`` (https://www.w3.org/TR/scxml/#microstepProcedure).
+
+    exitStates, executeTransitionContent, enterStates; a machine that reached its final state then
+    runs the exit actions of every state still active. Returns the next snapshot and the plan taken
+    (None when there were no transitions).
+    """
     if not transitions:
+        return snapshot, None
+    plan = plan_microstep(transitions, snapshot, is_initial)
+    current = snapshot
+    if plan.exit_actions:
+        current = exit_states(current, event, scope, plan, internal_queue)
+    if plan.transition_actions:
+        current = execute_transition_content(current, event, scope, plan, internal_queue)
+    if plan.entry_actions:
+        current = enter_states(current, event, scope, plan, internal_queue)
+    history_value = {**snapshot.history_value, **plan.history} if plan.history else snapshot.history_value
+    if current.status == "done":
+        return exit_done_machine(current, event, scope, plan, history_value, internal_queue), plan
+    if plan.unchanged:
+        return current, plan
+    return current._with_config(plan.next_nodes, plan.next_cfg, history_value), plan
+
+
+def exit_states(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, plan: StepPlan, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """xstate's ``exitStates`` (https://www.w3.org/TR/scxml/#exitStates): each exit set state's actions."""
+    current = snapshot
+    for step in plan.exits:
+        if step.actions:
+            current = resolve_actions_and_context(current, event, scope, step.actions, internal_queue)
+    return current
+
+
+def execute_transition_content(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, plan: StepPlan, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """The transitions' actions, in order (https://www.w3.org/TR/scxml/#executeTransitionContent)."""
+    return resolve_actions_and_context(snapshot, event, scope, plan.transition_actions, internal_queue)
+
+
+def enter_states(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, plan: StepPlan, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """xstate's ``enterStates`` (https://www.w3.org/TR/scxml/#enterStates): entry actions, done events."""
+    current = snapshot
+    for step in plan.entries:
+        if step.actions:
+            current = resolve_actions_and_context(current, event, scope, step.actions, internal_queue, step.invoke_ids)
+        if step.done is not None:
+            current = raise_done_events(current, event, scope, step, internal_queue)
+    return current
+
+
+def raise_done_events(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, step: EntryStep, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """Queue the ``xstate.done.state.*`` events of an entered final state; finish the machine if it is."""
+    assert step.done is not None
+    parent_done, completed, completion = step.done
+    node = step.node
+    if parent_done is not None:
+        output = resolve_output(node.output, snapshot.context, event, scope.self) if node.output is not None else None
+        internal_queue.append(done_state_event(parent_done, output))
+    for pid in completed:
+        internal_queue.append(done_state_event(pid))
+    if completion is None:
         return snapshot
     machine = snapshot.machine
-    history_value = snapshot.history_value
-    if is_initial:
-        plan = StepPlan(transitions, snapshot._nodes, history_value, True)
-    else:
-        key: Any = transitions[0] if len(transitions) == 1 else tuple(transitions)
-        if machine.has_history and history_value:
-            key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
-        cache: dict[Any, StepPlan] = snapshot.cfg.plans
-        cached = cache.get(key)
-        if cached is not None:
-            plan = cached
-        else:
-            if len(cache) > 1024:
-                cache.clear()
-            plan = cache[key] = StepPlan(transitions, snapshot._nodes, history_value, False)
-            plan.next_cfg = machine._info(plan.next_nodes)
-    if entered is not None:
-        entered.extend(e[0] for e in plan.enters)
-    current = snapshot
-    for _node, acts in plan.exits:
-        if acts:
-            current = resolve_actions_and_context(current, event, scope, acts, internal_queue)
-    if plan.history:
-        history_value = {**history_value, **plan.history}
-    if plan.t_actions:
-        current = resolve_actions_and_context(current, event, scope, plan.t_actions, internal_queue)
-    for node, acts, ids, final_info in plan.enters:
-        if acts:
-            current = resolve_actions_and_context(current, event, scope, acts, internal_queue, ids)
-        if final_info is not None:
-            parent_done, completed_ids, completion = final_info
-            if parent_done is not None:
-                output = (
-                    resolve_output(node.output, current.context, event, scope.self)
-                    if node.output is not None
-                    else None
-                )
-                internal_queue.append(done_state_event(parent_done, output))
-            for pid in completed_ids:
-                internal_queue.append(done_state_event(pid))
-            if completion is not None:
-                current = current._replace(
-                    status="done",
-                    output=get_machine_output(current, event, scope, machine.root, completion),
-                )
-    if current.status == "done":
-        next_nodes = sorted(plan.next_nodes, key=_order, reverse=True)
-        exits = [a for n in next_nodes for a in n.exit]
-        current = resolve_actions_and_context(current, event, scope, exits, internal_queue)
-        if plan.history is None and plan.same_nodes:
-            return current
-        return current._replace(nodes=next_nodes, history_value=history_value)
-    if plan.history is None and plan.same_nodes:
+    return snapshot._replace(
+        status="done", output=get_machine_output(snapshot, event, scope, machine.root, completion)
+    )
+
+
+def exit_done_machine(
+    snapshot: MachineSnapshot,
+    event: Any,
+    scope: ActorScope,
+    plan: StepPlan,
+    history_value: HistoryValue,
+    internal_queue: list[Any],
+) -> MachineSnapshot:
+    """A machine that is done runs the exit actions of every state still active (deepest first)."""
+    next_nodes = sorted(plan.next_nodes, key=_order, reverse=True)
+    exits = [a for n in next_nodes for a in n.exit]
+    current = resolve_actions_and_context(snapshot, event, scope, exits, internal_queue)
+    if plan.unchanged:
         return current
-    return current._with_config(plan.next_nodes, plan.next_cfg, history_value)
+    return current._replace(nodes=next_nodes, history_value=history_value)
 
 
 def _same_nodes(prev: list[StateNode], nxt: dict[StateNode, None]) -> bool:
@@ -660,66 +854,54 @@ def get_machine_output(
 def initial_microstep(
     snapshot: MachineSnapshot, scope: ActorScope, init_event: Any, internal_queue: list[Any]
 ) -> MachineSnapshot:
+    """xstate's ``initialMicrostep``: a reentering transition from the root to its initial states."""
     root = snapshot.machine.root
     t = Transition(root, None, {"reenter": True})
     t.target = tuple(get_initial_state_nodes(root))
-    return microstep([t], snapshot, scope, init_event, True, internal_queue)
+    return microstep([t], snapshot, scope, init_event, True, internal_queue)[0]
 
 
 # --------------------------------------------------------------------------- macrostep
 
 
 def macrostep(
-    snapshot: MachineSnapshot,
-    event: Mapping[str, Any],
-    scope: ActorScope,
-    internal_queue: list[Any],
-    microsteps: list[tuple[Any, MachineSnapshot, list[Transition]]] | None = None,
-) -> MachineSnapshot:
-    """Process one external event to completion (eventless transitions, then raised events)."""
-    inspect_micro = scope.system.inspecting
+    snapshot: MachineSnapshot, event: Mapping[str, Any], scope: ActorScope, internal_queue: list[Any]
+) -> Macrostep:
+    """xstate's ``macrostep`` (https://www.w3.org/TR/scxml/#mainEventLoop): one external event to rest.
 
-    entered: list[StateNode] | None = [] if inspect_micro else None
-    # only inspection and transition() callers that collect microsteps need a record of each one
-    record: Callable[[Any, MachineSnapshot, list[Transition]], None] | None = None
-    if inspect_micro or microsteps is not None:
-
-        def _record(ev: Any, snap: MachineSnapshot, ts: list[Transition]) -> None:
-            if inspect_micro:
-                assert entered is not None
-                scope.system.send_inspection_event(
-                    {
-                        "type": "@xstate.microstep",
-                        "actorRef": scope.self,
-                        "event": ev,
-                        "snapshot": snap,
-                        "_transitions": ts,
-                        "_entered": list(entered),  # durable-xstate addition: state nodes entered, in order
-                    }
-                )
-                entered.clear()
-            if microsteps is not None:
-                microsteps.append((ev, snap, ts))
-
-        record = _record
+    Takes the event's transitions, then eventless transitions and raised (internal) events until
+    none is left. Returns the stable snapshot and every microstep taken, each also reported to
+    inspection as ``@xstate.microstep``.
+    """
+    log: MicrostepLog = []
     event_type = event["type"]
     if event_type == XSTATE_STOP:
         stopped = stop_children(snapshot, event, scope)._replace(status="stopped")
-        if record is not None:
-            record(event, stopped, [])
-        return stopped
+        _add_microstep(log, scope, event, stopped, _NO_STEP, [])
+        return Macrostep(stopped, log)
     current = snapshot
-    next_event: Any = event
     if event_type != XSTATE_INIT:
         transitions = select_transitions(current, event)
         if not transitions and event_type.startswith("xstate.error.actor"):
             errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
-            if record is not None:
-                record(event, errored, [])
-            return errored
-        current = microstep(transitions, snapshot, scope, event, False, internal_queue, entered)
-        if record is not None:
-            record(event, current, transitions)
+            _add_microstep(log, scope, event, errored, _NO_STEP, [])
+            return Macrostep(errored, log)
+        current, plan = microstep(transitions, current, scope, event, False, internal_queue)
+        _add_microstep(log, scope, event, current, plan, transitions)
+    machine = current.machine
+    if internal_queue or machine.has_always or machine.max_iterations is not None:  # else nothing to run
+        current, event = _run_to_completion(current, event, scope, internal_queue, log)
+    if current.status != "active":
+        stop_children(current, event, scope)
+    return Macrostep(current, log)
+
+
+def _run_to_completion(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, internal_queue: list[Any], log: MicrostepLog
+) -> tuple[MachineSnapshot, Any]:
+    """The macrostep loop: eventless transitions first, then the next internal event, while active."""
+    current = snapshot
+    next_event = event
     select_eventless = True
     max_iterations = snapshot.machine.max_iterations
     count = 0
@@ -738,13 +920,31 @@ def macrostep(
                 break
             next_event = internal_queue.pop(0)
             enabled = select_transitions(current, next_event)
-        current = microstep(enabled, current, scope, next_event, False, internal_queue, entered)
+        current, plan = microstep(enabled, current, scope, next_event, False, internal_queue)
         select_eventless = current is not previous
-        if record is not None:
-            record(next_event, current, enabled)
-    if current.status != "active":
-        stop_children(current, next_event, scope)
-    return current
+        _add_microstep(log, scope, next_event, current, plan, enabled)
+    return current, next_event
+
+
+_NO_STEP = StepPlan((), (), None, (), (), [], True)
+
+
+def _add_microstep(
+    log: MicrostepLog, scope: ActorScope, event: Any, snapshot: MachineSnapshot, plan: StepPlan | None, selected: list[Transition]
+) -> None:
+    """Record a microstep and report it to inspection (xstate's ``addMicrostep``)."""
+    log.append((event, snapshot, plan or _NO_STEP))
+    system = scope.system
+    if system.inspecting:
+        system.send_inspection_event(
+            {
+                "type": "@xstate.microstep",
+                "actorRef": scope.self,
+                "event": event,
+                "snapshot": snapshot,
+                "_transitions": selected,
+            }
+        )
 
 
 def stop_children(snapshot: MachineSnapshot, event: Any, scope: ActorScope) -> MachineSnapshot:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ActorError, MachineConfigError, SnapshotError
 from .actions import Assign
 from .algorithm import (
+    Macrostep,
     get_state_nodes,
     initial_microstep,
     macrostep,
@@ -183,7 +184,7 @@ class StateMachine:
         try:
             snapshot = self._pre_initial_snapshot(scope, ev, internal_queue)
             first = initial_microstep(snapshot, scope, ev, internal_queue)
-            return macrostep(first, ev, scope, internal_queue)
+            return macrostep(first, ev, scope, internal_queue).snapshot
         except Exception as err:  # xstate 5.33: the actor starts in error status
             return snapshot._replace(status="error", error=err)
 
@@ -208,6 +209,10 @@ class StateMachine:
                 child.start()
 
     def transition(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: ActorScope) -> MachineSnapshot:
+        return macrostep(snapshot, event, scope, []).snapshot
+
+    def macrostep(self, snapshot: MachineSnapshot, event: Mapping[str, Any], scope: ActorScope) -> Macrostep:
+        """:meth:`transition`, also returning the microsteps taken (transitions, states exited and entered)."""
         return macrostep(snapshot, event, scope, [])
 
     def resolve_state(self, value: Any, context: Any = None, history_value: Any = None) -> MachineSnapshot:
