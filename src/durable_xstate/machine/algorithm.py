@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
+from .cache import BoundedCache
 from .callables import call_impl
 from .configuration import (
     ConfigInfo,
@@ -107,7 +108,7 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
     if not node.has_transitions:
         return None
     event_type = event["type"]
-    candidates = node._candidates.get(event_type)
+    candidates = node._candidates.data.get(event_type)
     if candidates is None:
         candidates = node.candidates(event_type)
     for t in candidates:
@@ -584,14 +585,12 @@ def microstep(
         key: Any = transitions[0] if len(transitions) == 1 else tuple(transitions)
         if machine.has_history and history_value:
             key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
-        cache: dict[Any, StepPlan] = snapshot.cfg.plans
-        cached = cache.get(key)
+        cache: BoundedCache[Any, StepPlan] = snapshot.cfg.plans
+        cached = cache.data.get(key)
         if cached is not None:
             plan = cached
         else:
-            if len(cache) > 1024:
-                cache.clear()
-            plan = cache[key] = StepPlan(transitions, snapshot._nodes, history_value, False)
+            plan = cache.put(key, StepPlan(transitions, snapshot._nodes, history_value, False))
             plan.next_cfg = machine._info(plan.next_nodes)
     if entered is not None:
         entered.extend(e[0] for e in plan.enters)
