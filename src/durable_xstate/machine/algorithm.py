@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
+from .cache import BoundedCache
 from .callables import call_impl
 from .configuration import (
     ConfigInfo,
@@ -120,7 +121,7 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
     if not node.has_transitions:
         return None
     event_type = event["type"]
-    candidates = node._candidates.get(event_type)
+    candidates = node._candidates.data.get(event_type)
     if candidates is None:
         candidates = node.candidates(event_type)
     for t in candidates:
@@ -716,12 +717,10 @@ def plan_microstep(transitions: list[Transition], snapshot: MachineSnapshot, is_
     key: Any = transitions[0] if len(transitions) == 1 else tuple(transitions)
     if history_value and snapshot.machine.has_history:
         key = (key, tuple((k, tuple(v)) for k, v in history_value.items()))
-    cache: dict[Any, StepPlan] = snapshot.cfg.plans
-    plan = cache.get(key)
+    cache: BoundedCache[Any, StepPlan] = snapshot.cfg.plans
+    plan = cache.data.get(key)
     if plan is None:
-        if len(cache) > 1024:
-            cache.clear()
-        plan = cache[key] = build_step_plan(transitions, snapshot._nodes, history_value, False)
+        plan = cache.put(key, build_step_plan(transitions, snapshot._nodes, history_value, False))
         plan.next_cfg = snapshot.machine._info(plan.next_nodes)
     return plan
 

@@ -10,9 +10,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from .cache import ARITY_MAX, BoundedCache
+
 __all__ = ["call_impl"]
 
-_ARITY: dict[Any, int] = {}
+_ARITY: BoundedCache[Any, int] = BoundedCache("arity", ARITY_MAX)
 
 
 def _arity(fn: Callable[..., Any]) -> int:
@@ -32,11 +34,9 @@ def _arity(fn: Callable[..., Any]) -> int:
 def call_impl(fn: Callable[..., Any], args: Any, params: Any) -> Any:
     """Call ``fn(args, params)``, ``fn(args)`` or ``fn()`` according to what it accepts."""
     try:
-        n = _ARITY[fn]
+        n = _ARITY.data[fn]
     except KeyError:
-        if len(_ARITY) > 4096:  # functions made on the fly must not pile up
-            _ARITY.clear()
-        n = _ARITY[fn] = _arity(fn)
+        n = _ARITY.put(fn, _arity(fn))  # bounded: functions made on the fly must not pile up
     except TypeError:  # unhashable callable object
         n = _arity(fn)
     if n == 2:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cache import PLANS_MAX, PROGRAMS_MAX, BoundedCache
 from .js import js_items
 from .node import StateNode
 
@@ -109,8 +110,8 @@ class ConfigInfo:
         # in the order of the active nodes, as xstate's Set of them (its snapshot's JSON lists them so)
         self.tag_order: tuple[str, ...] = tuple(dict.fromkeys(t for s in nodes for t in s.tags))
         self.tags = frozenset(self.tag_order)
-        self.programs: dict[str, SelectProgram | None] = {}
-        self.plans: dict[Any, Any] = {}
+        self.programs: BoundedCache[str, SelectProgram | None] = BoundedCache("programs", PROGRAMS_MAX)
+        self.plans: BoundedCache[Any, Any] = BoundedCache("plans", PLANS_MAX)
 
     def program(self, root: StateNode, event_type: str) -> SelectProgram | None:
         """The nodes to ask for ``event_type``, pruned to subtrees that have candidates for it.
@@ -120,10 +121,9 @@ class ConfigInfo:
         for one child or several.
         """
         try:
-            return self.programs[event_type]
+            return self.programs.data[event_type]
         except KeyError:
-            prog = self.programs[event_type] = _build_program(root, self.select_adj, event_type)
-            return prog
+            return self.programs.put(event_type, _build_program(root, self.select_adj, event_type))
 
 
 def _value_children(node: StateNode, kids: list[StateNode]) -> list[StateNode]:

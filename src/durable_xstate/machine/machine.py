@@ -15,6 +15,7 @@ from .algorithm import (
     macrostep,
     select_transitions,
 )
+from .cache import CONFIGS_MAX, VALUE_NODES_MAX, BoundedCache
 from .callables import call_impl
 from .configuration import ConfigInfo, get_all_state_nodes
 from .events import init_event
@@ -87,8 +88,9 @@ class StateMachine:
         self.states = self.root.states
         self.has_always = any(n.always for n in self.id_map.values())
         self.has_history = any(n.type == "history" for n in self.id_map.values())
-        self._config_cache: dict[tuple[StateNode, ...], ConfigInfo] = {}
-        self._value_nodes: dict[str, list[StateNode]] = {}  # restore: a string state value -> its nodes
+        self._config_cache: BoundedCache[tuple[StateNode, ...], ConfigInfo] = BoundedCache("configs", CONFIGS_MAX)
+        # restore: a string state value -> its nodes
+        self._value_nodes: BoundedCache[str, list[StateNode]] = BoundedCache("value_nodes", VALUE_NODES_MAX)
         self._checked = False
 
     # ------------------------------------------------------------------ implementations
@@ -165,12 +167,22 @@ class StateMachine:
     # ------------------------------------------------------------------ configuration cache
     def _info(self, nodes: list[StateNode]) -> ConfigInfo:
         key = tuple(nodes)
-        info = self._config_cache.get(key)
+        info = self._config_cache.data.get(key)
         if info is None:
-            if len(self._config_cache) > 4096:
-                self._config_cache.clear()
-            info = self._config_cache[key] = ConfigInfo(self.root, nodes)
+            info = self._config_cache.put(key, ConfigInfo(self.root, nodes))
         return info
+
+    def caches(self) -> list[BoundedCache[Any, Any]]:
+        """Every memo table of this machine (bounds in :mod:`~durable_xstate.machine.cache`), to watch sizes.
+
+        The machine's configurations and restored values, each node's candidates, and the selection
+        programs and plans of every configuration still cached.
+        """
+        out: list[BoundedCache[Any, Any]] = [self._config_cache, self._value_nodes]
+        out.extend(node._candidates for node in self.id_map.values())
+        for info in self._config_cache.data.values():
+            out.extend((info.programs, info.plans))
+        return out
 
     # ------------------------------------------------------------------ logic
     def get_transition_data(self, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
@@ -268,14 +280,14 @@ class StateMachine:
         if "value" not in persisted:
             raise SnapshotError("value", "missing state value")
         value = persisted["value"]
-        nodes = self._value_nodes.get(value) if type(value) is str else None
+        nodes = self._value_nodes.data.get(value) if type(value) is str else None
         if nodes is None:
             try:
                 nodes = list(get_all_state_nodes(get_state_nodes(self.root, value)))
             except LookupError as err:
                 raise SnapshotError("value", f"{err} (machine '{self.id}')") from None
-            if type(value) is str and len(self._value_nodes) < 1024:
-                self._value_nodes[value] = nodes
+            if type(value) is str:
+                self._value_nodes.put(value, nodes)
         else:
             nodes = nodes.copy()
         history_raw = persisted.get("historyValue")

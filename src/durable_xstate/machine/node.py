@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MachineConfigError
 from .actions import cancel, raise_
+from .cache import CANDIDATES_MAX, BoundedCache
 from .events import matches_event_descriptor, validate_descriptor
 from .js import js_items, js_to_number
 
@@ -249,7 +250,7 @@ class StateNode:
         self.after: list[Transition] = []
         self.initial: Transition | None = None
         self.history_target: tuple[StateNode, ...] | None = None
-        self._candidates: dict[str, list[Transition]] = {}
+        self._candidates: BoundedCache[str, list[Transition]] = BoundedCache("candidates", CANDIDATES_MAX)
         self.has_transitions = False
 
     # ------------------------------------------------------------------ build, second pass
@@ -437,7 +438,7 @@ class StateNode:
     # ------------------------------------------------------------------ selection
     def candidates(self, event_type: str) -> list[Transition]:
         """Transitions for an event type: the exact match first, then wildcards, longest first."""
-        cached = self._candidates.get(event_type)
+        cached = self._candidates.data.get(event_type)
         if cached is not None:
             return cached
         transitions = self.transitions
@@ -450,8 +451,7 @@ class StateNode:
         result: list[Transition] = list(exact) if exact else []
         for d in wild:
             result.extend(transitions[d])
-        self._candidates[event_type] = result
-        return result
+        return self._candidates.put(event_type, result)
 
     def __repr__(self) -> str:
         return f"<StateNode #{self.id}>"
