@@ -14,7 +14,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..actors.actor import Actor
-from ..errors import CloudEventError, InvalidCloudEvent, StateMachineVersionMismatch
+from ..errors import (
+    CloudEventError,
+    InvalidArgumentType,
+    InvalidCloudEvent,
+    StateMachineVersionMismatch,
+)
 from ..machine.node import StateNode
 from .events import CLOUDEVENTS_JSON, CloudEvent, event_from_dict, event_to_dict, stable_event_id
 
@@ -48,7 +53,7 @@ def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, Mapping):
-        raise TypeError(
+        raise InvalidArgumentType(
             f"[state_keys] the 'value' type must be 'str' or a mapping. "
             f"The given value is '{value!r}' of type '{type(value).__name__}'"
         )
@@ -63,7 +68,7 @@ def state_keys(value: str | Mapping[str, Any]) -> list[str]:
             elif isinstance(child, Mapping):  # an atomic region of a parallel state: {"a": {}}
                 keys.append(".".join([*(f"#{a}" for a in ancestors), key]))
             else:
-                raise TypeError(
+                raise InvalidArgumentType(
                     f"[state_keys] the 'value' type must be 'str' or a mapping. "
                     f"The given value is '{child!r}' of type '{type(child).__name__}'"
                 )

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import InvalidArgument
 from ..machine.actions import BuiltinAction, assign
 
 __all__ = ["CLOUDEVENT_KEY", "DEFAULT_LOG_LIMIT", "MACHINE_LOGS_KEY", "update_context", "update_logs"]
@@ -53,7 +54,7 @@ def _iso(ms: int) -> str:
 def update_logs(limit: int = DEFAULT_LOG_LIMIT) -> BuiltinAction:
     """``updateLogs``: append a log entry to ``context.__machineLogs``, keeping the last ``limit``."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"the log limit must be a positive integer, got {limit!r}")
+        raise InvalidArgument(f"the log limit must be a positive integer, got {limit!r}")
 
     def append(args: Any, params: Any) -> dict[str, Any]:
         context = args.context if isinstance(args.context, Mapping) else {}

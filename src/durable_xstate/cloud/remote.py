@@ -15,21 +15,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..actors.logic import ActorSnapshot, BaseLogic
+from ..errors import RemoteServiceError
 from .events import CloudEvent, event_from_dict
 
 __all__ = ["RemoteServiceLogic", "from_remote_service"]
-
-
-class RemoteServiceError(Exception):
-    """A remote service replied with an error event; ``data`` is its payload."""
-
-    def __init__(self, event_type: str, data: Any) -> None:
-        super().__init__(f"{event_type}: {data!r}")
-        self.event_type = event_type
-        self.data = data
-
-    def to_json(self) -> Any:
-        return {"type": self.event_type, "data": self.data}
 
 
 class RemoteServiceLogic(BaseLogic):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import MachineConfigError
+from ..errors import InvalidArgumentType, MachineConfigError
 from ..machine.limits import check_config_depth
 from ..machine.machine import Implementations, StateMachine
 from ..yaml_loader import YamlLimitError, yaml_loader
@@ -436,7 +436,7 @@ def create_machine_yaml(
         if given is None:
             given = {}
         if not isinstance(given, Mapping):
-            raise TypeError(
+            raise InvalidArgumentType(
                 f"the input of machine {config['id']!r} is merged into its context, so it must be an "
                 f"object, not {type(given).__name__}"
             )

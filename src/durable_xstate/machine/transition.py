@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import ActorError
 from .actions import ExecutableAction
 from .limits import check_event_depth
 from .machine import StateMachine
@@ -55,7 +56,7 @@ class _InertScope:
 
     def create_child(self, logic: Any, **options: Any) -> Any:
         if _actor_factory is None:
-            raise RuntimeError("spawning children needs the actor runtime (import durable_xstate)")
+            raise ActorError("spawning children needs the actor runtime (import durable_xstate)")
         return _actor_factory(logic, **options)
 
     def stop_child(self, child: Any) -> None:

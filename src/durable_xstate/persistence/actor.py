@@ -32,6 +32,7 @@ from ..actors.clock import DurableClock
 from ..errors import (
     ActorError,
     ActorFailed,
+    InvalidArgument,
     MachineMismatch,
     PersistenceError,
     RecordError,
@@ -82,9 +83,9 @@ class PersistableActor:
         on_error: OnError = "raise",
     ) -> None:
         if locking not in (None, "write", "read-write"):
-            raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
+            raise InvalidArgument(f"locking must be None, 'write' or 'read-write', got {locking!r}")
         if on_error not in ("raise", "save"):
-            raise ValueError(f"on_error must be 'raise' or 'save', got {on_error!r}")
+            raise InvalidArgument(f"on_error must be 'raise' or 'save', got {on_error!r}")
         self.on_error = on_error
         self.id = id
         self.key = validate_key(f"{id}.json" if isinstance(id, str) else id)
@@ -425,7 +426,10 @@ class PersistableActor:
                     return
                 except WriteConflict:
                     continue
-            raise WriteConflict(self.key, None, None)
+            raise WriteConflict(
+                self.key, None, None,
+                reason=f"the outbox was not confirmed: {attempts} compare-and-set writes in a row lost to other writers",
+            )
         finally:
             if lease is not None:
                 await self._release(lease)

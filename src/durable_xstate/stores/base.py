@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
+    InvalidArgument,
+    InvalidArgumentType,
     InvalidKey,
     LeaseLost,
     LockTimeout,
+    StoreConfigError,
     StoreNotConfigured,
     ValueTooLarge,
     short_repr,
@@ -138,20 +141,20 @@ def parse_io(url: str, options: dict[str, str]) -> str:
     """The ``io=`` option of a store URL (see :data:`IO_MODES`)."""
     mode = options.get("io", "thread").lower()
     if mode not in IO_MODES:
-        raise ValueError(f"{url!r}: io must be one of {', '.join(IO_MODES)}, not {mode!r}")
+        raise StoreConfigError(f"{url!r}: io must be one of {', '.join(IO_MODES)}, not {mode!r}")
     return mode
 
 
 def check_io(io: str) -> bool:
     """True for ``inline``; ValueError for anything but a known mode."""
     if io not in IO_MODES:
-        raise ValueError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
+        raise StoreConfigError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
     return io == "inline"
 
 
 def check_size(key: str, data: bytes, limit: int) -> None:
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"store values are bytes, got {type(data).__name__}")
+        raise InvalidArgumentType(f"store values are bytes, got {type(data).__name__}")
     if len(data) > limit:
         raise ValueTooLarge(key, len(data), limit)
 
@@ -244,7 +247,7 @@ class Lock(ABC):
         """
         validate_key(key)
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {lease_seconds!r}")
         deadline = time.monotonic() + max(timeout, 0.0)
         backoff = initial_backoff
         while True:

@@ -38,6 +38,7 @@ from urllib.parse import SplitResult, unquote
 from ..errors import (
     InvalidKey,
     LeaseLost,
+    StoreConfigError,
     StoreError,
     StoreUnavailable,
     UnsafePath,
@@ -613,11 +614,11 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFile
     else:
         root = host + path
     if not root:
-        raise ValueError(f"{url!r}: no directory given")
+        raise StoreConfigError(f"{url!r}: no directory given")
     unknown = set(options) - {"fsync", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync, io")
+        raise StoreConfigError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync, io")
     fsync_option = options.get("fsync", "true").lower()
     if fsync_option not in _TRUE | _FALSE:
-        raise ValueError(f"{url!r}: fsync must be true or false, not {fsync_option!r}")
+        raise StoreConfigError(f"{url!r}: fsync must be true or false, not {fsync_option!r}")
     return LocalFileStore(root, fsync=fsync_option in _TRUE, io=parse_io(url, options))

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
-from ..errors import LeaseLost, StoreError, StoreUnavailable, WriteConflict
+from ..errors import LeaseLost, StoreConfigError, StoreError, StoreUnavailable, WriteConflict
 from .base import (
     Lease,
     Lock,
@@ -453,19 +453,19 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> SQLiteSto
     elif host in (".", ".."):
         db = host + path
     else:
-        raise ValueError(
+        raise StoreConfigError(
             f"{url!r}: a SQLite URL names a database file: sqlite:///abs/path.db or sqlite://./relative.db"
         )
     if not db or db.endswith("/"):
-        raise ValueError(f"{url!r}: no database file given")
+        raise StoreConfigError(f"{url!r}: no database file given")
     unknown = set(options) - {"timeout", "synchronous", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: io, synchronous, timeout")
+        raise StoreConfigError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: io, synchronous, timeout")
     try:
         timeout = float(options.get("timeout", "30"))
     except ValueError:
-        raise ValueError(f"{url!r}: timeout must be a number of seconds") from None
+        raise StoreConfigError(f"{url!r}: timeout must be a number of seconds") from None
     synchronous = options.get("synchronous", "full").upper()
     if synchronous not in _SYNCHRONOUS:
-        raise ValueError(f"{url!r}: synchronous must be one of full, normal, extra")
+        raise StoreConfigError(f"{url!r}: synchronous must be one of full, normal, extra")
     return SQLiteStore(db, busy_timeout=timeout, synchronous=synchronous, io=parse_io(url, options))
