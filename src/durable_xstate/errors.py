@@ -217,7 +217,7 @@ class ActorError(DurableXStateError, RuntimeError):
 
 
 class PersistenceError(DurableXStateError, RuntimeError):
-    """A PersistableActor used out of order (the seed's messages are kept)."""
+    """A PersistableActor used out of order (the original's messages are kept)."""
 
 
 class RecordError(DurableXStateError, ValueError):
@@ -332,7 +332,7 @@ class WriteConflict(StoreError):
 
 
 class LockTimeout(StoreError, TimeoutError):
-    """The lock was not acquired before the timeout. The message keeps the seed's shape."""
+    """The lock was not acquired before the timeout. The message keeps the original's shape."""
 
     def __init__(self, key: str, message: str | None = None) -> None:
         self.key = key

@@ -38,7 +38,7 @@ OrchestrationMiddleware = Callable[[str, str, Any], Any]
 
 
 def state_key(node: StateNode) -> str:
-    """The seed's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
+    """The original's state key: ``FetchData`` at the top, ``#Regulate.#Grounded.Check`` when nested."""
     path = node.path
     return ".".join([*(f"#{p}" for p in path[:-1]), path[-1]])
 
@@ -46,7 +46,7 @@ def state_key(node: StateNode) -> str:
 def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     """The state keys of the active leaves of a state value, in document order.
 
-    The seed's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
+    The original's ``getAllPaths`` (which listed them in reverse): ``{"a": {"b": "c"}, "x": "y"}`` gives
     ``["#a.#b.c", "#x.y"]``, ``"FetchData"`` gives ``["FetchData"]``. Anything but a string or a
     mapping of them raises TypeError.
     """
@@ -103,7 +103,9 @@ class CloudOrchestrationActor(Actor):
         self.cloudevent_middleware: Mapping[str, CloudEventMiddleware] = middleware.get("cloudevent") or {}
         self.orchestration_middleware: Mapping[str, OrchestrationMiddleware] = middleware.get("orchestration") or {}
         self.source = source or f"/durable-xstate/{getattr(logic, 'id', 'machine')}/{version}"
-        self.emission_seed: Any = 0  # the record revision this run writes; set by orchestrate_cloud_events
+        # the record revision this run writes ("life/revision" once the subject has a life): part of every
+        # command id, so ids are stable across redeliveries; set by orchestrate_cloud_events
+        self.revision_key: Any = 0
         self.events_to_emit: list[CloudEvent] = []
         self._restored = snapshot is not None
         self._collect_on_change = False  # set once started, cleared while cloudevent() collects itself
@@ -238,7 +240,7 @@ class CloudOrchestrationActor(Actor):
             data = produced.get("data")
         n = self._occurrences.get(key, 0)
         self._occurrences[key] = n + 1
-        attrs["id"] = stable_event_id(self.id, self.emission_seed, key, n)
+        attrs["id"] = stable_event_id(self.id, self.revision_key, key, n)
         attrs["subject"] = self.id
         attrs["statemachineversion"] = self.version
         attrs.setdefault("source", self.source)
@@ -249,5 +251,5 @@ class CloudOrchestrationActor(Actor):
 
 
 def create_cloud_orchestration_actor(logic: Any, **options: Any) -> CloudOrchestrationActor:
-    """The seed's ``createCloudOrchestrationActor``."""
+    """The original's ``createCloudOrchestrationActor``."""
     return CloudOrchestrationActor(logic, **options)

@@ -1,11 +1,11 @@
-"""The seed's built-in context actions for orchestration machines, available by name in YAML machines.
+"""The original's built-in context actions for orchestration machines, available by name in YAML machines.
 
-- ``update_context`` (``updateContext``; the seed's ``assignEventDataToContext``): merge the event's data
-  into the context. Unlike the seed it leaves out ``type`` *and* ``__cloudevent``, so the whole incoming
+- ``update_context`` (``updateContext``; the original's ``assignEventDataToContext``): merge the event's data
+  into the context. Unlike the original it leaves out ``type`` *and* ``__cloudevent``, so the whole incoming
   CloudEvent is not copied into the context (and so into every stored snapshot).
-- ``update_logs(limit)`` (``updateLogs``; the seed's ``assignLogsToContext``): append one entry to the
-  context's ``__machineLogs`` list, keeping only the last ``limit`` entries (the seed's log grew without
-  bound, and the seed later stopped logging by default because of it). Each entry is
+- ``update_logs(limit)`` (``updateLogs``; the original's ``assignLogsToContext``): append one entry to the
+  context's ``__machineLogs`` list, keeping only the last ``limit`` entries (the original's log grew without
+  bound, and the original later stopped logging by default because of it). Each entry is
   ``{cloudeventId, event, context, timestamp, isoTime}``: the event without ``__cloudevent``, the context
   without ``__machineLogs`` and ``__cloudevent``, the time in epoch milliseconds and as ISO 8601 (UTC).
   The time comes from the actor system's clock when there is one (so simulated clocks give

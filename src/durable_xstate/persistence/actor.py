@@ -1,6 +1,6 @@
 """PersistableActor and with_persistable_actor: load an actor by id, run it, save it, close it.
 
-Locking modes (the seed's, without its lost updates and leaks):
+Locking modes (the original's, without its lost updates and leaks):
 
 =============  ==============================================================================
 ``None``       optimistic: ``save`` is a compare-and-set against the version read at ``init``;
@@ -58,7 +58,7 @@ Migrate = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class PersistableActor:
-    """One actor loaded from a store by id (the seed's ``PersistableActor``).
+    """One actor loaded from a store by id (the original's ``PersistableActor``).
 
     >>> pa = PersistableActor(id="order-42", storage=store, actor_creator=make, locking="read-write")
     >>> await pa.init(); pa.actor.send({"type": "PAY"}); await pa.save(); await pa.close()
@@ -127,7 +127,7 @@ class PersistableActor:
 
     @property
     def actor(self) -> Actor:
-        """The running actor; PersistenceError before ``init`` and after ``close`` (the seed's message)."""
+        """The running actor; PersistenceError before ``init`` and after ``close`` (the original's message)."""
         if self._actor is None:
             raise PersistenceError("No actor available. Use 'init' before fetching the actor")
         return self._actor

@@ -2,12 +2,12 @@
 
 ``dynamodb://table?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=tenant-a``
 
-Storage table ``<table>`` (hash key ``path`` S), one item per key, the seed's shape plus a version::
+Storage table ``<table>`` (hash key ``path`` S), one item per key, the original's shape plus a version::
 
     {path: "<prefix>/<key>", data: S (the bytes, when they are UTF-8) | B (otherwise),
      updatedAt: N (epoch seconds), version: N}
 
-Lock table ``<table>-locks`` (hash key ``id`` S, TTL attribute ``expireAt``), compatible with the seed's
+Lock table ``<table>-locks`` (hash key ``id`` S, TTL attribute ``expireAt``), compatible with the original's
 ``DynamoLockingManager`` table. Two kinds of item:
 
 * the lease ``{id: "<prefix>/<key>", owner, token: N, createdAt: N, expireAt: N}`` (``expireAt`` in epoch
@@ -24,7 +24,7 @@ holders and survive release, expiry and TTL. A write or delete carrying a lease 
 ``Put``/``Delete``: a stale lease is rejected atomically with the write (``fences_writes = True``).
 
 Versions are random 63-bit numbers chosen by the writer (never 0; ``"0"`` names an item written by the
-seed, which has no version), so a version read before a delete never matches a re-created item.
+original, which has no version), so a version read before a delete never matches a re-created item.
 
 Conditional single-item writes are sent once (see ``_aws.AwsClient``): a write whose response is lost
 is StoreUnavailable (outcome unknown), never a WriteConflict against itself. Transactions carry an
@@ -98,7 +98,7 @@ def max_value_bytes_for_prefix(prefix: str) -> int:
 def _encode(data: bytes) -> dict[str, Any]:
     raw = bytes(data)
     try:
-        return {"S": raw.decode("utf-8")}  # the seed stored strings: keep text readable by it
+        return {"S": raw.decode("utf-8")}  # the original stored strings: keep text readable by it
     except UnicodeDecodeError:
         return {"B": raw}
 
@@ -247,7 +247,7 @@ class DynamoDBStore(Storage, Lock):
         """The condition expression for "the current version is ``expected``"."""
         if expected is None:
             return "attribute_not_exists(#p)", {"#p": "path"}, {}
-        if expected == "0":  # an item written by the seed: it has no version attribute
+        if expected == "0":  # an item written by the original: it has no version attribute
             return "attribute_exists(#p) AND attribute_not_exists(#v)", {"#p": "path", "#v": "version"}, {}
         if _VERSION_RE.fullmatch(expected):
             return "#v = :v", {"#v": "version"}, {":v": {"N": expected}}

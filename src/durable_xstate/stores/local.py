@@ -52,9 +52,9 @@ from .base import (
     Page,
     Storage,
     Versioned,
-    check_io,
     check_lease_key,
     check_size,
+    is_inline_io,
     parse_io,
     validate_key,
     validate_prefix,
@@ -95,7 +95,7 @@ class LocalFileStore(Storage, Lock):
         #: fsync files and directories (durability across power loss). Atomicity does not depend on it.
         self.fsync = fsync
         #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
-        self.inline = check_io(io)
+        self.inline = is_inline_io(io)
 
     def __repr__(self) -> str:
         return f"LocalFileStore({self.root!r})"

@@ -50,7 +50,7 @@ __all__ = ["S3LockedStorage", "S3Storage", "from_url", "validate_bucket_prefix"]
 #: S3's own limit on an object key, in bytes of UTF-8 (the bucket prefix counts).
 S3_MAX_KEY_BYTES = 1024
 
-# The seed's rule (unified-serverless-storage 0.1.x S3StorageManager): segments of [A-Za-z0-9_-],
+# The original's rule (unified-serverless-storage 0.1.x S3StorageManager): segments of [A-Za-z0-9_-],
 # separated by '/', ending with '/', not starting with '/'. The empty prefix is the bucket's root.
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*/")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -67,7 +67,7 @@ _OWN_OPTIONS = frozenset({"create_bucket", "addressing_style"})
 
 
 def validate_bucket_prefix(prefix: object) -> str:
-    """The seed's check: ``''`` or ``'path/to/folder/'``; anything else raises ValueError."""
+    """The original's check: ``''`` or ``'path/to/folder/'``; anything else raises ValueError."""
     if not isinstance(prefix, str) or (prefix and (prefix.startswith("/") or not _PREFIX_RE.fullmatch(prefix))):
         shown = prefix if isinstance(prefix, str) and len(prefix) <= 80 else short_repr(prefix)  # no 10 MB echo
         raise StoreConfigError(

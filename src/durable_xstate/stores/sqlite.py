@@ -34,9 +34,9 @@ from .base import (
     Page,
     Storage,
     Versioned,
-    check_io,
     check_lease_key,
     check_size,
+    is_inline_io,
     parse_io,
     validate_key,
     validate_prefix,
@@ -81,7 +81,7 @@ class SQLiteStore(Storage, Lock):
         self.path = os.path.abspath(os.fspath(path))
         #: every call on the event loop instead of a worker thread (``io=inline``; a write waiting for
         #: another process's lock then holds the loop up to ``busy_timeout``)
-        self.inline = check_io(io)
+        self.inline = is_inline_io(io)
         #: seconds a statement waits for another connection's write lock before failing
         self.busy_timeout = busy_timeout
         #: PRAGMA synchronous: FULL (default: a committed write survives power loss) or NORMAL
