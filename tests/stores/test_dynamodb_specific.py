@@ -16,6 +16,7 @@ from harness import HELD
 from moto_support import REGION, TABLE, dead_endpoint
 
 from durable_xstate.errors import (
+    CorruptValue,
     InvalidKey,
     LeaseLost,
     StoreUnavailable,
@@ -146,6 +147,16 @@ async def test_storage_item_has_the_originals_shape_plus_a_version(moto_server: 
     assert item["data"] == {"S": '{"status":"active"}'}
     assert before <= int(item["updatedAt"]["N"]) <= int(time.time())
     assert item["version"] == {"N": v}
+
+
+async def test_a_foreign_item_is_a_corrupt_value_naming_the_key(moto_server: str, ddb: DynamoDBStore) -> None:
+    """It used to be a bare ValueError without the key."""
+    _raw(moto_server).put_item(TableName=TABLE, Item={"path": {"S": f"{ddb.prefix}/foreign.json"}, "data": {"N": "1"}})
+    with pytest.raises(CorruptValue) as info:
+        await ddb.read("foreign.json")
+    assert isinstance(info.value, ValueError) and info.value.key == "foreign.json"
+    assert "'foreign.json'" in str(info.value) and "['N']" in str(info.value)
+    assert _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/foreign.json"}})["Item"]["data"] == {"N": "1"}  # untouched
 
 
 async def test_an_item_written_by_the_original_has_version_0_and_can_be_updated(moto_server: str, ddb: DynamoDBStore) -> None:

@@ -67,7 +67,7 @@ _OWN_OPTIONS = frozenset({"create_bucket", "addressing_style"})
 
 
 def validate_bucket_prefix(prefix: object) -> str:
-    """The original's check: ``''`` or ``'path/to/folder/'``; anything else raises ValueError."""
+    """The original's check: ``''`` or ``'path/to/folder/'``; anything else raises StoreConfigError (a ValueError)."""
     if not isinstance(prefix, str) or (prefix and (prefix.startswith("/") or not _PREFIX_RE.fullmatch(prefix))):
         shown = prefix if isinstance(prefix, str) and len(prefix) <= 80 else short_repr(prefix)  # no 10 MB echo
         raise StoreConfigError(
