@@ -1,43 +1,70 @@
 """One tree of errors for durable-xstate.
 
     DurableXStateError
+    ├── InvalidArgument (ValueError)      a bad argument value (a limit below 1, an unknown option, a clock sent back)
+    ├── InvalidArgumentType (TypeError)   an argument of the wrong type (a string where xstate wants an event object)
+    ├── MissingDependency (ImportError)   an optional dependency is not installed; ``.extra`` is the extra to install
     ├── MachineConfigError (ValueError)   a machine config that cannot be built; names the config path
+    │   ├── MachineLoadError              a MACHINE argument (module:attr, file) that cannot be loaded (durable_xstate.loader)
     │   └── CreateMachineYamlError        a YAML machine that does not validate (durable_xstate.cloud)
+    ├── YamlLimitError (yaml ComposerError)  a YAML text over a size or nesting limit (durable_xstate.yaml_loader)
+    ├── MachineLookupError (LookupError)  a state, child, delay, actor logic or actor the machine names is not there
+    │   └── ImplementationMissing (+ NotImplementedError)  a guard named but not implemented
+    ├── DuplicateId (ValueError)          a system id or child id already used by a running actor
+    ├── GuardError                        a guard raised; xstate's wording, the guard's error is ``__cause__``
+    ├── InfiniteLoop (RuntimeError)       more microsteps than ``max_iterations`` without reaching a stable state
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
     ├── InvalidEvent (ValueError)         an event refused where it enters (e.g. nested too deep); nothing changed
-    ├── ActorError (RuntimeError)         misuse of a live actor (e.g. stopping a non-root actor)
+    ├── ActorError (RuntimeError)         misuse of a live actor or its runtime (stopping a non-root actor, no event loop)
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
     ├── ActorFailed (RuntimeError)        an action, guard or actor raised during a durable run; nothing was saved
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
     │   ├── MachineMismatch               a record written by another machine id or version
     │   └── UnusableSnapshot (+ SnapshotError)  the record's snapshot does not fit its machine
+    ├── RemoteServiceError                a remote service replied with an error event; ``.data`` is its payload
     ├── CloudEventError (ValueError)      a CloudEvent refused, or applying it failed (durable_xstate.cloud)
     │   └── InvalidCloudEvent             malformed or unacceptable here: retrying can never succeed
     │       └── StateMachineVersionMismatch  the event expects another state machine version
     ├── OrchestrationError (ValueError)   a batch that cannot be processed at all (duplicate or overlapping subjects)
     ├── SubjectError (RuntimeError)       a subject that cannot take its events (not initiated, initiated twice)
     ├── InvocationFailed (RuntimeError)   a Lambda invocation that must be retried as a whole; ``.outcomes``
+    ├── CliError                          a problem the command line reports in one line (exit status 1)
     └── StoreError                        anything from durable_xstate.stores
-        ├── WriteConflict                 contention: the version expected is not the one stored
+        ├── WriteConflict                 contention: the version expected is not the one stored (or ``.reason``)
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
         ├── LeaseLost                     ownership: the lease expired, was taken over, or is not yours
         ├── InvalidKey (ValueError)       a key that could escape the store's root, or is malformed
         │   └── UnsafePath                a symbolic link, FIFO, ... where the file store's own entry should be
         ├── ValueTooLarge (ValueError)    a value over the backend's limit; nothing was written
+        ├── CorruptValue (ValueError)     a stored item the backend cannot read as a value; names the key
+        ├── StoreConfigError (ValueError)  a store URL, option or name that cannot be used; nothing was contacted
         ├── StoreNotConfigured (RuntimeError)  a LockableStorage used without the part it needs
         └── StoreUnavailable (ConnectionError)  an infrastructure fault; ``.cause`` is the backend's error
 
-Every error subclasses the builtin it really is, so callers can catch what they already know.
+Every error subclasses the builtin it really is, so callers can catch what they already know. Where the
+engine raises what xstate throws (a missing state, a string sent as an event, an infinite loop), the
+message is xstate's, word for word; only the class is ours. The classes marked with a module live there;
+``tests/test_exported_members.py`` checks that this drawing names every exception class of the package.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "AcquireLockError",
     "ActorError",
     "ActorFailed",
+    "CliError",
     "CloudEventError",
+    "CorruptValue",
+    "DuplicateId",
     "DurableXStateError",
+    "GuardError",
+    "ImplementationMissing",
+    "InfiniteLoop",
+    "InvalidArgument",
+    "InvalidArgumentType",
     "InvalidCloudEvent",
     "InvalidEvent",
     "InvalidKey",
@@ -45,12 +72,16 @@ __all__ = [
     "LeaseLost",
     "LockTimeout",
     "MachineConfigError",
+    "MachineLookupError",
     "MachineMismatch",
+    "MissingDependency",
     "OrchestrationError",
     "PersistenceError",
     "RecordError",
+    "RemoteServiceError",
     "SnapshotError",
     "StateMachineVersionMismatch",
+    "StoreConfigError",
     "StoreError",
     "StoreNotConfigured",
     "StoreUnavailable",
@@ -83,6 +114,72 @@ def short_repr(value: object, limit: int = _ECHO_LIMIT) -> str:
 
 class DurableXStateError(Exception):
     """Base of every error raised by durable-xstate."""
+
+
+class InvalidArgument(DurableXStateError, ValueError):
+    """An argument with a value the call cannot use (a ``limit`` below 1, an unknown option, a clock sent
+    back in time). The message names the argument and echoes the value; nothing was changed."""
+
+
+class InvalidArgumentType(DurableXStateError, TypeError):
+    """An argument of the wrong type. Where xstate throws for the same misuse (a string given where an
+    event object is needed) the message is xstate's."""
+
+
+class MissingDependency(DurableXStateError, ImportError):
+    """An optional dependency is not installed. ``extra`` is the durable-xstate extra that brings it
+    (``pip install 'durable-xstate[<extra>]'``)."""
+
+    def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
+        self.extra = extra
+        super().__init__(message, name=name)
+
+
+class MachineLookupError(DurableXStateError, LookupError):
+    """A state, child state, delay, actor logic or actor that a machine names does not exist. The message
+    is xstate's where xstate throws (the conformance suite compares it)."""
+
+
+class ImplementationMissing(MachineLookupError, NotImplementedError):
+    """A guard named by a machine but not implemented (xstate's message)."""
+
+
+class DuplicateId(DurableXStateError, ValueError):
+    """A system id or a child id already used by a running actor. ``id`` is the id (xstate's message)."""
+
+    def __init__(self, id: str, message: str) -> None:
+        self.id = id
+        super().__init__(message)
+
+
+class GuardError(DurableXStateError):
+    """A guard raised; xstate rethrows it with this wording and the actor goes to ``error``. The guard's
+    own error is ``__cause__``."""
+
+
+class InfiniteLoop(DurableXStateError, RuntimeError):
+    """More microsteps than the machine's ``max_iterations`` without reaching a stable state (xstate's
+    message). ``max_iterations`` is the limit that was passed."""
+
+    def __init__(self, max_iterations: int, message: str) -> None:
+        self.max_iterations = max_iterations
+        super().__init__(message)
+
+
+class RemoteServiceError(DurableXStateError):
+    """A remote service replied with an error event; ``event_type`` is its type and ``data`` its payload."""
+
+    def __init__(self, event_type: str, data: Any) -> None:
+        super().__init__(f"{event_type}: {data!r}")
+        self.event_type = event_type
+        self.data = data
+
+    def to_json(self) -> Any:
+        return {"type": self.event_type, "data": self.data}
+
+
+class CliError(DurableXStateError):
+    """A problem the command line reports in one line (exit status 1)."""
 
 
 class MachineConfigError(DurableXStateError, ValueError):
@@ -120,7 +217,7 @@ class ActorError(DurableXStateError, RuntimeError):
 
 
 class PersistenceError(DurableXStateError, RuntimeError):
-    """A PersistableActor used out of order (the seed's messages are kept)."""
+    """A PersistableActor used out of order (the original's messages are kept)."""
 
 
 class RecordError(DurableXStateError, ValueError):
@@ -214,19 +311,28 @@ class StoreError(DurableXStateError):
 
 
 class WriteConflict(StoreError):
-    """A compare-and-set found another version than the one expected (None means "absent")."""
+    """A compare-and-set found another version than the one expected (None means "absent"). ``reason``,
+    when given, says what happened where the two versions alone would not (e.g. retries used up)."""
 
-    def __init__(self, key: str, expected: str | None, found: str | None) -> None:
+    def __init__(self, key: str, expected: str | None, found: str | None, *, reason: str | None = None) -> None:
         self.key = key
         self.expected = expected
         self.found = found
+        self.reason = reason
         exp = "nothing (create-only)" if expected is None else short_repr(expected)
         fnd = "nothing" if found is None else short_repr(found)
-        super().__init__(f"write conflict on {short_repr(key)}: expected version {exp}, found {fnd}")
+        if reason is not None:
+            message = f"write conflict on {short_repr(key)}: {reason}"
+        elif expected == found:  # the store refused, yet shows the version expected: someone changed it in between
+            message = (f"write conflict on {short_repr(key)}: expected version {exp}; the store refused the write "
+                       f"but shows {fnd} again (a concurrent writer changed it in between)")
+        else:
+            message = f"write conflict on {short_repr(key)}: expected version {exp}, found {fnd}"
+        super().__init__(message)
 
 
 class LockTimeout(StoreError, TimeoutError):
-    """The lock was not acquired before the timeout. The message keeps the seed's shape."""
+    """The lock was not acquired before the timeout. The message keeps the original's shape."""
 
     def __init__(self, key: str, message: str | None = None) -> None:
         self.key = key
@@ -278,6 +384,21 @@ class ValueTooLarge(StoreError, ValueError):
         self.size = size
         self.limit = limit
         super().__init__(f"value for {short_repr(key)} is {size} bytes; this backend accepts at most {limit}")
+
+
+class CorruptValue(StoreError, ValueError):
+    """An item in the backend that is not a value this store wrote (e.g. a foreign item in a shared table).
+    ``key`` names it; nothing was changed."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"stored value of {short_repr(key)} is unreadable: {problem}")
+
+
+class StoreConfigError(StoreError, ValueError):
+    """A store URL, option, table, bucket or prefix that cannot be used. Raised before the backend is
+    contacted; the message names the option and echoes the value."""
 
 
 class StoreNotConfigured(StoreError, RuntimeError):

@@ -28,6 +28,7 @@ from yaml.composer import ComposerError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from .errors import DurableXStateError
 from .machine.limits import MAX_NESTING
 
 __all__ = ["MAX_YAML_NODES", "YamlLimitError", "yaml_loader"]
@@ -36,7 +37,7 @@ __all__ = ["MAX_YAML_NODES", "YamlLimitError", "yaml_loader"]
 MAX_YAML_NODES = 100_000
 
 
-class YamlLimitError(ComposerError):
+class YamlLimitError(DurableXStateError, ComposerError):
     """A YAML document over one of this module's limits. ``problem`` names the limit; ``problem_mark``
     is where in the text it was passed."""
 

@@ -15,6 +15,7 @@ from durable_xstate.cloud import (
     event_to_dict,
     make_lambda_handler,
     orchestrate_cloud_events,
+    parse_lambda_event,
 )
 from durable_xstate.examples.summary import ORCHESTRATION, STATEMACHINE
 from durable_xstate.stores import LockableStorage, MemoryStore
@@ -121,3 +122,65 @@ def test_a_version_mismatch_is_dropped_not_retried(store: LockableStorage) -> No
     wrong = {**good("book-1", 1), "statemachineversion": "9.9.9"}
     assert handler({"Records": [sqs("m1", wrong), sqs("m2", good("book-2", 1))]}, None) == {"batchItemFailures": []}
     assert [type(o.error).__name__ for o in dropped] == ["StateMachineVersionMismatch"]
+
+
+BINARY_ATTRIBUTES = {
+    "ce-specversion": {"stringValue": "1.0", "dataType": "String"},
+    "ce-id": {"stringValue": "b-9", "dataType": "String"},
+    "ce-source": {"stringValue": "/books", "dataType": "String"},
+    "ce-type": {"stringValue": "books.evt.fetch.success", "dataType": "String"},
+    "ce-subject": {"stringValue": "book-1", "dataType": "String"},
+}
+
+
+@pytest.mark.parametrize("body", ['{"text": "t"', "not json", "{'text': 't'}"])
+def test_a_binary_json_body_that_does_not_parse_is_reported_not_applied(
+    store: LockableStorage, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The parse error used to be swallowed: the raw text went on as the event's data and was applied."""
+    items = parse_lambda_event({"Records": [sqs("m1", body, BINARY_ATTRIBUTES)]})
+    assert items[0].event is None and items[0].error is not None
+    assert "body is not JSON" in str(items[0].error) and items[0].error.event_id == "b-9"
+    assert items[0].error.subject == "book-1"
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION)
+    with caplog.at_level(logging.ERROR, logger="durable_xstate.cloud"):
+        assert handler({"Records": [sqs("m1", body, BINARY_ATTRIBUTES)]}, None) == {"batchItemFailures": []}
+    assert any("body is not JSON" in r.getMessage() for r in caplog.records)
+    stored = background_loop().run(store.read("book-1.json"))
+    assert stored is not None and json.loads(stored.data)["snapshot"]["value"] == "FetchData"  # nothing applied
+
+
+def test_a_binary_text_body_is_still_data_and_a_non_cloud_event_names_the_json_error() -> None:
+    text = {**BINARY_ATTRIBUTES, "ce-datacontenttype": {"stringValue": "text/plain", "dataType": "String"}}
+    items = parse_lambda_event({"Records": [sqs("m1", "plain words", text)]})
+    assert items[0].error is None and items[0].event is not None and items[0].event.get_data() == "plain words"
+    items = parse_lambda_event({"Records": [sqs("m2", "{oops")]})
+    assert items[0].error is not None and "no specversion" in str(items[0].error)
+    assert "not JSON either" in str(items[0].error)
+
+
+class BusyStore(MemoryStore):
+    """A real MemoryStore where another writer rewrites every value right after each read, so each
+    compare-and-set made with the version just read loses."""
+
+    async def read(self, key: str) -> Any:
+        got = await super().read(key)
+        if got is not None:
+            await super().write(key, got.data, got.version)
+        return got
+
+
+def test_confirming_published_commands_against_a_busy_writer_says_why_it_gave_up() -> None:
+    from durable_xstate.cloud import confirm_published, pending_commands
+    from durable_xstate.errors import WriteConflict
+
+    busy = BusyStore()
+    s = LockableStorage(busy, busy)
+    background_loop().run(orchestrate_cloud_events(statemachine=STATEMACHINE, storage=s, inits=[{"subject": "b"}],
+                                                   on_orchestration_state=ORCHESTRATION))
+    ids = [e.get_id() for e in background_loop().run(pending_commands(s, "b"))]
+    assert ids  # the init left commands in the outbox
+    with pytest.raises(WriteConflict) as info:
+        background_loop().run(confirm_published(s, "b", ids, locking="write"))
+    assert info.value.reason is not None and "20 compare-and-set writes in a row" in str(info.value)
+    assert "expected version nothing" not in str(info.value) and "found nothing" not in str(info.value)

@@ -1,5 +1,5 @@
 """CloudOrchestrationActor and orchestrate_cloud_events on the in-memory store (e2e on S3+DynamoDB and
-local files lives in test_seed_scenario.py)."""
+local files lives in test_original_scenario_e2e.py)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def types(result: Any, subject: str) -> list[str]:
     return [e.get_type() for e in result.subjects[subject].events_to_emit]
 
 
-async def test_the_seed_scenario() -> None:
+async def test_the_original_scenario() -> None:
     s = store()
     r = await run(s, inits=[{"subject": "saad.pdf", "context": {"bookId": "saad.pdf"}}])
     assert r.subjects["saad.pdf"].error is None

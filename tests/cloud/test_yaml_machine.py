@@ -192,13 +192,13 @@ async def test_an_init_context_becomes_the_input() -> None:
     assert result.subjects["p"].context == {"a": 1, "b": 2}
 
 
-# ------------------------------------------------------------------------------- what the seed refused
+# ------------------------------------------------------------------------------- what the original refused
 def test_meta_tags_description_output_and_guard_and_action_params() -> None:
     seen: list[Any] = []
     machine = create_machine_yaml(
         """
         id: m
-        description: all the keys the seed refused
+        description: all the keys the original refused
         initial: A
         output: {done: true}
         states:
@@ -470,7 +470,7 @@ async def _stored(storage: LockableStorage, subject: str) -> dict[str, Any]:
 
 
 async def test_the_yaml_and_python_summary_machines_behave_the_same() -> None:
-    """The seed scenario, step by step, on both machines: same commands (ids by order of appearance,
+    """The original scenario, step by step, on both machines: same commands (ids by order of appearance,
     as each record's life nonce differs), contexts, statuses, errors and stored records."""
     subject = "saad.pdf"
 

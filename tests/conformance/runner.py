@@ -627,7 +627,7 @@ def err_json(e: Any) -> Any:
     if isinstance(e, Rejection):
         return plain(e.value)
     if isinstance(e, BaseException):
-        name = type(e).__name__ if isinstance(e, TypeError) else "Error"
+        name = "TypeError" if isinstance(e, TypeError) else "Error"  # our TypeErrors subclass it (errors.py)
         return {"name": name, "message": str(e)}
     return plain(e)
 

@@ -61,7 +61,7 @@ def store() -> LockableStorage:
     return LockableStorage(s, s)
 
 
-async def test_seed_style_flow_and_record_shape() -> None:
+async def test_original_style_flow_and_record_shape() -> None:
     s = store()
     pa = PersistableActor(id="order-42", storage=s, actor_creator=creator, locking="read-write")
     await pa.init()
@@ -167,7 +167,7 @@ async def test_read_write_lock_is_released_on_every_failure_path() -> None:
     assert not await s.is_locked("o.json")
 
 
-async def test_lock_timeout_has_the_seed_message() -> None:
+async def test_lock_timeout_has_the_original_message() -> None:
     s = store()
     holder = PersistableActor(id="o", storage=s, actor_creator=creator, locking="read-write")
     await holder.init()

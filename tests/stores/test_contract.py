@@ -169,7 +169,7 @@ async def test_acquire_renew_release(store: LockableStorage) -> None:
     await store.release(again)
 
 
-async def test_contention_times_out_with_the_seed_message(store: LockableStorage) -> None:
+async def test_contention_times_out_with_the_original_message(store: LockableStorage) -> None:
     lease = await store.acquire("busy.json", "a", HELD, HELD)
     started = time.monotonic()
     with pytest.raises(AcquireLockError) as info:

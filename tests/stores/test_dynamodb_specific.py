@@ -16,6 +16,7 @@ from harness import HELD
 from moto_support import REGION, TABLE, dead_endpoint
 
 from durable_xstate.errors import (
+    CorruptValue,
     InvalidKey,
     LeaseLost,
     StoreUnavailable,
@@ -82,7 +83,7 @@ async def test_largest_value_with_the_longest_key_fits_exactly(moto_server: str,
     key = "é" * 512  # the longest key validate_key allows: 512 characters, 1024 bytes of UTF-8
     assert len(key.encode()) == 1024
     limit = ddb.max_value_bytes
-    value = bytes(65 + i % 26 for i in range(limit))  # ASCII: stored as S, as the seed stored strings
+    value = bytes(65 + i % 26 for i in range(limit))  # ASCII: stored as S, as the original stored strings
     v = await ddb.write(key, value)
     got = await ddb.read(key)
     assert got is not None and got.data == value and got.version == v
@@ -134,10 +135,10 @@ async def test_a_size_refusal_by_the_server_is_value_too_large(ddb: DynamoDBStor
     assert await ddb.read("huge.txt") is None
 
 
-# ----------------------------------------------------------------------------- item shapes, seed compatibility
+# ----------------------------------------------------------------------------- item shapes, compatibility with the original
 
 
-async def test_storage_item_has_the_seeds_shape_plus_a_version(moto_server: str, ddb: DynamoDBStore) -> None:
+async def test_storage_item_has_the_originals_shape_plus_a_version(moto_server: str, ddb: DynamoDBStore) -> None:
     before = int(time.time())
     v = await ddb.write("orders/42.json", b'{"status":"active"}')
     raw = _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/orders/42.json"}}, ConsistentRead=True)
@@ -148,7 +149,17 @@ async def test_storage_item_has_the_seeds_shape_plus_a_version(moto_server: str,
     assert item["version"] == {"N": v}
 
 
-async def test_an_item_written_by_the_seed_has_version_0_and_can_be_updated(moto_server: str, ddb: DynamoDBStore) -> None:
+async def test_a_foreign_item_is_a_corrupt_value_naming_the_key(moto_server: str, ddb: DynamoDBStore) -> None:
+    """It used to be a bare ValueError without the key."""
+    _raw(moto_server).put_item(TableName=TABLE, Item={"path": {"S": f"{ddb.prefix}/foreign.json"}, "data": {"N": "1"}})
+    with pytest.raises(CorruptValue) as info:
+        await ddb.read("foreign.json")
+    assert isinstance(info.value, ValueError) and info.value.key == "foreign.json"
+    assert "'foreign.json'" in str(info.value) and "['N']" in str(info.value)
+    assert _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/foreign.json"}})["Item"]["data"] == {"N": "1"}  # untouched
+
+
+async def test_an_item_written_by_the_original_has_version_0_and_can_be_updated(moto_server: str, ddb: DynamoDBStore) -> None:
     path = f"{ddb.prefix}/legacy.json"
     _raw(moto_server).put_item(
         TableName=TABLE, Item={"path": {"S": path}, "data": {"S": "{}"}, "updatedAt": {"N": "1700000000"}, "someProps": {"S": "saad"}}
@@ -279,7 +290,7 @@ async def test_listing_pages_resume_in_the_middle_of_a_scan_page(ddb: DynamoDBSt
 # ----------------------------------------------------------------------------- locks and fencing
 
 
-async def test_lock_items_are_seed_compatible_and_the_fence_survives(moto_server: str, ddb: DynamoDBStore) -> None:
+async def test_lock_items_are_compatible_with_the_original_and_the_fence_survives(moto_server: str, ddb: DynamoDBStore) -> None:
     raw = _raw(moto_server)
     lease = await ddb.acquire("job.json", "worker-1", HELD, HELD)
     lock_id = f"{ddb.prefix}/job.json"
@@ -302,19 +313,19 @@ async def test_lock_items_are_seed_compatible_and_the_fence_survives(moto_server
     await ddb.write("job.json", b"x", lease=third)
 
 
-async def test_a_seed_lock_item_blocks_until_its_expiry(moto_server: str, ddb: DynamoDBStore) -> None:
+async def test_a_lock_item_of_the_original_blocks_until_its_expiry(moto_server: str, ddb: DynamoDBStore) -> None:
     """A lock item written by the original (no owner, no token) blocks while its ``expireAt`` is ahead, and
     is free to take at once when it is behind, though still there (TTL deletes lazily). The item's expiry
     is set far in the future, then far in the past: the test does not race the clock."""
     raw = _raw(moto_server)
-    lock_id = f"{ddb.prefix}/seed.json"
+    lock_id = f"{ddb.prefix}/theirs.json"
     now = time.time()
     raw.put_item(TableName=LOCKS, Item={"id": {"S": lock_id}, "createdAt": {"N": str(int(now))}, "expireAt": {"N": f"{now + HELD:.3f}"}})
-    assert await ddb.is_locked("seed.json")
-    assert await ddb.try_acquire("seed.json", "me", HELD) is None
+    assert await ddb.is_locked("theirs.json")
+    assert await ddb.try_acquire("theirs.json", "me", HELD) is None
     raw.put_item(TableName=LOCKS, Item={"id": {"S": lock_id}, "createdAt": {"N": str(int(now))}, "expireAt": {"N": f"{now - HELD:.3f}"}})
-    assert not await ddb.is_locked("seed.json")  # expired but not deleted: free to take at once
-    lease = await ddb.acquire("seed.json", "me", HELD, HELD)
+    assert not await ddb.is_locked("theirs.json")  # expired but not deleted: free to take at once
+    lease = await ddb.acquire("theirs.json", "me", HELD, HELD)
     assert lease.token == 1
     await ddb.release(lease)
 

@@ -52,7 +52,7 @@ def test_valid_bucket_prefixes(prefix: str) -> None:
 
 
 @pytest.mark.parametrize("prefix", ["a", "/a/", "a//b/", "a/../b/", "../", "a/b", "a b/", "é/", "a/./", "a\\b/"])
-def test_invalid_bucket_prefixes_get_the_seed_message(prefix: str) -> None:
+def test_invalid_bucket_prefixes_get_the_original_message(prefix: str) -> None:
     with pytest.raises(ValueError, match=r"Invalid path format\. Please use a valid path like 'path/to/folder/'"):
         validate_bucket_prefix(prefix)
 

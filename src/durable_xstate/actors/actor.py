@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import ActorError
+from ..errors import ActorError, InvalidArgumentType, MachineLookupError
 from ..machine.actions import ExecutableAction
 from ..machine.algorithm import Macrostep, Microstep
 from ..machine.callables import call_impl
@@ -133,7 +133,7 @@ class LiveActorScope:
             if isinstance(src, str):
                 logic = resolve_referenced_actor(machine, src)
                 if logic is None:
-                    raise LookupError(f"Actor logic '{src}' not implemented in machine '{machine.id}'")
+                    raise MachineLookupError(f"Actor logic '{src}' not implemented in machine '{machine.id}'")
                 if callable(input):
                     input = call_impl(input, _MapperArgs(snapshot.context, event, self.actor), None)
             else:
@@ -337,7 +337,7 @@ class Actor:
         here, before anything changed (the snapshot, the mailbox, inspection).
         """
         if isinstance(event, str):
-            raise TypeError(f'Only event objects may be sent to actors; use send({{"type": "{event}"}}) instead')
+            raise InvalidArgumentType(f'Only event objects may be sent to actors; use send({{"type": "{event}"}}) instead')
         if type(event) is dict:  # the usual flat event costs one loop here, not a call
             for value in event.values():
                 if type(value) not in SCALAR_TYPES:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..errors import ActorError, InvalidArgument
+
 __all__ = ["AsyncioClock", "Clock", "DurableClock", "SimulatedClock"]
 
 
@@ -53,7 +55,7 @@ class SimulatedClock:
 
     def set(self, now: float) -> None:
         if now < self._now:
-            raise ValueError("Unable to travel back in time")
+            raise InvalidArgument("Unable to travel back in time")
         self._now = now
         self._flush()
 
@@ -98,7 +100,7 @@ class AsyncioClock:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise RuntimeError(
+            raise ActorError(
                 "a delayed event needs a running asyncio event loop (or create the actor with "
                 "clock=SimulatedClock() and advance it yourself)"
             ) from None

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
+from ..errors import ActorError, InvalidArgumentType
 from ..machine.callables import call_impl
 from .logic import ActorSnapshot, BaseLogic, LogicArgs
 
@@ -29,7 +30,7 @@ def _running_loop(kind: str) -> asyncio.AbstractEventLoop:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
-        raise RuntimeError(
+        raise ActorError(
             f"{kind} actors run coroutines: start the actor from inside a running asyncio event loop"
         ) from None
 
@@ -271,7 +272,7 @@ def _subscribe(source: Any, next_: Any, error: Any, complete: Any) -> Any:
         if not stopped:
             complete()
         return _Unsubscribe(stop)
-    raise TypeError(
+    raise InvalidArgumentType(
         "from_observable needs an observable-like object (subscribe), an iterable or an async iterable, "
         f"got {type(source).__name__}"
     )

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from ..errors import DuplicateId
 from .clock import Clock
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ class ActorSystem:
     def set(self, system_id: str, actor: Actor) -> None:
         existing = self._keyed.get(system_id)
         if existing is not None and existing is not actor:
-            raise ValueError(f"Actor with system ID '{system_id}' already exists.")
+            raise DuplicateId(system_id, f"Actor with system ID '{system_id}' already exists.")
         self._keyed[system_id] = actor
 
     def get(self, system_id: str) -> Actor | None:

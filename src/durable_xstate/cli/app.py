@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import (
+    CliError,
     DurableXStateError,
     LockTimeout,
     StoreNotConfigured,
@@ -37,10 +38,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-
-
-class CliError(Exception):
-    """A problem the command line reports in one line (exit status 1)."""
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -73,7 +70,7 @@ _HINTS: list[tuple[type[BaseException], str]] = [
 
 def _one_line(err: BaseException) -> str:
     message = " ".join(str(err).split())
-    if isinstance(err, DurableXStateError):
+    if isinstance(err, DurableXStateError) and not isinstance(err, CliError):  # CliError speaks for itself
         message = f"{type(err).__name__}: {message}"
     for kind, hint in _HINTS:
         if isinstance(err, kind):
@@ -89,7 +86,7 @@ def _friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             with _library_logging(logging.WARNING):
                 return fn(*args, **kwargs)
-        except (DurableXStateError, CliError) as err:
+        except DurableXStateError as err:  # CliError included
             _stderr().print(f"[bold red]error:[/] {escape(_one_line(err))}", soft_wrap=True)
             raise typer.Exit(1) from None
 

@@ -15,7 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..actors.actor import Actor
-from ..errors import CloudEventError, InvalidCloudEvent, StateMachineVersionMismatch
+from ..errors import (
+    CloudEventError,
+    InvalidArgumentType,
+    InvalidCloudEvent,
+    StateMachineVersionMismatch,
+)
 from ..machine.node import StateNode
 from .events import CLOUDEVENTS_JSON, CloudEvent, event_from_dict, event_to_dict, stable_event_id
 
@@ -49,7 +54,7 @@ def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, Mapping):
-        raise TypeError(
+        raise InvalidArgumentType(
             f"[state_keys] the 'value' type must be 'str' or a mapping. "
             f"The given value is '{value!r}' of type '{type(value).__name__}'"
         )
@@ -64,7 +69,7 @@ def state_keys(value: str | Mapping[str, Any]) -> list[str]:
             elif isinstance(child, Mapping):  # an atomic region of a parallel state: {"a": {}}
                 keys.append(".".join([*(f"#{a}" for a in ancestors), key]))
             else:
-                raise TypeError(
+                raise InvalidArgumentType(
                     f"[state_keys] the 'value' type must be 'str' or a mapping. "
                     f"The given value is '{child!r}' of type '{type(child).__name__}'"
                 )
@@ -99,7 +104,9 @@ class CloudOrchestrationActor(Actor):
         self.cloudevent_middleware: Mapping[str, CloudEventMiddleware] = middleware.get("cloudevent") or {}
         self.orchestration_middleware: Mapping[str, OrchestrationMiddleware] = middleware.get("orchestration") or {}
         self.source = source or f"/durable-xstate/{getattr(logic, 'id', 'machine')}/{version}"
-        self.emission_seed: Any = 0  # the record revision this run writes; set by orchestrate_cloud_events
+        # the record revision this run writes ("life/revision" once the subject has a life): part of every
+        # command id, so ids are stable across redeliveries; set by orchestrate_cloud_events
+        self.revision_key: Any = 0
         self.events_to_emit: list[CloudEvent] = []
         self._restored = snapshot is not None
         self._collect_on_change = False  # set once started, cleared while cloudevent() collects itself
@@ -228,7 +235,7 @@ class CloudOrchestrationActor(Actor):
             data = produced.get("data")
         n = self._occurrences.get(key, 0)
         self._occurrences[key] = n + 1
-        attrs["id"] = stable_event_id(self.id, self.emission_seed, key, n)
+        attrs["id"] = stable_event_id(self.id, self.revision_key, key, n)
         attrs["subject"] = self.id
         attrs["statemachineversion"] = self.version
         attrs.setdefault("source", self.source)

@@ -1,11 +1,11 @@
-"""The seed's built-in context actions for orchestration machines, available by name in YAML machines.
+"""The original's built-in context actions for orchestration machines, available by name in YAML machines.
 
-- ``update_context`` (``updateContext``; the seed's ``assignEventDataToContext``): merge the event's data
-  into the context. Unlike the seed it leaves out ``type`` *and* ``__cloudevent``, so the whole incoming
+- ``update_context`` (``updateContext``; the original's ``assignEventDataToContext``): merge the event's data
+  into the context. Unlike the original it leaves out ``type`` *and* ``__cloudevent``, so the whole incoming
   CloudEvent is not copied into the context (and so into every stored snapshot).
-- ``update_logs(limit)`` (``updateLogs``; the seed's ``assignLogsToContext``): append one entry to the
-  context's ``__machineLogs`` list, keeping only the last ``limit`` entries (the seed's log grew without
-  bound, and the seed later stopped logging by default because of it). Each entry is
+- ``update_logs(limit)`` (``updateLogs``; the original's ``assignLogsToContext``): append one entry to the
+  context's ``__machineLogs`` list, keeping only the last ``limit`` entries (the original's log grew without
+  bound, and the original later stopped logging by default because of it). Each entry is
   ``{cloudeventId, event, context, timestamp, isoTime}``: the event without ``__cloudevent``, the context
   without ``__machineLogs`` and ``__cloudevent``, the time in epoch milliseconds and as ISO 8601 (UTC).
   The time comes from the actor system's clock when there is one (so simulated clocks give
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import InvalidArgument
 from ..machine.actions import BuiltinAction, assign
 
 __all__ = ["CLOUDEVENT_KEY", "DEFAULT_LOG_LIMIT", "MACHINE_LOGS_KEY", "update_context", "update_logs"]
@@ -53,7 +54,7 @@ def _iso(ms: int) -> str:
 def update_logs(limit: int = DEFAULT_LOG_LIMIT) -> BuiltinAction:
     """``updateLogs``: append a log entry to ``context.__machineLogs``, keeping the last ``limit``."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"the log limit must be a positive integer, got {limit!r}")
+        raise InvalidArgument(f"the log limit must be a positive integer, got {limit!r}")
 
     def append(args: Any, params: Any) -> dict[str, Any]:
         context = args.context if isinstance(args.context, Mapping) else {}

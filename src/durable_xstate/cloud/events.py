@@ -39,7 +39,7 @@ def create_cloud_event(
     datacontenttype: str = CLOUDEVENTS_JSON,
     **extensions: Any,
 ) -> CloudEvent:
-    """The seed's ``createCloudEvent``: a v1.0 event with JSON data (id and time filled in by the SDK)."""
+    """The original's ``createCloudEvent``: a v1.0 event with JSON data (id and time filled in by the SDK)."""
     attributes: dict[str, Any] = {
         **({"subject": subject} if subject else {}),
         "source": source,

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidCloudEvent, InvocationFailed
+from ..errors import InvalidCloudEvent, InvocationFailed, short_repr
 from ..persistence.actor import Locking
 from ..stores.base import LockableStorage
 from ..stores.sync import background_loop
@@ -98,10 +98,11 @@ def _from_sqs(record: Mapping[str, Any]) -> CloudEvent:
     raw = record.get("body")
     if not isinstance(raw, str):
         raise InvalidCloudEvent(f"an SQS record's body must be a string, got {type(raw).__name__}")
+    not_json: json.JSONDecodeError | None = None  # reported below, never dropped: a binary body may be text
     try:
         body: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        body = raw
+    except json.JSONDecodeError as err:
+        body, not_json = raw, err
     structured = _structured(body)
     if structured is not None:
         return read_cloud_event(structured)
@@ -113,12 +114,29 @@ def _from_sqs(record: Mapping[str, Any]) -> CloudEvent:
         lowered = str(name).lower()
         if lowered.startswith(("ce-", "ce_")):
             attributes[lowered[3:]] = value.get("stringValue") if isinstance(value, Mapping) else value
+    event_id = attributes.get("id") if isinstance(attributes.get("id"), str) else None
+    subject = attributes.get("subject") if isinstance(attributes.get("subject"), str) else None
     if "specversion" not in attributes:
-        raise InvalidCloudEvent("not a CloudEvent: no specversion in the body or in ce-* message attributes",
-                                event_id=attributes.get("id") if isinstance(attributes.get("id"), str) else None)
-    attributes.setdefault("datacontenttype", "application/json")
+        why = f"; the body is not JSON either ({not_json})" if not_json is not None else ""
+        raise InvalidCloudEvent(
+            f"not a CloudEvent: no specversion in the body or in ce-* message attributes{why}", event_id=event_id
+        )
+    content_type = attributes.setdefault("datacontenttype", "application/json")
+    if not_json is not None and _is_json(content_type):
+        raise InvalidCloudEvent(
+            f"a binary-mode CloudEvent with datacontenttype {short_repr(content_type)} whose body is not JSON: "
+            f"{not_json}", event_id=event_id, subject=subject,
+        )
     attributes["data"] = body
     return read_cloud_event(attributes)
+
+
+def _is_json(content_type: Any) -> bool:
+    """``application/json``, ``text/json`` or ``+json`` types, parameters ignored (as the CloudEvents spec)."""
+    if not isinstance(content_type, str):
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
 
 
 def _read(message_id: str | None, record: Any, read: Callable[[Any], CloudEvent]) -> LambdaRecord:

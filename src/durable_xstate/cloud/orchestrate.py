@@ -196,7 +196,7 @@ async def orchestrate_cloud_events(
         def prepare(actor: Any, revision: int) -> None:
             # command ids: stable across redeliveries of one revision, unique per life of the subject
             life = getattr(pa.record, "life", None) if pa is not None else None
-            actor.emission_seed = f"{life}/{revision}" if life else revision
+            actor.revision_key = f"{life}/{revision}" if life else revision
 
         try:
             pa = PersistableActor(

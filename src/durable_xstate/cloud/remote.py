@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..actors.logic import ActorSnapshot, BaseLogic
-from ..errors import ActorError
+from ..errors import ActorError, RemoteServiceError
 from .events import CloudEvent, event_from_dict
 
 __all__ = ["CommandQueue", "RemoteServiceLogic", "from_remote_service"]
@@ -39,18 +39,6 @@ def _command_queue(actor: Any) -> CommandQueue:
         f"remote service actor {actor.id!r} needs an ancestor that queues commands (a CloudOrchestrationActor, "
         "e.g. through orchestrate_cloud_events); it runs under none"
     )
-
-
-class RemoteServiceError(Exception):
-    """A remote service replied with an error event; ``data`` is its payload."""
-
-    def __init__(self, event_type: str, data: Any) -> None:
-        super().__init__(f"{event_type}: {data!r}")
-        self.event_type = event_type
-        self.data = data
-
-    def to_json(self) -> Any:
-        return {"type": self.event_type, "data": self.data}
 
 
 class RemoteServiceLogic(BaseLogic):

@@ -1,4 +1,4 @@
-"""Machines written in YAML: ``create_machine_yaml(text, actions=..., guards=...)`` (the seed's
+"""Machines written in YAML: ``create_machine_yaml(text, actions=..., guards=...)`` (the original's
 ``createMachineYaml``).
 
 The text is parsed with the loader of :mod:`durable_xstate.yaml_loader` (PyYAML's safe loader, YAML 1.2
@@ -11,11 +11,11 @@ silently keeping the last one. The document is then validated against :data:`MAC
 Every problem raises :class:`CreateMachineYamlError` (a ``MachineConfigError``, so also a ``ValueError``)
 whose message starts with the config path of the first problem in document order, e.g.
 ``states.FetchData.on.X[0].target: expected a string or a list of strings, got an integer``; ``.details``
-holds every jsonschema error. Differences from the seed:
+holds every jsonschema error. Differences from the original:
 
-- ``input`` is merged over the YAML's ``context`` (``{**context, **input}``); the seed dropped it.
+- ``input`` is merged over the YAML's ``context`` (``{**context, **input}``); the original dropped it.
 - ``invoke``, ``after``, history states, ``meta``, ``output``, ``tags``, targetless transitions and
-  guards/actions with ``params`` are accepted (the seed's schema refused them).
+  guards/actions with ``params`` are accepted (the original's schema refused them).
 - The implementations the YAML names are checked when the machine is built, so a missing action, guard,
   delay or actor is an error here, naming its path, rather than in a later run.
 - ``updateContext`` does not copy ``__cloudevent`` into the context, and ``updateLogs`` keeps the last
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import MachineConfigError
+from ..errors import InvalidArgumentType, MachineConfigError
 from ..machine.limits import check_config_depth
 from ..machine.machine import Implementations, StateMachine
 from ..yaml_loader import YamlLimitError, yaml_loader
@@ -436,7 +436,7 @@ def create_machine_yaml(
         if given is None:
             given = {}
         if not isinstance(given, Mapping):
-            raise TypeError(
+            raise InvalidArgumentType(
                 f"the input of machine {config['id']!r} is merged into its context, so it must be an "
                 f"object, not {type(given).__name__}"
             )

@@ -1,6 +1,6 @@
-"""The seed's orchestration scenario: fetch a book, summarise it, check the summary in two parallel
+"""The original's orchestration scenario: fetch a book, summarise it, check the summary in two parallel
 regulators, done. Each state that needs outside work emits a command CloudEvent (the "books.com"
-commands of the seed's tests); replies come back as CloudEvents.
+commands of the original's tests); replies come back as CloudEvents.
 
 The same machine is written in YAML in ``summary.yaml`` (package data); ``load_yaml_machine()`` builds it.
 """
@@ -18,7 +18,7 @@ VERSION = "0.0.1"
 
 
 def update_context(args: Any, params: Any) -> dict[str, Any]:
-    """The seed's updateContext: merge the event's data (minus type and the CloudEvent) into context."""
+    """The original's updateContext: merge the event's data (minus type and the CloudEvent) into context."""
     return {k: v for k, v in args.event.items() if k not in ("type", "__cloudevent")}
 
 
@@ -65,7 +65,7 @@ CONFIG: dict[str, Any] = {
     },
 }
 
-# the init's context becomes the machine's input, merged over the config's context (the seed meant to)
+# the init's context becomes the machine's input, merged over the config's context (the original meant to)
 machine = setup(actions={"updateContext": assign(update_context)}).create_machine(
     {**CONFIG, "context": lambda args: {**CONFIG["context"], **(args.input or {})}}
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ActorError, InvalidArgumentType, MachineLookupError
 from .callables import call_impl
 from .guards import evaluate_guard
 from .js import js_items
@@ -129,7 +130,7 @@ class BuiltinAction:
         """The side effect; only called when ``has_execute`` is true."""
 
     def __call__(self, *args: Any) -> None:
-        raise TypeError(f"{self.type} is a built-in action; put it in a machine config, do not call it")
+        raise InvalidArgumentType(f"{self.type} is a built-in action; put it in a machine config, do not call it")
 
     def __repr__(self) -> str:
         return f"<{self.type}>"
@@ -140,7 +141,7 @@ def resolve_delay(delay: Any, snapshot: MachineSnapshot, args: ActionArgs, param
     if isinstance(delay, str):
         delays = snapshot.machine.implementations.delays
         if delay not in delays and snapshot.machine.strict:
-            raise LookupError(f"Delay '{delay}' is not implemented in machine '{snapshot.machine.id}'")
+            raise MachineLookupError(f"Delay '{delay}' is not implemented in machine '{snapshot.machine.id}'")
         return _resolve_value(delays.get(delay), args, params)
     if callable(delay):
         return call_impl(delay, args, params)
@@ -156,7 +157,7 @@ class Assign(BuiltinAction):
 
     def __init__(self, assignment: Any) -> None:
         if not (callable(assignment) or isinstance(assignment, Mapping)):
-            raise TypeError("assign() takes a function or a mapping of property assigners")
+            raise InvalidArgumentType("assign() takes a function or a mapping of property assigners")
         self.is_fn = callable(assignment)
         # property assigners run in Object.keys order (integer-like keys first): a spawn in one of them
         # takes the next actor id in that order
@@ -167,7 +168,7 @@ class Assign(BuiltinAction):
     ) -> Resolution:
         context = snapshot.context
         if context is None:
-            raise TypeError(
+            raise InvalidArgumentType(
                 "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config."
             )
         a_args = AssignArgs(context, args.event, args.self, args.system, scope, snapshot)
@@ -185,7 +186,7 @@ class Assign(BuiltinAction):
 
 
 def _no_spawn(*_: Any, **__: Any) -> Any:
-    raise RuntimeError("spawn() is only available while an actor resolves an assign")
+    raise ActorError("spawn() is only available while an actor resolves an assign")
 
 
 class Raise(BuiltinAction):
@@ -194,7 +195,7 @@ class Raise(BuiltinAction):
 
     def __init__(self, event: Any, id: str | None = None, delay: Any = None) -> None:
         if isinstance(event, str):
-            raise TypeError(
+            raise InvalidArgumentType(
                 f'Only event objects may be used with raise; use raise_({{"type": "{event}"}}) instead'
             )
         self.event = event

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..errors import GuardError, InfiniteLoop, InvalidArgumentType, MachineLookupError
 from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
 from .cache import BoundedCache
 from .callables import call_impl
@@ -79,10 +80,10 @@ def get_state_nodes(node: StateNode, value: Any) -> list[StateNode]:
     if isinstance(value, str):
         child = node.states.get(value)
         if child is None:
-            raise LookupError(f"State '{value}' does not exist on '{node.id}'")
+            raise MachineLookupError(f"State '{value}' does not exist on '{node.id}'")
         return [node, child]
     if not isinstance(value, Mapping):
-        raise LookupError(f"invalid state value {value!r} at '{node.id}'")
+        raise MachineLookupError(f"invalid state value {value!r} at '{node.id}'")
     out = [node.machine.root, node]
     subs = []
     for key in value:
@@ -98,10 +99,10 @@ def _child_or_id(node: StateNode, key: str) -> StateNode:
     if key.startswith("#"):
         return node.machine.get_state_node_by_id(key)
     if not node.states:
-        raise LookupError(f"Unable to retrieve child state '{key}' from '{node.id}'; no child states exist.")
+        raise MachineLookupError(f"Unable to retrieve child state '{key}' from '{node.id}'; no child states exist.")
     child = node.states.get(key)
     if child is None:
-        raise LookupError(f"Child state '{key}' does not exist on '{node.id}'")
+        raise MachineLookupError(f"Child state '{key}' does not exist on '{node.id}'")
     return child
 
 
@@ -140,10 +141,6 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
         if passed:
             return t
     return None
-
-
-class GuardError(Exception):
-    """A guard raised; xstate rethrows it with this wording and the actor goes to ``error``."""
 
 
 def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
@@ -464,7 +461,7 @@ def _resolve_and_execute(
             if type_ == "<lambda>":
                 type_ = "(anonymous)"
         else:
-            raise TypeError(f"invalid action {action!r}")
+            raise InvalidArgumentType(f"invalid action {action!r}")
         args = ActionArgs(current.context, event, scope.self, scope.system)
         if not isinstance(resolved, BuiltinAction):
             executor(ExecutableAction(type_, args, params, resolved))
@@ -907,7 +904,8 @@ def _run_to_completion(
     while current.status == "active":
         count += 1
         if max_iterations is not None and count > max_iterations:
-            raise RuntimeError(
+            raise InfiniteLoop(
+                max_iterations,
                 f"Infinite loop detected: the machine has processed more than {max_iterations} "
                 "microsteps without reaching a stable state. This usually happens when there's a cycle of "
                 "transitions (e.g., eventless transitions or raised events causing state A -> B -> C -> A)."

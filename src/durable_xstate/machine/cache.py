@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from ..errors import InvalidArgument
+
 __all__ = [
     "ARITY_MAX",
     "CANDIDATES_MAX",
@@ -64,7 +66,7 @@ class BoundedCache(Generic[K, V]):
 
     def __init__(self, name: str, maxsize: int) -> None:
         if maxsize < 1:
-            raise ValueError(f"cache {name!r}: maxsize must be at least 1, got {maxsize}")
+            raise InvalidArgument(f"cache {name!r}: maxsize must be at least 1, got {maxsize}")
         self.name = name
         self.maxsize = maxsize
         self.data: dict[K, V] = {}

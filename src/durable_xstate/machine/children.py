@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import DuplicateId, InvalidArgumentType, MachineLookupError
 from .actions import ActionArgs, BuiltinAction, Resolution, ResolveExtra, resolve_delay
 from .callables import call_impl
 
@@ -120,13 +121,13 @@ class SpawnChild(BuiltinAction):
                 input=resolved_input,
             )
         elif snapshot.machine.strict:
-            raise LookupError(f"Actor logic '{src}' not implemented in machine '{snapshot.machine.id}'")
+            raise MachineLookupError(f"Actor logic '{src}' not implemented in machine '{snapshot.machine.id}'")
         key = "undefined" if child_id is None else child_id
         if snapshot.machine.strict:
             existing = snapshot.children.get(key)
             if existing is not None and not existing.is_stopped:
-                raise ValueError(
-                    f"Child id '{key}' is already used by a running child of machine '{snapshot.machine.id}'"
+                raise DuplicateId(
+                    key, f"Child id '{key}' is already used by a running child of machine '{snapshot.machine.id}'"
                 )
         children = {**snapshot.children, key: actor_ref}
         exec_params = {"id": child_id, "systemId": self.system_id, "actorRef": actor_ref, "src": src,
@@ -187,7 +188,7 @@ class SendTo(BuiltinAction):
 
     def __init__(self, to: Any, event: Any, id: str | None = None, delay: Any = None) -> None:
         if isinstance(event, str):
-            raise TypeError(
+            raise InvalidArgumentType(
                 f'Only event objects may be used with sendTo; use send_to(..., {{"type": "{event}"}}) instead'
             )
         self.to = to
@@ -215,9 +216,9 @@ class SendTo(BuiltinAction):
                 deferred = extra.deferred_actor_ids
                 target = to if deferred and to in deferred else snapshot.children.get(to)
             if not target:
-                raise LookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")
+                raise MachineLookupError(f"Unable to send event to actor '{to}' from machine '{snapshot.machine.id}'.")
         elif to is None and snapshot.machine.strict:
-            raise LookupError(
+            raise MachineLookupError(
                 f"send_to target resolved to nothing in machine '{snapshot.machine.id}' "
                 "(xstate would send the event to the sender itself)"
             )

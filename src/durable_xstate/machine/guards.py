@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ImplementationMissing
 from .callables import call_impl
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def evaluate_guard(guard: Any, context: Any, event: Any, snapshot: MachineSnapsh
     name = guard if isinstance(guard, str) else guard.get("type") if isinstance(guard, Mapping) else None
     resolved = snapshot.machine.implementations.guards.get(name) if name is not None else None
     if resolved is None:
-        raise NotImplementedError(f"Guard '{name}' is not implemented.'.")
+        raise ImplementationMissing(f"Guard '{name}' is not implemented.'.")
     if isinstance(resolved, BuiltinGuard):
         return resolved.check(snapshot, context, event)
     if not callable(resolved):

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ActorError, MachineConfigError, SnapshotError
+from ..errors import ActorError, MachineConfigError, MachineLookupError, SnapshotError
 from .actions import Assign
 from .algorithm import (
     Macrostep,
@@ -159,7 +159,7 @@ class StateMachine:
         head = full[0][1:] if full[0].startswith("#") else full[0]
         node = self.id_map.get(head)
         if node is None:
-            raise LookupError(f"child state node '#{head}' does not exist on machine '{self.id}'")
+            raise MachineLookupError(f"child state node '#{head}' does not exist on machine '{self.id}'")
         from .node import get_state_node_by_path
 
         return get_state_node_by_path(node, full[1:]) if len(full) > 1 else node

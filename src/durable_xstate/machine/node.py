@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MachineConfigError
+from ..errors import MachineConfigError, MachineLookupError
 from .actions import cancel, raise_
 from .cache import CANDIDATES_MAX, BoundedCache
 from .events import matches_event_descriptor, validate_descriptor
@@ -429,7 +429,7 @@ class StateNode:
         if internal and self.parent is None:
             return get_state_node_by_path(self, target[1:])
         if self.parent is None:
-            raise LookupError(
+            raise MachineLookupError(
                 f'invalid target "{target}": not a valid target from the root node; did you mean ".{target}"?'
             )
         resolved = self.key + target if internal else target
@@ -495,12 +495,12 @@ def get_child_node(node: StateNode, key: str) -> StateNode:
     if key.startswith("#"):
         return node.machine.get_state_node_by_id(key)
     if not node.states:
-        raise LookupError(
+        raise MachineLookupError(
             f"unable to retrieve child state '{key}' from '{node.id}'; no child states exist"
         )
     child = node.states.get(key)
     if child is None:
-        raise LookupError(f"child state '{key}' does not exist on '{node.id}'")
+        raise MachineLookupError(f"child state '{key}' does not exist on '{node.id}'")
     return child
 
 

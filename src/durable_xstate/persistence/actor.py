@@ -1,6 +1,6 @@
 """PersistableActor and with_persistable_actor: load an actor by id, run it, save it, close it.
 
-Locking modes (the seed's, without its lost updates and leaks):
+Locking modes (the original's, without its lost updates and leaks):
 
 =============  ==============================================================================
 ``None``       optimistic: ``save`` is a compare-and-set against the version read at ``init``;
@@ -32,6 +32,7 @@ from ..actors.clock import DurableClock
 from ..errors import (
     ActorError,
     ActorFailed,
+    InvalidArgument,
     MachineMismatch,
     PersistenceError,
     RecordError,
@@ -57,7 +58,7 @@ Migrate = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class PersistableActor:
-    """One actor loaded from a store by id (the seed's ``PersistableActor``).
+    """One actor loaded from a store by id (the original's ``PersistableActor``).
 
     >>> pa = PersistableActor(id="order-42", storage=store, actor_creator=make, locking="read-write")
     >>> await pa.init(); pa.actor.send({"type": "PAY"}); await pa.save(); await pa.close()
@@ -82,9 +83,9 @@ class PersistableActor:
         on_error: OnError = "raise",
     ) -> None:
         if locking not in (None, "write", "read-write"):
-            raise ValueError(f"locking must be None, 'write' or 'read-write', got {locking!r}")
+            raise InvalidArgument(f"locking must be None, 'write' or 'read-write', got {locking!r}")
         if on_error not in ("raise", "save"):
-            raise ValueError(f"on_error must be 'raise' or 'save', got {on_error!r}")
+            raise InvalidArgument(f"on_error must be 'raise' or 'save', got {on_error!r}")
         self.on_error = on_error
         self.id = id
         self.key = validate_key(f"{id}.json" if isinstance(id, str) else id)
@@ -126,7 +127,7 @@ class PersistableActor:
 
     @property
     def actor(self) -> Actor:
-        """The running actor; PersistenceError before ``init`` and after ``close`` (the seed's message)."""
+        """The running actor; PersistenceError before ``init`` and after ``close`` (the original's message)."""
         if self._actor is None:
             raise PersistenceError("No actor available. Use 'init' before fetching the actor")
         return self._actor
@@ -424,7 +425,10 @@ class PersistableActor:
                     return
                 except WriteConflict:
                     continue
-            raise WriteConflict(self.key, None, None)
+            raise WriteConflict(
+                self.key, None, None,
+                reason=f"the outbox was not confirmed: {attempts} compare-and-set writes in a row lost to other writers",
+            )
         finally:
             if lease is not None:
                 await self._release(lease)

@@ -84,19 +84,15 @@ class AdoptableSnapshot(dict):  # type: ignore[type-arg]
         return True
 
 
-class _Refused(ValueError):
-    """Raised by the decoder hooks; becomes a RecordError naming the key."""
-
-
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _Refused(f"a number out of range: {_echo(text)}")
+        raise RecordError("", f"a number out of range: {_echo(text)}")  # the caller names the key
     return value
 
 
 def _parse_constant(text: str) -> Any:
-    raise _Refused(f"{text} is not JSON")
+    raise RecordError("", f"{text} is not JSON")
 
 
 # one decoder object, shared (the persistence actor uses it too): no NaN/Infinity; integers longer than
@@ -147,8 +143,8 @@ def parse_json(data: bytes, *, key: str) -> Any:
         raise RecordError(key, f"nested more than {MAX_DEPTH} levels deep")
     try:
         return decode_json(data.decode("utf-8"))
-    except _Refused as err:
-        raise RecordError(key, f"not a record: {err}") from None
+    except RecordError as err:  # from the decoder hooks, which do not know the key
+        raise RecordError(key, f"not a record: {err.problem}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RecordError(key, f"not a JSON record: {err}") from None
     except ValueError:  # the only ValueError left: an integer over Python's int/str limit

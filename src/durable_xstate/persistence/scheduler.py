@@ -9,7 +9,7 @@ from typing import Any
 
 from ..actors.actor import create_actor
 from ..actors.clock import DurableClock
-from ..errors import LockTimeout, RecordError, StoreError, WriteConflict
+from ..errors import InvalidArgument, LockTimeout, RecordError, StoreError, WriteConflict
 from ..machine.machine import StateMachine
 from ..stores.base import LockableStorage
 from .actor import Locking, PersistableActor
@@ -76,7 +76,7 @@ def _the_clock(now_ms: float | None, clock: Any) -> tuple[float, Any]:
         return now_ms, DurableClock(lambda: now_ms)
     now = clock.now()
     if now_ms is not None and now_ms != now:
-        raise ValueError(f"run_due: now_ms={now_ms} but the clock says {now}; give one of them (or the same time)")
+        raise InvalidArgument(f"run_due: now_ms={now_ms} but the clock says {now}; give one of them (or the same time)")
     return now, clock
 
 

@@ -28,9 +28,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import (
     AcquireLockError,
+    CorruptValue,
     InvalidKey,
     LeaseLost,
     LockTimeout,
+    MissingDependency,
+    StoreConfigError,
     StoreError,
     StoreNotConfigured,
     StoreUnavailable,
@@ -56,6 +59,7 @@ __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
     "MAX_KEY_LENGTH",
     "AcquireLockError",
+    "CorruptValue",
     "InvalidKey",
     "Lease",
     "LeaseLost",
@@ -65,6 +69,7 @@ __all__ = [
     "MemoryStore",
     "Page",
     "Storage",
+    "StoreConfigError",
     "StoreError",
     "StoreNotConfigured",
     "StoreUnavailable",
@@ -93,18 +98,27 @@ _BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
+# scheme -> the extra of pyproject.toml that installs its client (tests/stores/test_install_hints.py checks them)
+_EXTRAS: dict[str, str] = {
+    "redis": "redis", "rediss": "redis", "postgresql": "postgres", "postgres": "postgres", "s3": "aws",
+    "dynamodb": "aws",
+}
+
+
 def open_backend(url: str) -> Any:
     """The backend object (storage, lock, or both) for ``url``."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _BACKENDS:
-        raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(_BACKENDS))}")
+        raise StoreConfigError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {', '.join(sorted(_BACKENDS))}")
     module_name, factory = _BACKENDS[scheme]
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ImportError(
-            f"the {scheme} backend needs an optional dependency ({err.name}); install durable-xstate[{scheme}]"
+        extra = _EXTRAS.get(scheme, "all")
+        raise MissingDependency(
+            f"the {scheme} backend needs an optional dependency ({err.name}): pip install 'durable-xstate[{extra}]'",
+            extra=extra, name=err.name,
         ) from err
     options = dict(parse_qsl(parts.query))
     return getattr(module, factory)(url, parts, options)

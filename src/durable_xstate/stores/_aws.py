@@ -23,7 +23,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     EndpointConnectionError,
 )
 
-from ..errors import StoreError, StoreUnavailable
+from ..errors import StoreConfigError, StoreError, StoreUnavailable
 from .base import parse_io
 
 __all__ = ["AWS_OPTIONS", "AwsClient", "ClientError", "check_options", "error_code", "error_message", "flag"]
@@ -53,10 +53,10 @@ def check_options(backend: str, options: dict[str, str], own: frozenset[str]) ->
     unknown = set(options) - AWS_OPTIONS - own
     if unknown:
         known = ", ".join(sorted(AWS_OPTIONS | own))
-        raise ValueError(f"unknown {backend} URL option(s) {', '.join(sorted(unknown))}; known: {known}")
+        raise StoreConfigError(f"unknown {backend} URL option(s) {', '.join(sorted(unknown))}; known: {known}")
     for name, kind in (("max_attempts", int), ("max_pool_connections", int)):
         if name in options and not (options[name].isdigit() and int(options[name]) >= 1):
-            raise ValueError(f"{backend} URL option {name}={options[name]!r} must be a positive {kind.__name__}")
+            raise StoreConfigError(f"{backend} URL option {name}={options[name]!r} must be a positive {kind.__name__}")
     for name in ("connect_timeout", "read_timeout"):
         if name in options:
             try:
@@ -64,7 +64,7 @@ def check_options(backend: str, options: dict[str, str], own: frozenset[str]) ->
             except ValueError:
                 ok = False
             if not ok:
-                raise ValueError(f"{backend} URL option {name}={options[name]!r} must be a positive number")
+                raise StoreConfigError(f"{backend} URL option {name}={options[name]!r} must be a positive number")
 
 
 def flag(value: str | None) -> bool:

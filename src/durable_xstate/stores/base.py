@@ -4,7 +4,7 @@ Stores know nothing of machines. Every backend implements :class:`Storage` (comp
 create-only when no version is expected) and most also :class:`Lock`. Backends whose storage and lock
 share one server implement both in one class and enforce fencing atomically inside ``write``: a write
 carrying a lease is refused with :class:`LeaseLost` once a newer fencing token has been issued for the
-key. :class:`LockableStorage` combines any storage with any lock (the seed's ``LockableStorageManager``).
+key. :class:`LockableStorage` combines any storage with any lock (the original's ``LockableStorageManager``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
+    InvalidArgument,
+    InvalidArgumentType,
     InvalidKey,
     LeaseLost,
     LockTimeout,
+    StoreConfigError,
     StoreNotConfigured,
     ValueTooLarge,
     short_repr,
@@ -138,20 +141,20 @@ def parse_io(url: str, options: dict[str, str]) -> str:
     """The ``io=`` option of a store URL (see :data:`IO_MODES`)."""
     mode = options.get("io", "thread").lower()
     if mode not in IO_MODES:
-        raise ValueError(f"{url!r}: io must be one of {', '.join(IO_MODES)}, not {mode!r}")
+        raise StoreConfigError(f"{url!r}: io must be one of {', '.join(IO_MODES)}, not {mode!r}")
     return mode
 
 
-def check_io(io: str) -> bool:
-    """True for ``inline``; ValueError for anything but a known mode."""
+def is_inline_io(io: str) -> bool:
+    """Whether ``io`` is ``inline`` (False for ``thread``); StoreConfigError (a ValueError) for an unknown mode."""
     if io not in IO_MODES:
-        raise ValueError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
+        raise StoreConfigError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
     return io == "inline"
 
 
 def check_size(key: str, data: bytes, limit: int) -> None:
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"store values are bytes, got {type(data).__name__}")
+        raise InvalidArgumentType(f"store values are bytes, got {type(data).__name__}")
     if len(data) > limit:
         raise ValueTooLarge(key, len(data), limit)
 
@@ -239,12 +242,12 @@ class Lock(ABC):
     ) -> Lease:
         """Acquire ``key`` for ``owner``, retrying with exponential backoff and full jitter until ``timeout``.
 
-        Raises LockTimeout (alias AcquireLockError) with the seed's message when the time is up.
+        Raises LockTimeout (alias AcquireLockError) with the original's message when the time is up.
         Infrastructure faults propagate at once as StoreUnavailable: they are not contention.
         """
         validate_key(key)
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {lease_seconds!r}")
         deadline = time.monotonic() + max(timeout, 0.0)
         backoff = initial_backoff
         while True:
@@ -267,7 +270,7 @@ def check_lease_key(lease: Lease, key: str) -> None:
 
 
 class LockableStorage:
-    """A storage and a lock used together (the seed's ``LockableStorageManager``).
+    """A storage and a lock used together (the original's ``LockableStorageManager``).
 
     A write carrying a lease is fenced: atomically by the backend when storage and lock share a
     server (``storage.fences_writes``), otherwise by checking the lease just before writing, which

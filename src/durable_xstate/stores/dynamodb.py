@@ -2,12 +2,12 @@
 
 ``dynamodb://table?endpoint_url=http://127.0.0.1:5000&region=us-east-1&prefix=tenant-a``
 
-Storage table ``<table>`` (hash key ``path`` S), one item per key, the seed's shape plus a version::
+Storage table ``<table>`` (hash key ``path`` S), one item per key, the original's shape plus a version::
 
     {path: "<prefix>/<key>", data: S (the bytes, when they are UTF-8) | B (otherwise),
      updatedAt: N (epoch seconds), version: N}
 
-Lock table ``<table>-locks`` (hash key ``id`` S, TTL attribute ``expireAt``), compatible with the seed's
+Lock table ``<table>-locks`` (hash key ``id`` S, TTL attribute ``expireAt``), compatible with the original's
 ``DynamoLockingManager`` table. Two kinds of item:
 
 * the lease ``{id: "<prefix>/<key>", owner, token: N, createdAt: N, expireAt: N}`` (``expireAt`` in epoch
@@ -24,7 +24,7 @@ holders and survive release, expiry and TTL. A write or delete carrying a lease 
 ``Put``/``Delete``: a stale lease is rejected atomically with the write (``fences_writes = True``).
 
 Versions are random 63-bit numbers chosen by the writer (never 0; ``"0"`` names an item written by the
-seed, which has no version), so a version read before a delete never matches a re-created item.
+original, which has no version), so a version read before a delete never matches a re-created item.
 
 Conditional single-item writes are sent once (see ``_aws.AwsClient``): a write whose response is lost
 is StoreUnavailable (outcome unknown), never a WriteConflict against itself. Transactions carry an
@@ -41,7 +41,16 @@ import time
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..errors import InvalidKey, LeaseLost, StoreUnavailable, ValueTooLarge, WriteConflict
+from ..errors import (
+    CorruptValue,
+    InvalidArgument,
+    InvalidKey,
+    LeaseLost,
+    StoreConfigError,
+    StoreUnavailable,
+    ValueTooLarge,
+    WriteConflict,
+)
 from ._aws import AwsClient, ClientError, check_options, error_code, error_message, flag
 from .base import (
     Lease,
@@ -89,19 +98,19 @@ def max_value_bytes_for_prefix(prefix: str) -> int:
 def _encode(data: bytes) -> dict[str, Any]:
     raw = bytes(data)
     try:
-        return {"S": raw.decode("utf-8")}  # the seed stored strings: keep text readable by it
+        return {"S": raw.decode("utf-8")}  # the original stored strings: keep text readable by it
     except UnicodeDecodeError:
         return {"B": raw}
 
 
-def _decode(attr: dict[str, Any] | None) -> bytes:
+def _decode(attr: dict[str, Any] | None, key: str) -> bytes:
     if attr is None:
         return b""
     if "S" in attr:
         return str(attr["S"]).encode("utf-8")
     if "B" in attr:
         return bytes(attr["B"])
-    raise ValueError(f"unexpected type for 'data': {sorted(attr)}")
+    raise CorruptValue(key, f"its 'data' attribute is of DynamoDB type {sorted(attr)}, not S or B")
 
 
 def _version_of(item: dict[str, Any] | None) -> str | None:
@@ -134,15 +143,15 @@ class DynamoDBStore(Storage, Lock):
         if prefix:
             validate_key(prefix)
             if len(prefix.encode("utf-8")) > 512:
-                raise ValueError("the DynamoDB key prefix may be at most 512 bytes")
+                raise StoreConfigError("the DynamoDB key prefix may be at most 512 bytes")
         self.prefix = prefix
         self.table = table
         self.locks_table = options.pop("locks_table", f"{table}-locks")
         for name in (self.table, self.locks_table):
             if not _TABLE_RE.fullmatch(name):
-                raise ValueError(f"invalid DynamoDB table name {name!r}")
+                raise StoreConfigError(f"invalid DynamoDB table name {name!r}")
         if self.locks_table == self.table:
-            raise ValueError("the lock table must differ from the storage table")
+            raise StoreConfigError("the lock table must differ from the storage table")
         self._create_tables = flag(options.pop("create_tables", None))
         self._tables_checked = not self._create_tables
         self.max_value_bytes = max_value_bytes_for_prefix(prefix)
@@ -238,7 +247,7 @@ class DynamoDBStore(Storage, Lock):
         """The condition expression for "the current version is ``expected``"."""
         if expected is None:
             return "attribute_not_exists(#p)", {"#p": "path"}, {}
-        if expected == "0":  # an item written by the seed: it has no version attribute
+        if expected == "0":  # an item written by the original: it has no version attribute
             return "attribute_exists(#p) AND attribute_not_exists(#v)", {"#p": "path", "#v": "version"}, {}
         if _VERSION_RE.fullmatch(expected):
             return "#v = :v", {"#v": "version"}, {":v": {"N": expected}}
@@ -309,7 +318,7 @@ class DynamoDBStore(Storage, Lock):
             return None
         version = _version_of(item)
         assert version is not None
-        return Versioned(_decode(item.get("data")), version)
+        return Versioned(_decode(item.get("data"), key), version)
 
     async def exists(self, key: str) -> bool:
         return await self._current_version(self._path(key), "exists") is not None
@@ -393,7 +402,7 @@ class DynamoDBStore(Storage, Lock):
         and clean-up, not hot paths. The cursor is the last path returned."""
         validate_prefix(prefix)
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         full_prefix = (f"{self.prefix}/" if self.prefix else "") + prefix
         keys: list[str] = []
         start = cursor
@@ -433,7 +442,7 @@ class DynamoDBStore(Storage, Lock):
         lock_id = self._path(key)
         fence_id = _FENCE + lock_id
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {lease_seconds!r}")
         for _ in range(3):
             try:
                 got = await self._call(
@@ -525,7 +534,7 @@ class DynamoDBStore(Storage, Lock):
         lock_id = self._path(lease.key)
         duration = lease.lease_seconds if lease_seconds is None else lease_seconds
         if duration <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {duration!r}")
         now = time.time()
         expires = round(now + duration, 3)
         held = self._held_condition(lease)
@@ -602,5 +611,5 @@ def _unavailable(operation: str, cause: ClientError | list[str]) -> StoreUnavail
 def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> DynamoDBStore:
     """``dynamodb://table?options``: storage in ``table``, leases in ``table-locks``."""
     if parts.path not in ("", "/"):
-        raise ValueError(f"a DynamoDB URL names a table only (dynamodb://table?...), got path {parts.path!r}")
+        raise StoreConfigError(f"a DynamoDB URL names a table only (dynamodb://table?...), got path {parts.path!r}")
     return DynamoDBStore(parts.netloc, options)

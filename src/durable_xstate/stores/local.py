@@ -38,6 +38,7 @@ from urllib.parse import SplitResult, unquote
 from ..errors import (
     InvalidKey,
     LeaseLost,
+    StoreConfigError,
     StoreError,
     StoreUnavailable,
     UnsafePath,
@@ -51,9 +52,9 @@ from .base import (
     Page,
     Storage,
     Versioned,
-    check_io,
     check_lease_key,
     check_size,
+    is_inline_io,
     parse_io,
     validate_key,
     validate_prefix,
@@ -94,7 +95,7 @@ class LocalFileStore(Storage, Lock):
         #: fsync files and directories (durability across power loss). Atomicity does not depend on it.
         self.fsync = fsync
         #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
-        self.inline = check_io(io)
+        self.inline = is_inline_io(io)
 
     def __repr__(self) -> str:
         return f"LocalFileStore({self.root!r})"
@@ -613,11 +614,11 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> LocalFile
     else:
         root = host + path
     if not root:
-        raise ValueError(f"{url!r}: no directory given")
+        raise StoreConfigError(f"{url!r}: no directory given")
     unknown = set(options) - {"fsync", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync, io")
+        raise StoreConfigError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: fsync, io")
     fsync_option = options.get("fsync", "true").lower()
     if fsync_option not in _TRUE | _FALSE:
-        raise ValueError(f"{url!r}: fsync must be true or false, not {fsync_option!r}")
+        raise StoreConfigError(f"{url!r}: fsync must be true or false, not {fsync_option!r}")
     return LocalFileStore(root, fsync=fsync_option in _TRUE, io=parse_io(url, options))

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from ..errors import LeaseLost, WriteConflict
+from ..errors import InvalidArgument, LeaseLost, WriteConflict
 from .base import (
     Lease,
     Lock,
@@ -86,7 +86,7 @@ class MemoryStore(Storage, Lock):
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         keys = sorted(k for k in self._values if k.startswith(prefix) and (cursor is None or k > cursor))
         page = keys[:limit]
         return Page(page, page[-1] if len(keys) > limit else None)

@@ -20,7 +20,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlunsplit
 
-from ..errors import LeaseLost, StoreUnavailable, WriteConflict
+from ..errors import (
+    InvalidArgument,
+    LeaseLost,
+    MissingDependency,
+    StoreConfigError,
+    StoreUnavailable,
+    WriteConflict,
+)
 from .base import (
     Lease,
     Lock,
@@ -81,7 +88,7 @@ class PostgresStore(Storage, Lock):
         if prefix:
             validate_key(prefix)
         if not _IDENTIFIER.fullmatch(table):
-            raise ValueError(f"a postgres table name must match {_IDENTIFIER.pattern}, got {table!r}")
+            raise StoreConfigError(f"a postgres table name must match {_IDENTIFIER.pattern}, got {table!r}")
         self.conninfo = conninfo
         self.prefix = prefix
         self.table = table
@@ -175,7 +182,10 @@ class PostgresStore(Storage, Lock):
         try:
             import psycopg
         except ImportError as err:  # pragma: no cover - depends on the installation
-            raise ImportError("the postgres backend needs psycopg 3: pip install 'durable-xstate[postgres]'") from err
+            raise MissingDependency(
+                "the postgres backend needs psycopg 3: pip install 'durable-xstate[postgres]'", extra="postgres",
+                name=err.name,
+            ) from err
         conn = await psycopg.AsyncConnection.connect(
             self.conninfo,
             autocommit=True,
@@ -360,7 +370,7 @@ class PostgresStore(Storage, Lock):
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         query = self._sql_list
         params: list[Any] = [self.prefix, prefix]
         upper = _successor(prefix)
@@ -385,7 +395,7 @@ class PostgresStore(Storage, Lock):
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
         validate_key(key)
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {lease_seconds!r}")
         started = time.time()
 
         async def work(conn: AsyncConnection[Any]) -> tuple[Any, ...] | None:
@@ -401,7 +411,7 @@ class PostgresStore(Storage, Lock):
         validate_key(lease.key)
         duration = lease.lease_seconds if lease_seconds is None else lease_seconds
         if duration <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise InvalidArgument(f"lease_seconds must be positive, got {duration!r}")
         started = time.time()
 
         async def work(conn: AsyncConnection[Any]) -> tuple[Any, ...] | None:

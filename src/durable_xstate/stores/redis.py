@@ -23,7 +23,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlunsplit
 
-from ..errors import LeaseLost, StoreUnavailable, WriteConflict, short_repr
+from ..errors import (
+    InvalidArgument,
+    LeaseLost,
+    MissingDependency,
+    StoreConfigError,
+    StoreUnavailable,
+    WriteConflict,
+    short_repr,
+)
 from .base import (
     Lease,
     Lock,
@@ -138,7 +146,7 @@ def _text(value: object) -> str | None:
 
 def _milliseconds(seconds: float) -> int:
     if seconds <= 0:
-        raise ValueError("lease_seconds must be positive")
+        raise InvalidArgument(f"lease_seconds must be positive, got {seconds!r}")
     return max(1, round(seconds * 1000))
 
 
@@ -156,7 +164,7 @@ class RedisStore(Storage, Lock):
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, **client_options: Any) -> None:
         validate_key(prefix)
         if "{" in prefix or "}" in prefix:
-            raise ValueError(f"a redis store prefix may not contain braces: {short_repr(prefix)}")
+            raise StoreConfigError(f"a redis store prefix may not contain braces: {short_repr(prefix)}")
         self.url = url
         self.prefix = prefix
         self._root = "{" + prefix + "}:"
@@ -177,7 +185,9 @@ class RedisStore(Storage, Lock):
                 from redis.backoff import NoBackoff
                 from redis.exceptions import RedisError
             except ImportError as err:  # pragma: no cover - depends on the installation
-                raise ImportError("the redis backend needs redis-py: pip install 'durable-xstate[redis]'") from err
+                raise MissingDependency(
+                    "the redis backend needs redis-py: pip install 'durable-xstate[redis]'", extra="redis", name=err.name
+                ) from err
             options: dict[str, Any] = {"socket_connect_timeout": 5.0}
             options.update(self._client_options)
             # No blind retries: a script re-sent after a lost reply could report our own write as a conflict.
@@ -299,7 +309,7 @@ class RedisStore(Storage, Lock):
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         low: bytes = b"[" + prefix.encode() if prefix else b"-"
         high: bytes = b"(" + _prefix_upper_bound(prefix.encode()) if prefix else b"+"
         if cursor is not None and cursor.encode() >= prefix.encode():

@@ -24,7 +24,14 @@ import re
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..errors import InvalidKey, StoreNotConfigured, WriteConflict, short_repr
+from ..errors import (
+    InvalidArgument,
+    InvalidKey,
+    StoreConfigError,
+    StoreNotConfigured,
+    WriteConflict,
+    short_repr,
+)
 from ._aws import AwsClient, ClientError, check_options, error_code, flag
 from .base import (
     Lease,
@@ -43,7 +50,7 @@ __all__ = ["S3LockedStorage", "S3Storage", "from_url", "validate_bucket_prefix"]
 #: S3's own limit on an object key, in bytes of UTF-8 (the bucket prefix counts).
 S3_MAX_KEY_BYTES = 1024
 
-# The seed's rule (unified-serverless-storage 0.1.x S3StorageManager): segments of [A-Za-z0-9_-],
+# The original's rule (unified-serverless-storage 0.1.x S3StorageManager): segments of [A-Za-z0-9_-],
 # separated by '/', ending with '/', not starting with '/'. The empty prefix is the bucket's root.
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*/")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -60,10 +67,10 @@ _OWN_OPTIONS = frozenset({"create_bucket", "addressing_style"})
 
 
 def validate_bucket_prefix(prefix: object) -> str:
-    """The seed's check: ``''`` or ``'path/to/folder/'``; anything else raises ValueError."""
+    """The original's check: ``''`` or ``'path/to/folder/'``; anything else raises StoreConfigError (a ValueError)."""
     if not isinstance(prefix, str) or (prefix and (prefix.startswith("/") or not _PREFIX_RE.fullmatch(prefix))):
         shown = prefix if isinstance(prefix, str) and len(prefix) <= 80 else short_repr(prefix)  # no 10 MB echo
-        raise ValueError(
+        raise StoreConfigError(
             f"Invalid path format. Please use a valid path like 'path/to/folder/'. Provided is {shown}"
         )
     return prefix
@@ -83,14 +90,14 @@ class S3Storage(Storage):
         options = dict(options or {})
         check_options("s3", options, _OWN_OPTIONS)
         if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
-            raise ValueError(f"invalid S3 bucket name {bucket!r}")
+            raise StoreConfigError(f"invalid S3 bucket name {bucket!r}")
         self.bucket = bucket
         self.prefix = validate_bucket_prefix(prefix)
         if len(self.prefix.encode("utf-8")) >= S3_MAX_KEY_BYTES:
-            raise ValueError(f"the bucket prefix {short_repr(prefix)} leaves no room for keys")
+            raise StoreConfigError(f"the bucket prefix {short_repr(prefix)} leaves no room for keys")
         style = options.pop("addressing_style", "path" if options.get("endpoint_url") else "auto")
         if style not in {"path", "auto", "virtual"}:
-            raise ValueError(f"addressing_style must be path, virtual or auto, not {style!r}")
+            raise StoreConfigError(f"addressing_style must be path, virtual or auto, not {style!r}")
         self._create_bucket = flag(options.pop("create_bucket", None))
         self._bucket_checked = not self._create_bucket
         self._aws = AwsClient(self.backend, "s3", options, s3_path_style=style == "path")
@@ -236,7 +243,7 @@ class S3Storage(Storage):
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         await self._ready()
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": min(limit, 1000)}
         if cursor is not None:

@@ -27,16 +27,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
-from ..errors import LeaseLost, StoreError, StoreUnavailable, WriteConflict
+from ..errors import LeaseLost, StoreConfigError, StoreError, StoreUnavailable, WriteConflict
 from .base import (
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
-    check_io,
     check_lease_key,
     check_size,
+    is_inline_io,
     parse_io,
     validate_key,
     validate_prefix,
@@ -81,7 +81,7 @@ class SQLiteStore(Storage, Lock):
         self.path = os.path.abspath(os.fspath(path))
         #: every call on the event loop instead of a worker thread (``io=inline``; a write waiting for
         #: another process's lock then holds the loop up to ``busy_timeout``)
-        self.inline = check_io(io)
+        self.inline = is_inline_io(io)
         #: seconds a statement waits for another connection's write lock before failing
         self.busy_timeout = busy_timeout
         #: PRAGMA synchronous: FULL (default: a committed write survives power loss) or NORMAL
@@ -453,19 +453,19 @@ def from_url(url: str, parts: SplitResult, options: dict[str, str]) -> SQLiteSto
     elif host in (".", ".."):
         db = host + path
     else:
-        raise ValueError(
+        raise StoreConfigError(
             f"{url!r}: a SQLite URL names a database file: sqlite:///abs/path.db or sqlite://./relative.db"
         )
     if not db or db.endswith("/"):
-        raise ValueError(f"{url!r}: no database file given")
+        raise StoreConfigError(f"{url!r}: no database file given")
     unknown = set(options) - {"timeout", "synchronous", "io"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: io, synchronous, timeout")
+        raise StoreConfigError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: io, synchronous, timeout")
     try:
         timeout = float(options.get("timeout", "30"))
     except ValueError:
-        raise ValueError(f"{url!r}: timeout must be a number of seconds") from None
+        raise StoreConfigError(f"{url!r}: timeout must be a number of seconds") from None
     synchronous = options.get("synchronous", "full").upper()
     if synchronous not in _SYNCHRONOUS:
-        raise ValueError(f"{url!r}: synchronous must be one of full, normal, extra")
+        raise StoreConfigError(f"{url!r}: synchronous must be one of full, normal, extra")
     return SQLiteStore(db, busy_timeout=timeout, synchronous=synchronous, io=parse_io(url, options))

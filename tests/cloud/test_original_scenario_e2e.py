@@ -1,4 +1,4 @@
-"""The seed's scenario end to end on S3 storage with a DynamoDB lock (moto server) and on local files,
+"""The original's scenario end to end on S3 storage with a DynamoDB lock (moto server) and on local files,
 with the Python and the YAML machine: every command published once, in order, the outbox emptied by
 confirmations. (Remote-service invokes and timers across runs: test_yaml_machine.py.)"""
 

@@ -1,4 +1,4 @@
-"""The seed's 15 tests (persistable-xstate-actor 0.0.9), ported with their messages.
+"""The original's 15 tests (persistable-xstate-actor 0.0.9), ported with their messages.
 
 1-3   src/index.spec.ts: PersistableActor / with_persistable_actor on a traffic light, local files.
 4-9   src/cloud_orchestration_actor.spec.ts: orchestrate_cloud_events with the YAML summary machine,
@@ -6,7 +6,7 @@
 10-14 src/utils.spec.ts: getAllPaths (-> state_keys), createCloudEvent, isDictionary.
 15    src/create_machine_yaml/create_machine_yaml.spec.ts: a YAML machine Step1 -> CHANGE -> Step2.
 
-The seed's tests shared one storage directory and ran in order (test 2 read what test 1 wrote; tests
+The original's tests shared one storage directory and ran in order (test 2 read what test 1 wrote; tests
 5-9 advanced one orchestration process). Here each test starts from an empty directory under
 ``tmp_path`` and first replays the steps it depended on.
 """
@@ -67,7 +67,7 @@ def file_store(tmp_path: Path) -> LockableStorage:
 
 
 def persisted_actor_params(storage: LockableStorage, persistance_id: str, locking: Any = None) -> dict[str, Any]:
-    """The seed's getPersistedActorParams (acquireLockMaxTimeout 1000 ms -> 1.0 s)."""
+    """The original's getPersistedActorParams (acquireLockMaxTimeout 1000 ms -> 1.0 s)."""
     return {
         "acquire_lock_timeout": 1.0,
         "locking": locking,
@@ -79,7 +79,7 @@ def persisted_actor_params(storage: LockableStorage, persistance_id: str, lockin
     }
 
 
-async def seed_test_1(storage: LockableStorage) -> None:
+async def original_test_1(storage: LockableStorage) -> None:
     def callback(actor: Any) -> None:
         actor.start()
         assert actor.get_snapshot().value == "Green"
@@ -94,7 +94,7 @@ async def seed_test_1(storage: LockableStorage) -> None:
 
 async def test_01_no_locking_load_no_snapshot_then_persist_after_an_update(tmp_path: Path) -> None:
     """[No Locking] It should load no snapshot when no state available and then persist the state after an update"""
-    await seed_test_1(file_store(tmp_path))
+    await original_test_1(file_store(tmp_path))
     record = json.loads((tmp_path / "saad.json").read_bytes().split(b"\n", 1)[1])
     assert record["snapshot"]["value"] == "Yellow" and record["snapshot"]["context"] == {"count": 0.25}
 
@@ -102,7 +102,7 @@ async def test_01_no_locking_load_no_snapshot_then_persist_after_an_update(tmp_p
 async def test_02_no_locking_load_the_old_persisted_state_and_act_on_it(tmp_path: Path) -> None:
     """[No Locking] It should load from the old persisted state and then act on it"""
     storage = file_store(tmp_path)
-    await seed_test_1(storage)
+    await original_test_1(storage)
 
     def callback(actor: Any) -> None:
         actor.start()
@@ -125,7 +125,7 @@ async def test_02_no_locking_load_the_old_persisted_state_and_act_on_it(tmp_path
 async def test_03_with_locking(tmp_path: Path) -> None:
     """[With Locking] It should load no snapshot when no state available and then persist the state after an update
 
-    The seed's ``init(false)`` (skip the already-initiated check, then wait for the lock this instance
+    The original's ``init(false)`` (skip the already-initiated check, then wait for the lock this instance
     already holds) is modelled as a second PersistableActor on the same id while the first holds the lock:
     our ``init`` has no such flag.
     """
@@ -159,7 +159,7 @@ async def test_03_with_locking(tmp_path: Path) -> None:
 PROCESS_ID = "3214a-dsa-32431232432"
 SOURCE = "/test/summary/orchestrator"
 
-# the seed test's orchestration middleware (cloud_orchestration_actor.spec.ts)
+# the original test's orchestration middleware (cloud_orchestration_actor.spec.ts)
 ORCHESTRATION_MIDDLEWARE = {
     "FetchData": lambda id, state, snapshot: create_cloud_event(
         type="books.com.fetch", subject=id, source=SOURCE, data={"bookId": snapshot.context.get("bookId")}
@@ -178,11 +178,11 @@ ORCHESTRATION_MIDDLEWARE = {
 }
 
 
-class SeedOrchestration:
-    """The seed test's orchestrationParams on a fresh local-file store.
+class OriginalOrchestration:
+    """The original test's orchestrationParams on a fresh local-file store.
 
     After every run the caller publishes the events and confirms them (``confirm_published``), as a
-    real caller does, so each run's ``events_to_emit`` holds that run's commands only (the seed's
+    real caller does, so each run's ``events_to_emit`` holds that run's commands only (the original's
     equivalent of its per-call ``eventsToEmit``).
     """
 
@@ -226,8 +226,8 @@ async def test_04_an_event_for_an_uninitiated_process_is_an_error(tmp_path: Path
 
     Ours reports the error per subject (other subjects of the batch go on) instead of rejecting the call.
     """
-    seed = SeedOrchestration(tmp_path)
-    result = await seed.run([
+    orch = OriginalOrchestration(tmp_path)
+    result = await orch.run([
         create_cloud_event(subject=PROCESS_ID, type="summaryOrchestration.evt.init", source="/source/some", data={})
     ])
     assert error_of(result) == f"The subject={PROCESS_ID} not already initiated."
@@ -236,7 +236,7 @@ async def test_04_an_event_for_an_uninitiated_process_is_an_error(tmp_path: Path
 
 async def test_05_initiating_with_a_book_id_emits_a_book_fetch(tmp_path: Path) -> None:
     """should emit a book fetch event when initiating the orchestration process with a book ID"""
-    result = await SeedOrchestration(tmp_path).init()
+    result = await OriginalOrchestration(tmp_path).init()
     events = result.events_to_emit
     assert len(events) == 1
     assert events[0].get_type() == "books.com.fetch"
@@ -245,9 +245,9 @@ async def test_05_initiating_with_a_book_id_emits_a_book_fetch(tmp_path: Path) -
 
 async def test_06_a_successful_fetch_emits_a_summary(tmp_path: Path) -> None:
     """should emit a summary event upon successful book data fetch"""
-    seed = SeedOrchestration(tmp_path)
-    await seed.init()
-    result = await seed.fetch_success()
+    orch = OriginalOrchestration(tmp_path)
+    await orch.init()
+    result = await orch.fetch_success()
     assert len(result.events_to_emit) == 1
     assert result.events_to_emit[0].get_type() == "gpt.com.summary"
     assert result.events_to_emit[0].get_data() == {"content": ["saad", "ahmad"]}
@@ -255,10 +255,10 @@ async def test_06_a_successful_fetch_emits_a_summary(tmp_path: Path) -> None:
 
 async def test_07_version_mismatch(tmp_path: Path) -> None:
     """should throw version miss match error"""
-    seed = SeedOrchestration(tmp_path)
-    await seed.init()
-    await seed.fetch_success()
-    result = await seed.run([
+    orch = OriginalOrchestration(tmp_path)
+    await orch.init()
+    await orch.fetch_success()
+    result = await orch.run([
         create_cloud_event(
             type="gpt.evt.summary.success", subject=PROCESS_ID, source="/regulation/summaryGrounded/",
             data={"summary": "Some name"}, statemachineversion="1.0.1",
@@ -273,10 +273,10 @@ async def test_07_version_mismatch(tmp_path: Path) -> None:
 
 async def test_08_datacontenttype_validation(tmp_path: Path) -> None:
     """should throw version datacontenttype validation error (the content type is checked first)"""
-    seed = SeedOrchestration(tmp_path)
-    await seed.init()
-    await seed.fetch_success()
-    result = await seed.run([
+    orch = OriginalOrchestration(tmp_path)
+    await orch.init()
+    await orch.fetch_success()
+    result = await orch.run([
         create_cloud_event(
             type="gpt.evt.summary.success", subject=PROCESS_ID, source="/regulation/summaryGrounded/",
             data={"summary": "Some name"}, statemachineversion="1.0.1", datacontenttype="application/xml",
@@ -290,17 +290,17 @@ async def test_08_datacontenttype_validation(tmp_path: Path) -> None:
 
 async def test_09_a_summary_emits_the_grounded_and_compliance_checks(tmp_path: Path) -> None:
     """should emit compliance and grounded summary events upon successful summary generation"""
-    seed = SeedOrchestration(tmp_path)
-    await seed.init()
-    await seed.fetch_success()
-    rejected = await seed.run([
+    orch = OriginalOrchestration(tmp_path)
+    await orch.init()
+    await orch.fetch_success()
+    rejected = await orch.run([
         create_cloud_event(
             type="gpt.evt.summary.success", subject=PROCESS_ID, source="/regulation/summaryGrounded/",
             data={"summary": "Some name"}, statemachineversion="1.0.1",
         )
     ])  # test 7's event: refused, changes nothing
     assert [o.status for o in rejected.outcomes] == ["invalid"]
-    result = await seed.run([
+    result = await orch.run([
         create_cloud_event(
             type="gpt.evt.summary.success", subject=PROCESS_ID, source="/regulation/summaryGrounded/",
             data={"summary": "Some name"}, statemachineversion="0.0.1",
@@ -319,7 +319,7 @@ async def test_09_a_summary_emits_the_grounded_and_compliance_checks(tmp_path: P
 
 # ---------------------------------------------------------------------------------------------- 10-14
 def test_10_state_keys_are_in_document_order() -> None:
-    """getAllPaths order: the seed walked the state value with a stack and listed ``x.y`` before
+    """getAllPaths order: the original walked the state value with a stack and listed ``x.y`` before
     ``a.b.c``; ``state_keys`` (our getAllPaths) lists them in document order, the order in which the
     orchestration middleware is called, and agrees with ``state_key`` of the active leaf nodes."""
     assert state_keys({"a": {"b": "c"}, "x": "y"}) == ["#a.#b.c", "#x.y"]
@@ -359,7 +359,7 @@ def test_12_create_cloud_event() -> None:
 
 
 # isDictionary (13, 14): we have no such helper; Python's ``isinstance(x, Mapping)`` is the test, and
-# what it decided in the seed is whether a CloudEvent's data is spread into the machine event. These
+# what it decided in the original is whether a CloudEvent's data is spread into the machine event. These
 # two tests check that behaviour.
 DATA_MACHINE = """
 id: Data
