@@ -214,6 +214,7 @@ CRASHER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 async def test_a_process_killed_after_save_before_publish_loses_no_command(
     backend: BackendUnderTest, tmp_path: Path
 ) -> None:
