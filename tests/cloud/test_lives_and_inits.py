@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 
 from durable_xstate import create_machine, from_promise
 from durable_xstate.cloud import (
@@ -134,10 +135,10 @@ async def _crashed_holder_blocks_for(via: str, tmp_path: Path) -> float:
         assert proc.stdout is not None
         assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "holding"
         proc.kill()
-        proc.wait(timeout=300)  # a cap for a hang only
+        proc.wait(timeout=HANG_SECONDS)  # a cap for a hang only
         started = time.monotonic()
         # no budget of our own (a cap for a hang only): the assertion on the wait says what went wrong
-        r = await orchestrate_cloud_events(**common, storage=store, acquire_lock_timeout=600, events=[
+        r = await orchestrate_cloud_events(**common, storage=store, acquire_lock_timeout=HANG_SECONDS, events=[
             create_cloud_event(subject="held", source="/t", type="books.evt.fetch.success", data={}, id="h-2")])
         assert r.errors == {} and r.outcomes[0].status == "applied"
         return time.monotonic() - started
