@@ -47,6 +47,28 @@ def pytest_configure(config: pytest.Config) -> None:
     harness._pytest_config = config
 
 
+#: Backends that need a server the suite starts (or finds through ``DURABLE_XSTATE_TEST_<NAME>_URL``).
+SERVER_BACKENDS = frozenset({"s3", "dynamodb", "redis", "postgres"})
+
+
+def needs_a_server(item: pytest.Item) -> bool:
+    """Runs on a backend with a server (its ``backend`` parameter), or asks for a server fixture."""
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("backend") if callspec is not None else None
+    if isinstance(backend, str) and backend.partition("+")[0] in SERVER_BACKENDS:
+        return True
+    return any(name.endswith("_server") for name in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``servers`` marks every test that needs PostgreSQL, redis or moto: ``-m "not slow and not servers"``
+    is the developer's loop (the engine, the actors, persistence, the CLI and cloud on the in-memory,
+    file and SQLite stores; docs/testing.md)."""
+    for item in items:
+        if needs_a_server(item):
+            item.add_marker(pytest.mark.servers)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A line before each slow test (8-process races, kill trials), so a long wait is never silent."""
     if item.get_closest_marker("slow") is not None:

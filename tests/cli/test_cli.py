@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 from typer.testing import CliRunner
 
 from durable_xstate import cli
@@ -459,7 +460,8 @@ def test_the_installed_console_script_on_the_default_store(tmp_path: Path) -> No
     env.pop("DURABLE_XSTATE_STORE")
 
     def call(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        return subprocess.run([str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=HANG_SECONDS)  # a cap for a hang only
 
     sent = call("send", ORDER, "o1", "ADD_ITEM", "--data", '{"price": 7}')
     assert sent.returncode == 0, sent.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import BackendUnderTest, wait_for_processes
+from harness import HANG_SECONDS, BackendUnderTest, wait_for_processes
 
 from durable_xstate.cloud import (
     confirm_published,
@@ -214,6 +214,7 @@ CRASHER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 async def test_a_process_killed_after_save_before_publish_loses_no_command(
     backend: BackendUnderTest, tmp_path: Path
 ) -> None:
@@ -232,7 +233,7 @@ async def test_a_process_killed_after_save_before_publish_loses_no_command(
             assert proc.stdout is not None
             line = await asyncio.to_thread(proc.stdout.readline)
             proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.wait(timeout=HANG_SECONDS)  # a cap for a hang only
             ids = sorted(line.strip().split(","))
         else:
             r = await orchestrate_cloud_events(**common, events=[create_cloud_event(

@@ -208,7 +208,9 @@ async def test_run_due_refuses_two_different_times_and_reports_busy_and_unknown_
     await _waiting(s, "free", 0)
     lease = await s.acquire("held.json", "someone-else", 600, 1)  # held for the whole test (docs/testing.md, rule 1)
     try:
-        result = await run_due(s, {"counter": COUNTER}, now_ms=10_000_000, clock=SimulatedClock(now=10_000_000))
+        # a held lock counts as busy after acquire_lock_timeout (the default 5 s would only slow the test)
+        result = await run_due(s, {"counter": COUNTER}, now_ms=10_000_000, clock=SimulatedClock(now=10_000_000),
+                               acquire_lock_timeout=0.2)
     finally:
         await s.release(lease)
     assert result == ["free"] and result.busy == ["held"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 
 from durable_xstate import PersistableActor, create_actor
 from durable_xstate.stores import LockableStorage, MemoryStore
@@ -60,7 +61,7 @@ def oracle(snapshot: dict[str, Any], events: list[dict[str, Any]], tmp: Path) ->
     case.write_text(json.dumps({**CASE, "snapshot": snapshot, "events": events}))
     out = subprocess.run(
         ["node", str(CONFORMANCE / "oracle" / "oracle.mjs"), str(case)],
-        capture_output=True, text=True, check=True, timeout=600,  # a cap for a hang only
+        capture_output=True, text=True, check=True, timeout=HANG_SECONDS,  # a cap for a hang only
     )
     lines = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
     persisted: dict[str, Any] = lines[-1]["persisted"]

@@ -26,6 +26,7 @@ from harness import (
     BackendUnderTest,
     race_size,
     spawn_scripts,
+    start_together,
     wait_for_processes,
 )
 
@@ -49,6 +50,9 @@ WORKER = textwrap.dedent(
 
     async def main(url, lock_url, mode, n):
         store = open_store(url, lock=lock_url or None)
+        await store.read("shared/counter.json")  # connected and warm: now wait for the others
+        print("ready", flush=True)
+        sys.stdin.readline()
         ok = 0
         for _ in range(n):
             try:
@@ -77,7 +81,8 @@ COUNTER = setup(actions={"inc": lambda a, p: None}).create_machine(
 
 def _run_workers(backend: BackendUnderTest, tmp_path: Path, mode: str, workers: int, events: int) -> list[int]:
     argv = [backend.url, backend.lock_url or "", mode, str(events)]
-    procs = spawn_scripts(tmp_path, "worker.py", WORKER, [argv] * workers)
+    procs = spawn_scripts(tmp_path, "worker.py", WORKER, [argv] * workers, stdin=True)
+    start_together(procs)  # however slowly each imports, all race from the same instant
     # No time budget: the wait fails only if the counter stops moving (see harness.wait_for_processes).
     wait_for_processes(procs, lambda: asyncio.run(_read_count(backend)))
     return [int(p.communicate()[0].strip().splitlines()[-1]) for p in procs]

@@ -34,12 +34,29 @@ class BackendUnderTest:
         return open_store(self.url, lock=self.lock_url)
 
 
+def _time_factor() -> float:
+    raw = os.environ.get("DURABLE_XSTATE_TEST_TIME_FACTOR", "1")
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = float("nan")
+    if not factor >= 1:  # also refuses nan
+        raise ValueError(f"DURABLE_XSTATE_TEST_TIME_FACTOR must be a number >= 1, got {raw!r}")
+    return factor
+
+
+#: Multiplies every cap below: the caps fit a two-core machine at a load average of 30; set
+#: ``DURABLE_XSTATE_TEST_TIME_FACTOR`` (a number >= 1) on a slower or busier one. Caps only catch a
+#: hang, so raising them never hides a failure (docs/testing.md, rule 5).
+TIME_FACTOR = _time_factor()
 #: A lease that outlives any test however loaded the machine is: tests that need a lock to be held
 #: take it for this long (and release it); only tests about expiry use short leases, and they only
 #: assert expiry after sleeping past it, never that a short lease is still held.
-HELD = 600.0
+HELD = 600.0 * TIME_FACTOR
 #: How long a race or a wait may go without any progress before it is called stuck.
-STALL_SECONDS = 300.0
+STALL_SECONDS = 300.0 * TIME_FACTOR
+#: The cap on a subprocess (or a lock wait) that must end: it catches a hang, it measures nothing.
+HANG_SECONDS = 600.0 * TIME_FACTOR
 
 BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres"]
 #: backends whose client blocks, so they have an ``io=thread`` (default) / ``io=inline`` choice
@@ -176,7 +193,7 @@ def run_lock_race(url: str, tmp_path: Path, n: int = 8) -> list[str]:
 
 #: How long a server we start may take to answer before it is called broken: generous, because a loaded
 #: machine starts PostgreSQL slowly; a server that exits (a port taken) is noticed at once.
-SERVER_START_SECONDS = 300.0
+SERVER_START_SECONDS = 300.0 * TIME_FACTOR
 
 
 def wait_until_ready(proc: subprocess.Popen[bytes], ready: Callable[[], bool], *, poll_seconds: float = 0.02) -> bool:

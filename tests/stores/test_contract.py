@@ -13,6 +13,7 @@ import pytest
 from harness import (
     BLOCKING,
     HELD,
+    STORE_BACKENDS,
     BackendUnderTest,
     race_size,
     spawn_scripts,
@@ -231,10 +232,20 @@ async def test_fenced_stale_write_is_rejected(store: LockableStorage) -> None:
 
 
 async def test_write_with_a_current_lease_succeeds(store: LockableStorage) -> None:
+    """The holder of a current lease creates, updates and deletes; each write lands and keeps the lease."""
     lease = await store.acquire("w.json", "me", HELD, HELD)
-    v = await store.write("w.json", b"1", None, lease=lease)
-    await store.write("w.json", b"2", v, lease=lease)
+    v1 = await store.write("w.json", b"1", None, lease=lease)
+    got = await store.read("w.json")
+    assert got is not None and got.data == b"1" and got.version == v1
+    v2 = await store.write("w.json", b"2", v1, lease=lease)
+    assert v2 != v1
+    got = await store.read("w.json")
+    assert got is not None and got.data == b"2" and got.version == v2
+    assert await store.is_locked("w.json")  # writing under the lease does not give it up
+    await store.delete("w.json", v2, lease=lease)
+    assert await store.read("w.json") is None
     await store.release(lease)
+    assert not await store.is_locked("w.json")
 
 
 # ----------------------------------------------------------------------------- races
@@ -352,13 +363,13 @@ def test_sync_facade(backend: BackendUnderTest) -> None:
         assert s.list("") == ["sync.json"]  # a fresh namespace: exactly what this test wrote
 
 
+# the in-memory backend has no infrastructure to fail: every other backend is tested on a dead server
+@pytest.mark.parametrize("backend", [b for b in STORE_BACKENDS if b != "memory"], indirect=True)
 async def test_infrastructure_fault_is_store_unavailable_not_contention(backend: BackendUnderTest) -> None:
     from durable_xstate.errors import StoreUnavailable
     from durable_xstate.stores import open_store
 
-    if backend.dead_url is None:
-        assert backend.name == "memory"
-        pytest.skip("the in-memory backend has no infrastructure to fail")
+    assert backend.dead_url is not None, backend.name
     dead = open_store(backend.dead_url, lock=backend.dead_url if backend.lock_url else None)
     try:
         with pytest.raises(StoreUnavailable) as info:

@@ -199,6 +199,7 @@ def test_threads_with_separate_store_objects_exclude_each_other(tmp_path: Path) 
         assert got is not None and got.data == b"200"
 
 
+@pytest.mark.slow
 def test_exactly_one_of_eight_processes_gets_the_lease(tmp_path: Path) -> None:
     results = run_lock_race(url_of(tmp_path / "root"), tmp_path)
     assert sorted(results) == ["-"] * 7 + ["1"]

@@ -187,6 +187,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+@pytest.mark.servers  # starts its own redis-server
 async def test_server_gone_then_back(private_redis: tuple[int, Path, str]) -> None:
     port, workdir, binary = private_redis
     proc = _start(binary, port, workdir)

@@ -132,6 +132,7 @@ def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             from_url(bad, urlsplit(bad), dict(parse_qsl(urlsplit(bad).query)))
 
 
+@pytest.mark.slow
 def test_exactly_one_of_eight_processes_gets_the_lease(tmp_path: Path) -> None:
     results = run_lock_race(url_of(tmp_path / "s.db"), tmp_path)
     assert sorted(results) == ["-"] * 7 + ["1"]

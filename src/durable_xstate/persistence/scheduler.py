@@ -89,6 +89,7 @@ async def run_due(
     prefix: str = "",
     clock: Any = None,
     errors: dict[str, BaseException] | None = None,
+    acquire_lock_timeout: float = 5.0,
 ) -> RunDueResult:
     """Load every actor with a timer due by ``now_ms`` (default: now), fire its due timers, save it.
 
@@ -101,7 +102,7 @@ async def run_due(
     others: an unreadable (poison) record, a snapshot that does not fit, an action that raises, a
     store fault on one key are logged and put in ``.failed`` (and in ``errors`` when given). An actor
     another worker holds or saves meanwhile is in ``.busy``; that worker fires the same timers on its
-    own ``init``.
+    own ``init``; ``acquire_lock_timeout`` is how long each actor's lock is waited for before it counts as busy.
     """
     now, clock = _the_clock(now_ms, clock)
     result = RunDueResult()
@@ -125,7 +126,8 @@ async def run_due(
         def creator(id: str, snapshot: Any, machine: StateMachine = machine) -> Any:
             return create_actor(machine, id=id, snapshot=snapshot)
 
-        pa = PersistableActor(id=actor_id, storage=store, actor_creator=creator, locking=locking, clock=clock)
+        pa = PersistableActor(id=actor_id, storage=store, actor_creator=creator, locking=locking, clock=clock,
+                              acquire_lock_timeout=acquire_lock_timeout)
         try:
             await pa.init()
             await pa.save()
