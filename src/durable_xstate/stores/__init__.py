@@ -43,7 +43,9 @@ from ..errors import (
 )
 from .base import (
     DEFAULT_MAX_VALUE_BYTES,
+    INDEX_LABELS,
     MAX_KEY_LENGTH,
+    IndexEntry,
     Lease,
     Lock,
     LockableStorage,
@@ -57,9 +59,11 @@ from .sync import SyncStore
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
+    "INDEX_LABELS",
     "MAX_KEY_LENGTH",
     "AcquireLockError",
     "CorruptValue",
+    "IndexEntry",
     "InvalidKey",
     "Lease",
     "LeaseLost",

@@ -10,15 +10,17 @@ key. :class:`LockableStorage` combines any storage with any lock (the original's
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import (
+    ImplementationMissing,
     InvalidArgument,
     InvalidArgumentType,
     InvalidKey,
@@ -32,13 +34,18 @@ from ..errors import (
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
+    "INDEX_LABELS",
     "MAX_KEY_LENGTH",
+    "IndexEntry",
     "Lease",
     "Lock",
     "LockableStorage",
     "Page",
     "Storage",
     "Versioned",
+    "check_labels",
+    "due_cursor",
+    "parse_due_cursor",
     "validate_key",
 ]
 
@@ -70,12 +77,53 @@ class Lease:
         return self.expires_at - time.time()
 
 
+#: The labels an index entry may carry, the ones ``find_page`` filters on.
+INDEX_LABELS = ("machine", "status", "state")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """What a store keeps beside a value so that it can be found without reading it (see
+    docs/decisions/0008-index.md): when it is next due (epoch milliseconds; None: never) and labels to
+    filter listings by (keys from :data:`INDEX_LABELS`, string values). Stores know nothing of
+    machines: the persistence layer says what these mean."""
+
+    due: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of keys from ``Storage.list_page``; ``cursor`` is None on the last page."""
 
     keys: list[str]
     cursor: str | None
+
+
+def due_cursor(due: float, key: str) -> str:
+    """The cursor after ``key`` due at ``due`` in a :meth:`Storage.due_page` listing (opaque to callers)."""
+    return f"{float(due)!r} {key}"
+
+
+def parse_due_cursor(cursor: str) -> tuple[float, str]:
+    """``(due, key)`` of a cursor made by :func:`due_cursor`; InvalidArgument for anything else."""
+    due, sep, key = cursor.partition(" ") if isinstance(cursor, str) else ("", "", "")
+    try:
+        value = float(due)
+    except ValueError:
+        value = math.nan
+    if not sep or math.isnan(value):
+        raise InvalidArgument(f"not a due_page cursor: {short_repr(cursor)}")
+    return value, key
+
+
+def check_labels(labels: Mapping[str, str]) -> None:
+    """InvalidArgument unless every label is one of :data:`INDEX_LABELS` with a string value."""
+    for name, value in labels.items():
+        if name not in INDEX_LABELS or type(value) is not str:
+            raise InvalidArgument(
+                f"index labels are {', '.join(INDEX_LABELS)} with string values, got {short_repr(name)}={short_repr(value)}"
+            )
 
 
 def validate_key(key: object) -> str:
@@ -171,12 +219,27 @@ class Storage(ABC):
     async def read(self, key: str) -> Versioned | None:
         """The value and its version, or None when the key is absent."""
 
+    #: True when ``write(..., index=)`` keeps the entry and :meth:`due_page` / :meth:`find_page` answer
+    #: from it; False: they are not available and callers read every value instead.
+    indexes: bool = False
+
     @abstractmethod
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         """Compare-and-set: store ``data`` if the current version is ``expected_version`` (None: only if
-        absent). Returns the new version; raises WriteConflict (or LeaseLost for a fenced stale lease)."""
+        absent). Returns the new version; raises WriteConflict (or LeaseLost for a fenced stale lease).
+
+        ``index``: the value's index entry, replacing the previous one (None: the value has none). On a
+        store that :attr:`indexes`, a reader of the index never misses a written value's entry; it may see
+        an entry a moment stale (where the backend cannot write both at once), so callers re-check the
+        value itself."""
 
     @abstractmethod
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
@@ -189,6 +252,18 @@ class Storage(ABC):
     @abstractmethod
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         """One page of keys starting with ``prefix`` (no order promised)."""
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        """One page of keys starting with ``prefix`` whose index entry is due at or before ``until``
+        (epoch ms), earliest first. Only on a store that :attr:`indexes`."""
+        raise ImplementationMissing(f"the {self.backend} store keeps no index: read the values instead")
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        """One page of keys starting with ``prefix`` whose index entry has every label in ``labels``
+        (in key order). Only on a store that :attr:`indexes`."""
+        raise ImplementationMissing(f"the {self.backend} store keeps no index: read the values instead")
 
     async def list(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[str]:
         """Every key starting with ``prefix``, page by page."""
@@ -305,13 +380,31 @@ class LockableStorage:
         return await self._storage("read").read(key)
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         storage = self._storage("write")
         if lease is not None and not self.fenced_atomically:
             await self._lock("write").check(lease)
-            return await storage.write(key, data, expected_version)
-        return await storage.write(key, data, expected_version, lease=lease)
+            return await storage.write(key, data, expected_version, index=index)
+        return await storage.write(key, data, expected_version, lease=lease, index=index)
+
+    @property
+    def indexes(self) -> bool:
+        return self.storage is not None and self.storage.indexes
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        return await self._storage("due_page").due_page(prefix, until, cursor, limit)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        return await self._storage("find_page").find_page(prefix, labels, cursor, limit)
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
         storage = self._storage("delete")

@@ -53,6 +53,7 @@ from ..errors import (
 )
 from ._aws import AwsClient, ClientError, check_options, error_code, error_message, flag
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -324,7 +325,13 @@ class DynamoDBStore(Storage, Lock):
         return await self._current_version(self._path(key), "exists") is not None
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         path = self._path(key)
         check_size(key, data, self.max_value_bytes)

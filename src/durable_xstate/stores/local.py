@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ._tree import close_all, describe, open_dir, open_file, open_root
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -343,7 +344,13 @@ class LocalFileStore(Storage, Lock):
             close_all(dirs)
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         validate_key(key)
         check_size(key, data, self.max_value_bytes)

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..errors import InvalidArgument, LeaseLost, WriteConflict
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
+    parse_due_cursor,
     validate_key,
     validate_prefix,
 )
@@ -34,10 +38,12 @@ class MemoryStore(Storage, Lock):
 
     backend = "memory"
     fences_writes = True
+    indexes = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._values: dict[str, tuple[bytes, int]] = {}
+        self._index: dict[str, IndexEntry] = {}  # written with the value, under the same mutex
         self._leases: dict[str, tuple[str, int, float]] = {}  # key -> (owner, token, expires_at)
         self._tokens: dict[str, int] = {}  # key -> highest token ever issued
         self._counter = 0
@@ -58,10 +64,18 @@ class MemoryStore(Storage, Lock):
             raise LeaseLost(key, f"fencing token {lease.token} is stale (newest is {newest})")
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         validate_key(key)
         check_size(key, data, self.max_value_bytes)
+        if index is not None:
+            check_labels(index.labels)
         async with self._mutex:
             self._fence(key, lease)
             current = self._values.get(key)
@@ -70,6 +84,10 @@ class MemoryStore(Storage, Lock):
                 raise WriteConflict(key, expected_version, found)
             self._counter += 1
             self._values[key] = (bytes(data), self._counter)
+            if index is None:
+                self._index.pop(key, None)
+            else:
+                self._index[key] = IndexEntry(index.due, dict(index.labels))
             return str(self._counter)
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
@@ -82,6 +100,34 @@ class MemoryStore(Storage, Lock):
                 if found != expected_version:
                     raise WriteConflict(key, expected_version, found)
             self._values.pop(key, None)
+            self._index.pop(key, None)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        due = sorted(
+            (e.due, k) for k, e in self._index.items()
+            if e.due is not None and e.due <= until and k.startswith(prefix) and (after is None or (e.due, k) > after)
+        )
+        page = due[:limit]
+        return Page([k for _, k in page], due_cursor(*page[-1]) if len(due) > limit else None)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        keys = sorted(
+            k for k, e in self._index.items()
+            if k.startswith(prefix) and (cursor is None or k > cursor)
+            and all(e.labels.get(n) == v for n, v in labels.items())
+        )
+        page = keys[:limit]
+        return Page(page, page[-1] if len(keys) > limit else None)
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)

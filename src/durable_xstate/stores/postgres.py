@@ -29,6 +29,7 @@ from ..errors import (
     WriteConflict,
 )
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -327,7 +328,13 @@ class PostgresStore(Storage, Lock):
         raise WriteConflict(key, expected, await self._diagnose(conn, key, lease))
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         validate_key(key)
         check_size(key, data, self.max_value_bytes)

@@ -33,6 +33,7 @@ from ..errors import (
     short_repr,
 )
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -260,7 +261,13 @@ class RedisStore(Storage, Lock):
         return await self._call("exists", run) == 1
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         validate_key(key)
         value_key, fence_key = self._value_key(key), self._fence_key(key)

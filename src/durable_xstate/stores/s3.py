@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ._aws import AwsClient, ClientError, check_options, error_code, flag
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -199,7 +200,13 @@ class S3Storage(Storage):
         return await self._etag(object_key, "exists") is not None
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         object_key = self._object_key(key)
         check_size(key, data, self.max_value_bytes)

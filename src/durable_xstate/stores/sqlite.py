@@ -29,6 +29,7 @@ from urllib.parse import SplitResult, unquote
 
 from ..errors import LeaseLost, StoreConfigError, StoreError, StoreUnavailable, WriteConflict
 from .base import (
+    IndexEntry,
     Lease,
     Lock,
     Page,
@@ -226,7 +227,13 @@ class SQLiteStore(Storage, Lock):
         return await self._run("exists", op, inline=True)
 
     async def write(
-        self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
     ) -> str:
         validate_key(key)
         check_size(key, data, self.max_value_bytes)

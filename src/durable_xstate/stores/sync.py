@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from .base import Lease, LockableStorage, Page, Versioned
+from .base import IndexEntry, Lease, LockableStorage, Page, Versioned
 
 __all__ = ["LoopThread", "SyncStore", "background_loop"]
 
@@ -63,8 +63,22 @@ class SyncStore:
     def read(self, key: str) -> Versioned | None:
         return self._runner.run(self.store.read(key))
 
-    def write(self, key: str, data: bytes, expected_version: str | None = None, *, lease: Lease | None = None) -> str:
-        return self._runner.run(self.store.write(key, data, expected_version, lease=lease))
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        expected_version: str | None = None,
+        *,
+        lease: Lease | None = None,
+        index: IndexEntry | None = None,
+    ) -> str:
+        return self._runner.run(self.store.write(key, data, expected_version, lease=lease, index=index))
+
+    def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        return self._runner.run(self.store.due_page(prefix, until, cursor, limit))
+
+    def find_page(self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000) -> Page:
+        return self._runner.run(self.store.find_page(prefix, labels, cursor, limit))
 
     def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
         self._runner.run(self.store.delete(key, expected_version, lease=lease))
