@@ -30,7 +30,7 @@ from durable_xstate.errors import (
 )
 from durable_xstate.persistence import RunDueResult, run_due
 from durable_xstate.persistence.record import MAX_DEPTH
-from durable_xstate.stores import Lease, LockableStorage, MemoryStore, open_store
+from durable_xstate.stores import IndexEntry, Lease, LockableStorage, MemoryStore, open_store
 
 
 def _boom(args: Any, params: Any) -> None:
@@ -157,13 +157,14 @@ async def test_run_due_skips_poison_records_reports_them_and_advances_the_others
     s = memory()
     await _waiting(s, "a", 0)
     await _waiting(s, "z", 0)
+    # poison bytes behind an index entry that says "due" (as if the record went bad after a proper write)
     for name, data in POISON.items():
-        await s.write(f"poison-{name}.json", data)
+        await s.write(f"poison-{name}.json", data, index=IndexEntry(0.0))
     # a record that reads well but whose snapshot does not fit, with a due timer
     unfit = {**GOOD, "snapshot": {"status": "active", "value": "nowhere", "context": {}, "children": {},
                                   "historyValue": {}},
              "timers": [{"id": "t", "source": [], "target": [], "event": {"type": "x"}, "delay": 1, "startedAt": 0}]}
-    await s.write("unfit.json", json.dumps(unfit).encode())
+    await s.write("unfit.json", json.dumps(unfit).encode(), index=IndexEntry(1.0))
     errors: dict[str, BaseException] = {}
     result = await run_due(s, {"counter": COUNTER}, now_ms=10_000_000, errors=errors)
     assert isinstance(result, RunDueResult) and isinstance(result, list)
@@ -195,7 +196,7 @@ async def test_run_due_counts_an_actor_as_advanced_only_if_a_timer_fired() -> No
     assert stored is not None
     record = json.loads(stored.data)
     record["timers"][0]["source"] = ["no-such-child"]  # its actor is gone: the timer is dropped, nothing fires
-    await s.write("gone.json", json.dumps(record).encode(), stored.version)
+    await s.write("gone.json", json.dumps(record).encode(), stored.version, index=IndexEntry(record["nextDueAt"]))
     result = await run_due(s, {"counter": COUNTER}, now_ms=10_000_000)
     assert result == [] and "gone" in result.skipped and await _value(s, "gone") == "waiting"
 
@@ -300,9 +301,9 @@ class CountingWrites(LockableStorage):
         self.written: list[str] = []
 
     async def write(self, key: str, data: bytes, expected_version: str | None = None, *,
-                    lease: Lease | None = None) -> str:
+                    lease: Lease | None = None, index: IndexEntry | None = None) -> str:
         self.written.append(key)
-        return await super().write(key, data, expected_version, lease=lease)
+        return await super().write(key, data, expected_version, lease=lease, index=index)
 
 
 @pytest.mark.parametrize("locking", [None, "write", "read-write"])

@@ -45,6 +45,7 @@ from ..errors import (
 from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
+from .index import index_entry
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
 __all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
@@ -292,13 +293,15 @@ class PersistableActor:
         if self.locking == "write":
             lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
             try:
-                version = await self.storage.write(self.key, encoded, record.version, lease=lease)
+                version = await self.storage.write(self.key, encoded, record.version, lease=lease, index=index_entry(data))
             finally:
                 # the write's outcome is what the caller must know: once committed, a failed release only
                 # delays the next holder until the lease expires (read-write's release does the same)
                 await self._release_logged(lease)
         else:
-            version = await self.storage.write(self.key, encoded, record.version, lease=self.lease)
+            version = await self.storage.write(
+                self.key, encoded, record.version, lease=self.lease, index=index_entry(data)
+            )
         data.version = version
         self.record = data
         self._new_outbox = []
@@ -421,7 +424,9 @@ class PersistableActor:
                 record.revision += 1
                 record.updated_at = now_iso()
                 try:
-                    await self.storage.write(self.key, record.encode(), stored.version, lease=lease)
+                    await self.storage.write(
+                        self.key, record.encode(), stored.version, lease=lease, index=index_entry(record)
+                    )
                     return
                 except WriteConflict:
                     continue
@@ -442,7 +447,9 @@ class PersistableActor:
         record.outbox = [o for o in record.outbox if o["id"] not in wanted]
         record.revision += 1
         record.updated_at = now_iso()
-        record.version = await self.storage.write(self.key, record.encode(), record.version, lease=self.lease)
+        record.version = await self.storage.write(
+            self.key, record.encode(), record.version, lease=self.lease, index=index_entry(record)
+        )
 
     # ------------------------------------------------------------------ leases
     def _start_renewal(self) -> None:

@@ -13,6 +13,7 @@ from ..errors import InvalidArgument, LockTimeout, RecordError, StoreError, Writ
 from ..machine.machine import StateMachine
 from ..stores.base import LockableStorage
 from .actor import Locking, PersistableActor
+from .index import due_keys
 from .record import StoredRecord
 
 __all__ = ["RunDueResult", "cleanup", "run_due"]
@@ -49,11 +50,10 @@ class RunDueResult(list[str]):
 
 
 async def _records(
-    store: LockableStorage, prefix: str, errors: dict[str, BaseException] | None
+    store: LockableStorage, prefix: str, errors: dict[str, BaseException] | None, now: float
 ) -> Any:
-    async for key in store.list(prefix):
-        if not key.endswith(".json"):
-            continue
+    """The records that may be due at ``now``: from the store's index (what is due), else all of them."""
+    async for key in due_keys(store, prefix, now):
         try:
             stored = await store.read(key)
             if stored is None:
@@ -107,7 +107,7 @@ async def run_due(
     now, clock = _the_clock(now_ms, clock)
     result = RunDueResult()
     failed = result.failed
-    async for key, record in _records(store, prefix, failed):
+    async for key, record in _records(store, prefix, failed, now):
         due = record.next_due_at
         if due is None or due > now:
             continue
@@ -152,7 +152,7 @@ async def cleanup(store: LockableStorage, *, now_ms: float | None = None, prefix
     """Delete the records whose ``expiresAt`` has passed (finished actors kept for ``expire_after``)."""
     now = time.time() * 1000 if now_ms is None else now_ms
     deleted = []
-    async for key, record in _records(store, prefix, None):
+    async for key, record in _records(store, prefix, None, now):
         if record.expires_at is not None and record.expires_at <= now:
             try:
                 await store.delete(key, record.version)

@@ -1,0 +1,73 @@
+"""What a stored record says about itself in the store's index, and reading the index back.
+
+Every record write carries an :class:`~durable_xstate.stores.IndexEntry` (see
+docs/decisions/0008-index.md): ``due`` is the earliest time something must happen to the record
+(its next timer, or its expiry for ``cleanup``), and the labels are its machine id, its status and
+its state value (a string value as is, any other as compact JSON with sorted keys). ``run_due``,
+``cleanup``, ``tick`` and the CLI's ``list`` then cost what is due or matches, not what is stored, on
+every store that keeps an index; on one that does not, they read every record, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..stores.base import IndexEntry, LockableStorage, due_cursor
+
+__all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due_key", "state_label"]
+
+RECORD_SUFFIX = ".json"
+_LAST = "\U0010ffff"  # after every key: a cursor (due, _LAST) starts strictly after that due time
+
+
+def state_label(value: Any) -> str:
+    """The ``state`` label of a state value: ``"cart"``, or ``{"a":"b"}`` as compact sorted JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def index_entry(record: Any) -> IndexEntry:
+    """The index entry of a :class:`~durable_xstate.persistence.record.StoredRecord` about to be written."""
+    dues = [d for d in (record.next_due_at, record.expires_at) if d is not None and math.isfinite(d)]
+    labels: dict[str, str] = {}
+    if record.machine_id is not None:
+        labels["machine"] = str(record.machine_id)
+    snapshot = record.snapshot
+    if isinstance(snapshot, dict):
+        status = snapshot.get("status")
+        if isinstance(status, str):
+            labels["status"] = status
+        if "value" in snapshot:
+            labels["state"] = state_label(snapshot["value"])
+    return IndexEntry(min(dues) if dues else None, labels)
+
+
+async def due_keys(store: LockableStorage, prefix: str, now: float, *, page_size: int = 1000) -> AsyncIterator[str]:
+    """The record keys that may be due at ``now`` (epoch ms): from the index when the store keeps one
+    (earliest first; a stale entry may name a record that is not due: callers re-check), else every key."""
+    if not store.indexes:
+        async for key in store.list(prefix, page_size=page_size):
+            if key.endswith(RECORD_SUFFIX):
+                yield key
+        return
+    cursor: str | None = None
+    while True:
+        page = await store.due_page(prefix, now, cursor, page_size)
+        for key in page.keys:
+            if key.endswith(RECORD_SUFFIX):
+                yield key
+        if page.cursor is None:
+            return
+        cursor = page.cursor
+
+
+async def next_due_key(store: LockableStorage, prefix: str, after: float) -> str | None:
+    """The key whose index entry is due first strictly after ``after`` (None: none, or no index)."""
+    if not store.indexes:
+        return None
+    page = await store.due_page(prefix, math.inf, due_cursor(after, _LAST), 1)
+    return page.keys[0] if page.keys else None
