@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..persistence import StoredRecord
+from ..persistence.index import index_entry, state_label
 from ..persistence.record import parse_json
 from ..stores import LockableStorage
 from .app import (
@@ -77,17 +79,22 @@ async def _all_records(store: LockableStorage) -> list[_Listed]:
     found: list[_Listed] = []
     keys = sorted([key async for key in store.list()])
     for key in keys:
-        if not key.endswith(".json"):
-            continue
-        actor_id = key[: -len(".json")]
-        try:
-            stored = await store.read(key)
-            if stored is None:  # deleted while we listed
-                continue
-            found.append(_Listed(actor_id, StoredRecord.decode(stored.data, key=key, version=stored.version)))
-        except (RecordError, StoreUnavailable) as err:  # one bad value must not hide the others
-            found.append(_Listed(actor_id, None, _one_line(err)))
+        found.extend(await _read_listed(store, key))
     return found
+
+
+async def _read_listed(store: LockableStorage, key: str) -> list[_Listed]:
+    """The record at ``key`` as a listing row (none if it is not a record or was deleted meanwhile)."""
+    if not key.endswith(".json"):
+        return []
+    actor_id = key[: -len(".json")]
+    try:
+        stored = await store.read(key)
+        if stored is None:  # deleted while we listed
+            return []
+        return [_Listed(actor_id, StoredRecord.decode(stored.data, key=key, version=stored.version))]
+    except (RecordError, StoreUnavailable) as err:  # one bad value must not hide the others
+        return [_Listed(actor_id, None, _one_line(err))]
 
 
 @app.command("list")
@@ -96,14 +103,31 @@ def list_(
     store: StoreOption = DEFAULT_STORE,
     lock: LockOption = None,
     as_json: JsonFlag = False,
+    machine: Annotated[str | None, typer.Option("--machine", help="Only actors of this machine id.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only actors with this status (active, done, error).")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help='Only actors in this state value ("cart", or JSON such as {"a":"b"}).')
+    ] = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="Only actor ids starting with this.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many actors.")] = 1000,
+    after: Annotated[str | None, typer.Option("--after", help="Start after this actor id (the last one listed).")] = None,
 ) -> None:
-    """List the actors in the store: machine, state, status, next due timer."""
+    """List the actors in the store: machine, state, status, next due timer.
 
-    async def run() -> list[_Listed]:
+    Filters are answered from the store's index where it keeps one (a page costs what it lists);
+    otherwise every record is read and filtered."""
+    labels = {k: v for k, v in (("machine", machine), ("status", status), ("state", state)) if v is not None}
+    if state is not None and state.startswith(("{", "[")):
+        try:
+            labels["state"] = state_label(json.loads(state))
+        except ValueError:
+            raise CliError(f"--state {state!r} is neither a state name nor JSON") from None
+
+    async def run() -> tuple[list[_Listed], bool]:
         async with _opened(store, lock) as opened:
-            return await _all_records(opened)
+            return await _listing(opened, labels, prefix, after, limit)
 
-    listed = asyncio.run(run())
+    listed, more = asyncio.run(run())
     now = time.time() * 1000
     if as_json:
         typer.echo(_dumps([_listed_json(item) for item in listed]))
@@ -135,6 +159,40 @@ def list_(
     for item in listed:
         if item.record is None:
             console.print(Text(f"unreadable {item.actor_id}: {item.problem}", style="red"))
+    if more:
+        console.print(Text(f"more: --after {listed[-1].actor_id}", style="dim"))
+
+
+def _labels_of(record: StoredRecord) -> dict[str, str]:
+    return dict(index_entry(record).labels)
+
+
+async def _listing(
+    store: LockableStorage, labels: dict[str, str], prefix: str, after: str | None, limit: int
+) -> tuple[list[_Listed], bool]:
+    """Up to ``limit`` records (ids after ``after``) having ``labels``, and whether there are more."""
+    cursor = None if after is None else f"{after}.json"
+    found: list[_Listed] = []
+    if labels and store.indexes:  # a page of the index: costs what it lists
+        while len(found) <= limit:
+            page = await store.find_page(prefix, labels, cursor, limit + 1 - len(found))
+            for key in page.keys:
+                found.extend(await _read_listed(store, key))
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        return found[:limit], len(found) > limit
+    keys = sorted([key async for key in store.list(prefix)])  # no index to ask: read and filter
+    for key in keys:
+        if cursor is not None and key <= cursor:
+            continue
+        for item in await _read_listed(store, key):
+            if labels and (item.record is None or not labels.items() <= _labels_of(item.record).items()):
+                continue
+            found.append(item)
+        if len(found) > limit:
+            break
+    return found[:limit], len(found) > limit
 
 
 def _listed_json(item: _Listed) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from rich.text import Text
 from ..loader import load_machine
 from ..machine.machine import StateMachine
 from ..persistence import RunDueResult, StoredRecord, Timer, cleanup, run_due
+from ..persistence.index import due_keys, next_due_key
 from ..stores import LockableStorage
 from .app import (
     DEFAULT_STORE,
@@ -29,7 +30,7 @@ from .app import (
     _stdout,
     app,
 )
-from .records import _all_records
+from .records import _all_records, _Listed, _read_listed
 from .render import (
     _dumps,
     _event_text,
@@ -96,7 +97,7 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
     report = TickReport(now_ms=now)
     due: dict[str, StoredRecord] = {}
     later: list[tuple[str, float]] = []
-    for item in await _all_records(store):
+    for item in await _due_records(store, now):
         record = item.record
         if record is None:
             report.unreadable.append((item.actor_id, item.problem or ""))
@@ -138,9 +139,34 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
         if after is not None and after.next_due_at is not None:
             later.append((actor_id, after.next_due_at))
     report.deleted = await cleanup(store, now_ms=now)
+    if store.indexes:  # the index names the next due actor; nothing else was read
+        upcoming = await _next_due(store, now)
+        if upcoming is not None:
+            later.append(upcoming)
     if later:
         report.next_due = min(later, key=lambda item: item[1])
     return report
+
+
+async def _due_records(store: LockableStorage, now: float) -> list[_Listed]:
+    """The records that may be due at ``now``: what the index says is due (a stale entry is re-checked
+    by the caller), or every record of a store without an index."""
+    if not store.indexes:
+        return await _all_records(store)
+    found: list[_Listed] = []
+    async for key in due_keys(store, "", now):
+        found.extend(await _read_listed(store, key))
+    return found
+
+
+async def _next_due(store: LockableStorage, now: float) -> tuple[str, float] | None:
+    """(id, due time) of the actor due first after ``now``, from the index."""
+    key = await next_due_key(store, "", now)
+    listed = await _read_listed(store, key) if key is not None else []
+    record = listed[0].record if listed else None
+    if record is None or record.next_due_at is None or record.next_due_at <= now:
+        return None  # none, or a stale or unreadable entry: no guess rather than a wrong one
+    return listed[0].actor_id, record.next_due_at
 
 
 def render_tick(console: Console, report: TickReport, *, indent: str = "") -> None:
