@@ -16,7 +16,7 @@ from durable_xstate.actors import DurableClock
 from durable_xstate.cli import app
 from durable_xstate.cli.timers import tick_store
 from durable_xstate.loader import load_machine
-from durable_xstate.persistence import PersistableActor
+from durable_xstate.persistence import PersistableActor, reindex
 from durable_xstate.stores import LockableStorage, MemoryStore, Versioned
 
 TOGGLE = """\
@@ -108,3 +108,28 @@ def test_tick_reads_only_what_the_index_says_is_due(toggle: str) -> None:
     assert report.next_due is not None and report.next_due[0] == "t3"
     # the due three (before and after firing, by run_due and by tick), and the next one: not the other 46
     assert {k for k in reads} <= {"t0.json", "t1.json", "t2.json", "t3.json"}
+
+
+def test_reindex_gives_records_written_without_an_entry_their_entry() -> None:
+    async def scenario() -> tuple[list[str], list[str], int]:
+        m = MemoryStore()
+        store = LockableStorage(m, m)
+        pa = PersistableActor(id="o1", storage=store,
+                              actor_creator=lambda i, s: create_actor(load_machine("durable_xstate.examples.order:machine"),
+                                                                      id=i, snapshot=s))
+        await pa.init()
+        pa.actor.send({"type": "ADD_ITEM"})
+        await pa.save()
+        await pa.close()
+        stored = await store.read("o1.json")
+        assert stored is not None
+        await store.write("o1.json", stored.data, stored.version)  # as an earlier version wrote it: no entry
+        await store.write("junk.json", b"not a record")
+        before = (await store.find_page("", {"state": "cart"})).keys
+        done, failed = await reindex(store)
+        after = (await store.find_page("", {"state": "cart"})).keys
+        assert list(failed) == ["junk.json"]
+        return before, after, done
+
+    before, after, done = asyncio.run(scenario())
+    assert before == [] and after == ["o1.json"] and done == 1

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..persistence import StoredRecord
 from ..persistence.index import index_entry, state_label
+from ..persistence.index import reindex as reindex_store
 from ..persistence.record import parse_json
 from ..stores import LockableStorage
 from .app import (
@@ -209,6 +210,27 @@ def _listed_json(item: _Listed) -> dict[str, Any]:
         "nextDueAt": record.next_due_at,
         "updatedAt": record.updated_at,
     }
+
+
+# ---------------------------------------------------------------------------------------------- reindex
+@app.command()
+@_friendly_errors
+def reindex(
+    store: StoreOption = DEFAULT_STORE,
+    lock: LockOption = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="Only actor ids starting with this.")] = "",
+) -> None:
+    """Write every actor's index entry again (once, after upgrading a store made by an earlier version)."""
+
+    async def run() -> tuple[int, dict[str, BaseException]]:
+        async with _opened(store, lock) as opened:
+            return await reindex_store(opened, prefix)
+
+    done, failed = asyncio.run(run())
+    console = _stdout()
+    console.print(Text(f"indexed {done} actor(s) in {_redact(store)}"))
+    for key, err in failed.items():
+        console.print(Text(f"unreadable {key[: -len('.json')]}: {_one_line(err)}", style="red"))
 
 
 # ---------------------------------------------------------------------------------------------- delete

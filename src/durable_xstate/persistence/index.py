@@ -15,9 +15,11 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..errors import RecordError, WriteConflict
 from ..stores.base import IndexEntry, LockableStorage, due_cursor
+from .record import StoredRecord
 
-__all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due_key", "state_label"]
+__all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due_key", "reindex", "state_label"]
 
 RECORD_SUFFIX = ".json"
 _LAST = "\U0010ffff"  # after every key: a cursor (due, _LAST) starts strictly after that due time
@@ -71,3 +73,28 @@ async def next_due_key(store: LockableStorage, prefix: str, after: float) -> str
         return None
     page = await store.due_page(prefix, math.inf, due_cursor(after, _LAST), 1)
     return page.keys[0] if page.keys else None
+
+
+async def reindex(store: LockableStorage, prefix: str = "") -> tuple[int, dict[str, BaseException]]:
+    """Write every record's index entry again (after upgrading a store made before it kept an index).
+
+    Each record is rewritten with its own bytes and a compare-and-set (a record changed meanwhile got
+    its entry from that write). Returns (records indexed, key -> error for the ones that could not be
+    read); one bad record never stops the others."""
+    done = 0
+    failed: dict[str, BaseException] = {}
+    async for key in store.list(prefix):
+        if not key.endswith(RECORD_SUFFIX):
+            continue
+        stored = await store.read(key)
+        if stored is None:
+            continue
+        try:
+            record = StoredRecord.decode(stored.data, key=key, version=stored.version)
+            await store.write(key, stored.data, stored.version, index=index_entry(record))
+            done += 1
+        except WriteConflict:
+            done += 1  # written meanwhile, by a writer that wrote its entry too
+        except RecordError as err:
+            failed[key] = err
+    return done, failed
