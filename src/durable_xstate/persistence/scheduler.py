@@ -169,7 +169,7 @@ async def run_due(
         finally:
             await pa.close()
         assert outcome is not None
-        tell(*outcome)
+        tell(outcome[0], actor_id, outcome[1])
     if errors is not None:
         errors.update(failed)
     return result
