@@ -17,7 +17,7 @@ import typer
 from ..loader import load_machine
 from ..machine.machine import StateMachine
 from ..persistence import WorkerStats, run_worker
-from .app import DEFAULT_STORE, LockOption, StoreOption, _friendly_errors, _opened, app
+from .app import DEFAULT_STORE, CliError, LockOption, StoreOption, _friendly_errors, _opened, app
 
 _FIELDS = ("event", "actor", "machine", "error")
 
@@ -124,4 +124,4 @@ def worker(
     with _worker_logging(as_json, verbose):
         stats = asyncio.run(_serve(store, lock, machines, poll, lease))
     if stats is None:
-        raise typer.Exit(1)  # stopped by a second signal before the actor in hand was saved
+        raise CliError("stopped by a second signal: the actor in hand was not saved (its lease was released)")
