@@ -332,3 +332,19 @@ async def test_sigterm_finishes_the_actor_in_hand_releases_its_lease_and_exits_0
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_an_unreachable_store_fails_the_pass_not_the_worker(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    dead = make_backend("file", request, tmp_path).dead_url
+    assert dead is not None
+    store = open_store(dead)
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(store, [MACHINE], poll=0.05, stop=stop))
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the worker died with its store"
+        stop.set()
+        stats = await task
+        assert stats.store_faults >= 2 and stats.store_faults == stats.passes  # each pass failed, each retried
+    finally:
+        await store.close()
