@@ -32,6 +32,7 @@ from .orchestrate import (
     pending_commands,
 )
 from .remote import RemoteServiceLogic, from_remote_service
+from .tick_handler import make_tick_handler
 from .validation import read_cloud_event
 from .yaml_machine import (
     MACHINE_YAML_SCHEMA,
@@ -67,6 +68,7 @@ __all__ = [
     "is_permanent",
     "log_permanent_failure",
     "make_lambda_handler",
+    "make_tick_handler",
     "orchestrate_cloud_events",
     "parse_lambda_event",
     "parse_machine_yaml",

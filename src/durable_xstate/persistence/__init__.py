@@ -1,9 +1,10 @@
-"""Durable actors: the stored record, PersistableActor, with_persistable_actor, and running due timers."""
+"""Durable actors: the stored record, PersistableActor, with_persistable_actor, running due timers, and the worker that runs them."""
 
 from .actor import Locking, OnError, PersistableActor, with_persistable_actor
 from .index import reindex
 from .record import RECORD_FORMAT, StoredRecord, Timer
 from .scheduler import RunDueResult, cleanup, run_due
+from .worker import WorkerStats, machine_resolver, run_worker, seconds_until_next_due
 
 __all__ = [
     "RECORD_FORMAT",
@@ -13,8 +14,12 @@ __all__ = [
     "RunDueResult",
     "StoredRecord",
     "Timer",
+    "WorkerStats",
     "cleanup",
+    "machine_resolver",
     "reindex",
     "run_due",
+    "run_worker",
+    "seconds_until_next_due",
     "with_persistable_actor",
 ]

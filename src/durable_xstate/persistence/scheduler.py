@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,9 @@ __all__ = ["RunDueResult", "cleanup", "run_due"]
 _log = logging.getLogger("durable_xstate.persistence")
 
 MachineResolver = Mapping[str, StateMachine] | Callable[[str | None, str | None], StateMachine | None]
+#: Told each due actor's outcome as soon as it is known: ``(outcome, actor_id, detail)`` with outcome
+#: ``"fired"`` (detail: the record before), ``"busy"``, ``"skipped"`` (the reason) or ``"failed"`` (the error).
+OnOutcome = Callable[[str, str, Any], None]
 
 
 def _resolve(machines: MachineResolver, machine_id: str | None, version: str | None) -> StateMachine | None:
@@ -90,6 +94,9 @@ async def run_due(
     clock: Any = None,
     errors: dict[str, BaseException] | None = None,
     acquire_lock_timeout: float = 5.0,
+    lease_seconds: float = 30.0,
+    stop: asyncio.Event | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> RunDueResult:
     """Load every actor with a timer due by ``now_ms`` (default: now), fire its due timers, save it.
 
@@ -102,12 +109,23 @@ async def run_due(
     others: an unreadable (poison) record, a snapshot that does not fit, an action that raises, a
     store fault on one key are logged and put in ``.failed`` (and in ``errors`` when given). An actor
     another worker holds or saves meanwhile is in ``.busy``; that worker fires the same timers on its
-    own ``init``; ``acquire_lock_timeout`` is how long each actor's lock is waited for before it counts as busy.
+    own ``init``; ``acquire_lock_timeout`` is how long each actor's lock is waited for before it counts as busy,
+    ``lease_seconds`` how long a crashed holder keeps an actor from others.
+
+    ``stop``: once set, no further actor is begun (the one in hand is finished, saved and released).
+    ``on_outcome`` is told each actor's outcome as it happens (the worker logs from it).
     """
     now, clock = _the_clock(now_ms, clock)
     result = RunDueResult()
     failed = result.failed
+
+    def tell(outcome: str, actor_id: str, detail: Any) -> None:
+        if on_outcome is not None:
+            on_outcome(outcome, actor_id, detail)
+
     async for key, record in _records(store, prefix, failed, now):
+        if stop is not None and stop.is_set():
+            break
         due = record.next_due_at
         if due is None or due > now:
             continue
@@ -117,42 +135,56 @@ async def run_due(
         except Exception as err:  # a resolver is user code: its failure is this actor's, not the run's
             _log.warning("could not resolve the machine of %s: %s", key, err)
             failed[actor_id] = err
+            tell("failed", actor_id, err)
             continue
         if machine is None:
             _log.warning("no machine %r (version %r) for %s", record.machine_id, record.machine_version, key)
             result.skipped[actor_id] = f"no machine {record.machine_id!r} version {record.machine_version!r} was given"
+            tell("skipped", actor_id, result.skipped[actor_id])
             continue
 
         def creator(id: str, snapshot: Any, machine: StateMachine = machine) -> Any:
             return create_actor(machine, id=id, snapshot=snapshot)
 
         pa = PersistableActor(id=actor_id, storage=store, actor_creator=creator, locking=locking, clock=clock,
-                              acquire_lock_timeout=acquire_lock_timeout)
+                              acquire_lock_timeout=acquire_lock_timeout, lease_seconds=lease_seconds)
+        outcome: tuple[str, Any] | None = None
         try:
             await pa.init()
             await pa.save()
             if pa.fired_on_init:
                 result.append(actor_id)
+                outcome = ("fired", record)
             else:
                 result.skipped[actor_id] = "no timer fired (its timers' actors are gone, or they fired elsewhere)"
+                outcome = ("skipped", result.skipped[actor_id])
         except (WriteConflict, LockTimeout) as err:
             _log.info("%s is busy elsewhere: %s", actor_id, err)
             result.busy.append(actor_id)
+            outcome = ("busy", err)
         except Exception as err:  # one actor's failure (typed or not) must not stop the others
             _log.warning("could not advance %s: %s", actor_id, err)
             failed[actor_id] = err
+            outcome = ("failed", err)
         finally:
             await pa.close()
+        assert outcome is not None
+        tell(outcome[0], actor_id, outcome[1])
     if errors is not None:
         errors.update(failed)
     return result
 
 
-async def cleanup(store: LockableStorage, *, now_ms: float | None = None, prefix: str = "") -> list[str]:
-    """Delete the records whose ``expiresAt`` has passed (finished actors kept for ``expire_after``)."""
+async def cleanup(
+    store: LockableStorage, *, now_ms: float | None = None, prefix: str = "", stop: asyncio.Event | None = None
+) -> list[str]:
+    """Delete the records whose ``expiresAt`` has passed (finished actors kept for ``expire_after``);
+    once ``stop`` is set, no further record is deleted."""
     now = time.time() * 1000 if now_ms is None else now_ms
     deleted = []
     async for key, record in _records(store, prefix, None, now):
+        if stop is not None and stop.is_set():
+            break
         if record.expires_at is not None and record.expires_at <= now:
             try:
                 await store.delete(key, record.version)
