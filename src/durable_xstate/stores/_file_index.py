@@ -219,12 +219,13 @@ class FileIndex:
                     if record is None:
                         continue  # removed since the scan
                     key, live = record
-                    for e in live:
-                        if (
-                            e.due is not None and sortable_due(e.due) == stamp and e.due <= until
-                            and key.startswith(prefix) and (after is None or (e.due, key) > after)
-                        ):
-                            found.add((e.due, key))
+                    # a key with two live entries (a writer died mid-write) counts once, at the earlier
+                    due = min((e.due for e in live if e.due is not None), default=None)
+                    if (
+                        due is not None and sortable_due(due) == stamp and due <= until
+                        and key.startswith(prefix) and (after is None or (due, key) > after)
+                    ):
+                        found.add((due, key))
             finally:
                 close_all(fds)
         ordered = sorted(found)
