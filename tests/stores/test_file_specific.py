@@ -401,3 +401,94 @@ def test_a_fifo_in_place_of_a_lock_or_lease_file_is_refused_without_blocking(tmp
         err = _finishes(call)
         assert isinstance(err, UnsafePath), err
         assert err.path == f"{LOCK_DIR}/{victim.name}" and "FIFO" in err.found
+
+
+# ---------------------------------------------------------------------------------------- the index (issue 13)
+_CRASH_CHILD = r"""
+import asyncio, os, sys
+sys.path.insert(0, {src!r})
+from durable_xstate.stores import IndexEntry
+from durable_xstate.stores._file_index import FileIndex
+from durable_xstate.stores.local import LocalFileStore
+
+def crash(*args, **kwargs):
+    os._exit(17)  # the process dies here: no finally, no cleanup
+
+if {window!r} == "before-value":
+    LocalFileStore._put_value = crash
+else:  # after the value, before the old entry is dropped
+    FileIndex.finish = crash
+store = LocalFileStore({root!r}, io="inline")
+asyncio.run(store.write("k.json", b"v2", {version!r}, index=IndexEntry(500.0, {{"state": "b"}})))
+"""
+
+
+def _crash_write(root: Path, version: str, window: str) -> None:
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    code = _CRASH_CHILD.format(src=src, window=window, root=str(root), version=version)
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 17
+
+
+async def _due(store: LocalFileStore, until: float) -> list[str]:
+    return (await store.due_page("", until)).keys
+
+
+@pytest.mark.parametrize("window", ["before-value", "after-value"])
+async def test_a_writer_killed_mid_write_leaves_the_stored_value_its_entry(tmp_path: Path, window: str) -> None:
+    from durable_xstate.stores import IndexEntry
+
+    store = LocalFileStore(tmp_path / "root", io="inline")
+    v1 = await store.write("k.json", b"v1", index=IndexEntry(100.0, {"state": "a"}))
+    _crash_write(tmp_path / "root", v1, window)
+    got = await store.read("k.json")
+    assert got is not None and got.data == (b"v1" if window == "before-value" else b"v2")
+    # whichever value is on disk, its entry is there (the other one is stale: listed, harmless)
+    assert await _due(store, 150.0) == ["k.json"]
+    assert await _due(store, 500.0) == ["k.json"]  # listed once, at its earlier entry
+    assert (await store.find_page("", {"state": "a"})).keys == ["k.json"]
+    assert (await store.find_page("", {"state": "b"})).keys == ["k.json"]
+    # the next write of the key leaves its own entry alone
+    await store.write("k.json", b"v3", got.version, index=IndexEntry(900.0, {"state": "c"}))
+    assert await _due(store, 800.0) == []
+    assert await _due(store, 900.0) == ["k.json"]
+    assert (await store.find_page("", {"state": "a"})).keys == []
+    assert (await store.find_page("", {"state": "b"})).keys == []
+    assert len(os.listdir(tmp_path / "root" / ".index" / "due")) == 1
+
+
+async def test_a_store_from_before_the_index_opens_and_keeps_its_data(tmp_path: Path) -> None:
+    from durable_xstate.stores import IndexEntry
+
+    root = tmp_path / "root"
+    old = LocalFileStore(root)
+    v = await old.write("orders/1.json", b"old")  # no entry: what an earlier version wrote
+    assert not (root / ".index").exists()
+    store = LocalFileStore(root)
+    assert await _due(store, 1e15) == []  # not indexed until written again (persistence's reindex)
+    assert (await store.find_page("", {})).keys == []
+    await store.write("orders/1.json", b"new", v, index=IndexEntry(5.0, {"status": "active"}))
+    assert await _due(store, 10.0) == ["orders/1.json"]
+    assert [k async for k in store.list()] == ["orders/1.json"]  # the index is never listed as keys
+    got = await store.read("orders/1.json")
+    assert got is not None and got.data == b"new"
+
+
+async def test_a_symbolic_link_in_place_of_the_index_is_refused(tmp_path: Path) -> None:
+    from durable_xstate.stores import IndexEntry
+
+    root = tmp_path / "root"
+    store = LocalFileStore(root, io="inline")
+    await store.write("k", b"v", index=IndexEntry(1.0, {}))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.rename(root / ".index", tmp_path / "moved")
+    os.symlink(outside, root / ".index")
+    with pytest.raises(UnsafePath):
+        await store.due_page("", 10.0)
+    with pytest.raises(UnsafePath):
+        await store.write("j", b"v", index=IndexEntry(1.0, {}))
+    assert os.listdir(outside) == []
+    assert await store.read("j") is None  # refused before the value was written

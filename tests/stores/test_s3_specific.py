@@ -273,3 +273,84 @@ async def test_a_lost_response_is_unavailable_not_a_conflict(s3: S3Storage, monk
         await s3.write("lost.json", b"2", v1)
     got = await s3.read("lost.json")
     assert got is not None and got.data == b"2"
+
+
+# ----------------------------------------------------------------------------- the index (issue 13)
+_CRASH_CHILD = r"""
+import asyncio, os, sys
+sys.path.insert(0, {src!r})
+from durable_xstate.stores import IndexEntry
+from durable_xstate.stores._s3_index import S3Index
+from durable_xstate.stores.s3 import S3Storage
+
+def crash(*args, **kwargs):
+    os._exit(17)  # the process dies here: no finally, no cleanup
+
+if {window!r} == "before-value":
+    S3Storage._put_value = crash
+else:  # after the value, before the old entry is dropped
+    S3Index._drop = crash
+store = S3Storage({bucket!r}, {prefix!r}, {{"endpoint_url": {endpoint!r}, "region": {region!r}}})
+asyncio.run(store.write("k.json", b"v2", {version!r}, index=IndexEntry(500.0, {{"state": "b"}})))
+"""
+
+
+def _index_objects(endpoint: str, prefix: str) -> list[str]:
+    listed = _raw(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}.index/")
+    return [str(o["Key"])[len(prefix) :] for o in listed.get("Contents", [])]
+
+
+@pytest.mark.parametrize("window", ["before-value", "after-value"])
+async def test_a_writer_killed_mid_write_leaves_the_stored_value_its_entry(
+    s3: S3Storage, moto_server: str, window: str
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from durable_xstate.stores import IndexEntry
+
+    v1 = await s3.write("k.json", b"v1", index=IndexEntry(100.0, {"state": "a"}))
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    code = _CRASH_CHILD.format(
+        src=src, window=window, bucket=BUCKET, prefix=s3.prefix, endpoint=moto_server, region=REGION, version=v1
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 17
+    got = await s3.read("k.json")
+    assert got is not None and got.data == (b"v1" if window == "before-value" else b"v2")
+    # whichever value is stored, its entry is there (the other one is stale: listed, harmless)
+    assert (await s3.due_page("", 150.0)).keys == ["k.json"]
+    assert (await s3.due_page("", 500.0)).keys == ["k.json"]
+    assert (await s3.find_page("", {"state": "a"})).keys == ["k.json"]
+    assert (await s3.find_page("", {"state": "b"})).keys == ["k.json"]
+    await s3.write("k.json", b"v3", got.version, index=IndexEntry(900.0, {"state": "c"}))
+    assert (await s3.due_page("", 800.0)).keys == []
+    assert (await s3.due_page("", 900.0)).keys == ["k.json"]
+    assert (await s3.find_page("", {"state": "b"})).keys == []
+    assert len([n for n in _index_objects(moto_server, s3.prefix) if n.startswith(".index/due/")]) == 1
+
+
+async def test_a_refused_write_leaves_no_index_object_and_delete_removes_them(s3: S3Storage, moto_server: str) -> None:
+    from durable_xstate.stores import IndexEntry
+
+    v1 = await s3.write("k.json", b"v1", index=IndexEntry(1.0, {"status": "active"}))
+    before = sorted(_index_objects(moto_server, s3.prefix))
+    with pytest.raises(WriteConflict):
+        await s3.write("k.json", b"v2", "\"not-the-etag\"", index=IndexEntry(2.0, {"status": "done"}))
+    with pytest.raises(WriteConflict):
+        await s3.write("k.json", b"v2", index=IndexEntry(2.0, {"status": "done"}))  # create-only on a present key
+    assert sorted(_index_objects(moto_server, s3.prefix)) == before
+    await s3.delete("k.json", v1)
+    assert _index_objects(moto_server, s3.prefix) == []
+
+
+async def test_listing_steps_over_the_index(s3: S3Storage) -> None:
+    from durable_xstate.stores import IndexEntry
+
+    keys = ["-first", "a", "z/1"]  # '-' sorts before '.index/', the others after
+    for key in keys:
+        await s3.write(key, b"x", index=IndexEntry(1.0, {"status": "active"}))
+    assert [k async for k in s3.list()] == keys
+    assert [k async for k in s3.list(page_size=1)] == keys
+    page = await s3.list_page("", None, 2)
+    assert page.keys == keys[:2] and page.cursor is not None

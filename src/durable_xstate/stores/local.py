@@ -31,11 +31,12 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
 from ..errors import (
+    InvalidArgument,
     InvalidKey,
     LeaseLost,
     StoreConfigError,
@@ -45,6 +46,7 @@ from ..errors import (
     WriteConflict,
     short_repr,
 )
+from ._file_index import FileIndex
 from ._tree import close_all, describe, open_dir, open_file, open_root
 from .base import (
     IndexEntry,
@@ -53,9 +55,12 @@ from .base import (
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
     is_inline_io,
+    parse_due_cursor,
     parse_io,
     validate_key,
     validate_prefix,
@@ -90,6 +95,7 @@ class LocalFileStore(Storage, Lock):
 
     backend = "file"
     fences_writes = True
+    indexes = True
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, io: str = "thread") -> None:
         self.root = os.path.abspath(os.fspath(root))
@@ -97,6 +103,7 @@ class LocalFileStore(Storage, Lock):
         self.fsync = fsync
         #: writes, deletes, listings and lock calls on the loop instead of a worker thread (``io=inline``)
         self.inline = is_inline_io(io)
+        self._index = FileIndex(self.root, self._replace, self._fsync)
 
     def __repr__(self) -> str:
         return f"LocalFileStore({self.root!r})"
@@ -286,6 +293,12 @@ class LocalFileStore(Storage, Lock):
             except OSError:
                 return  # not empty (or already gone): stop
 
+    def _forget(self, root_fd: int, key: str) -> None:
+        """Drop every live index entry of ``key`` (its value is gone)."""
+        plan = self._index.begin(root_fd, key, None)
+        if plan is not None:
+            self._index.finish(root_fd, plan, True)
+
     # ------------------------------------------------------------------ leases
     @staticmethod
     def _read_lease(key: str, locks_fd: int | None) -> tuple[str | None, int, float]:
@@ -356,10 +369,14 @@ class LocalFileStore(Storage, Lock):
         check_size(key, data, self.max_value_bytes)
         if lease is not None:
             check_lease_key(lease, key)
+        if index is not None:
+            check_labels(index.labels)
         payload = data if isinstance(data, bytes) else bytes(data)
-        return await self._run("write", self._write_sync, key, payload, expected_version, lease)
+        return await self._run("write", self._write_sync, key, payload, expected_version, lease, index)
 
-    def _write_sync(self, key: str, data: bytes, expected: str | None, lease: Lease | None) -> str:
+    def _write_sync(
+        self, key: str, data: bytes, expected: str | None, lease: Lease | None, index: IndexEntry | None
+    ) -> str:
         names = self._names(key)
         dirs = [open_root(self.root)]
         try:
@@ -382,26 +399,38 @@ class LocalFileStore(Storage, Lock):
                     raise WriteConflict(key, expected, found)
                 if is_dir:
                     raise self._layout_clash(key, key)
-                version = self._new_version()
-                chunks = (MAGIC + version.encode("ascii") + b"\n", data)
-                for _ in range(_RETRIES):
-                    try:
-                        if parent is None:
-                            close_all(dirs[1:])
-                            del dirs[1:]
-                            parent = self._descend(key, names, dirs, create=True)
-                        self._replace(parent, names[-1], chunks)
-                        return version
-                    except FileNotFoundError:
-                        # a concurrent delete of another key pruned a directory we opened: walk again
-                        parent = None
-                    except NotADirectoryError as err:
-                        raise self._layout_clash(key, str(err.filename)) from None
-                    except IsADirectoryError:
-                        raise self._layout_clash(key, key) from None
-                raise FileNotFoundError(errno.ENOENT, "directory kept vanishing while writing", key)
+                # the new index entry is live before the value is written, the old one dropped after
+                plan = self._index.begin(dirs[0], key, index)
+                written = False
+                try:
+                    version = self._put_value(key, names, dirs, parent, data)
+                    written = True
+                    return version
+                finally:
+                    if plan is not None:
+                        self._index.finish(dirs[0], plan, written)
         finally:
             close_all(dirs)
+
+    def _put_value(self, key: str, names: tuple[str, ...], dirs: list[int], parent: int | None, data: bytes) -> str:
+        version = self._new_version()
+        chunks = (MAGIC + version.encode("ascii") + b"\n", data)
+        for _ in range(_RETRIES):
+            try:
+                if parent is None:
+                    close_all(dirs[1:])
+                    del dirs[1:]
+                    parent = self._descend(key, names, dirs, create=True)
+                self._replace(parent, names[-1], chunks)
+                return version
+            except FileNotFoundError:
+                # a concurrent delete of another key pruned a directory we opened: walk again
+                parent = None
+            except NotADirectoryError as err:
+                raise self._layout_clash(key, str(err.filename)) from None
+            except IsADirectoryError:
+                raise self._layout_clash(key, key) from None
+        raise FileNotFoundError(errno.ENOENT, "directory kept vanishing while writing", key)
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
         validate_key(key)
@@ -423,19 +452,23 @@ class LocalFileStore(Storage, Lock):
                         mode = os.stat(names[-1], dir_fd=parent, follow_symlinks=False).st_mode
                         if not stat.S_ISREG(mode):
                             if stat.S_ISDIR(mode):
+                                self._forget(dirs[0], key)
                                 return  # keys stored under "<key>/...": no value at this key
                             raise UnsafePath(key, key, describe(mode))
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     found = None
                     if expected is None:
-                        return  # no value at this key
+                        self._forget(dirs[0], key)  # no value; a stale entry left by a crash goes too
+                        return
                 if expected is not None and found != expected:
                     raise WriteConflict(key, expected, found)
                 try:
                     os.unlink(names[-1], dir_fd=parent)
+                    self._fsync(parent)
                 except FileNotFoundError:
-                    return
-                self._fsync(parent)
+                    pass
+                # only after the value is gone: removing the entry first could leave a value without one
+                self._forget(dirs[0], key)
             self._prune(names, dirs)
         finally:
             close_all(dirs)
@@ -494,6 +527,24 @@ class LocalFileStore(Storage, Lock):
                 os.close(fd)
             for _, left in stack:
                 os.close(left)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        found, more = await self._run("due_page", self._index.due, prefix, float(until), after, limit)
+        return Page([key for _, key in found], due_cursor(*found[-1]) if more else None)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        keys, more = await self._run("find_page", self._index.find, prefix, dict(labels), cursor, limit)
+        return Page(keys, keys[-1] if more else None)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:

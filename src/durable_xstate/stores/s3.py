@@ -21,6 +21,7 @@ Options: ``endpoint_url``, ``region``, ``profile``, ``aws_access_key_id``/``aws_
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult
 
@@ -33,6 +34,8 @@ from ..errors import (
     short_repr,
 )
 from ._aws import AwsClient, ClientError, check_options, error_code, flag
+from ._entries import INDEX_DIR
+from ._s3_index import S3Index
 from .base import (
     IndexEntry,
     Lease,
@@ -40,8 +43,11 @@ from .base import (
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
+    parse_due_cursor,
     validate_key,
     validate_prefix,
 )
@@ -86,6 +92,7 @@ class S3Storage(Storage):
 
     backend = "s3"
     fences_writes = False
+    indexes = True
 
     def __init__(self, bucket: str, prefix: str = "", options: dict[str, str] | None = None) -> None:
         options = dict(options or {})
@@ -102,6 +109,7 @@ class S3Storage(Storage):
         self._create_bucket = flag(options.pop("create_bucket", None))
         self._bucket_checked = not self._create_bucket
         self._aws = AwsClient(self.backend, "s3", options, s3_path_style=style == "path")
+        self._index = S3Index(self._aws, bucket, self.prefix)
 
     # ------------------------------------------------------------------ helpers
     def _object_key(self, key: str) -> str:
@@ -210,8 +218,13 @@ class S3Storage(Storage):
     ) -> str:
         object_key = self._object_key(key)
         check_size(key, data, self.max_value_bytes)
+        if index is not None:
+            check_labels(index.labels)
         await self._ready()
         await self._fence(key, lease)
+        return await self._index.write(key, index, lambda: self._put_value(key, object_key, data, expected_version))
+
+    async def _put_value(self, key: str, object_key: str, data: bytes, expected_version: str | None) -> str:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": object_key, "Body": bytes(data)}
         if expected_version is None:
             kwargs["IfNoneMatch"] = "*"
@@ -229,6 +242,11 @@ class S3Storage(Storage):
         object_key = self._object_key(key)
         await self._ready()
         await self._fence(key, lease)
+        seen = await self._index.live(key)  # the entries to drop once the value is gone (never before)
+        await self._delete_value(key, object_key, expected_version)
+        await self._index.forget(key, seen)
+
+    async def _delete_value(self, key: str, object_key: str, expected_version: str | None) -> None:
         if expected_version is None:
             await self._aws.call("delete", "delete_object", Bucket=self.bucket, Key=object_key)
             return
@@ -248,23 +266,56 @@ class S3Storage(Storage):
             raise WriteConflict(key, expected_version, await self._etag(object_key, "delete")) from None
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
+        """Keys in key order; the cursor is the last key returned. The index's objects (``.index/``) are
+        stepped over in one jump, so they cost no listing."""
         validate_prefix(prefix)
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         await self._ready()
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": min(limit, 1000)}
-        if cursor is not None:
-            kwargs["ContinuationToken"] = cursor
-        listed = await self._aws.call("list", "list_objects_v2", **kwargs)
+        index_dir = self.prefix + INDEX_DIR + "/"
+        start = None if cursor is None else self.prefix + cursor
         keys: list[str] = []
-        for entry in listed.get("Contents", []):
-            key = str(entry["Key"])[len(self.prefix) :]
-            try:
-                keys.append(validate_key(key))
-            except InvalidKey:
-                continue  # an object this API cannot address (written by another tool): not listed
-        more = bool(listed.get("IsTruncated")) and listed.get("NextContinuationToken")
-        return Page(keys, str(listed["NextContinuationToken"]) if more else None)
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": min(limit - len(keys) + 1, 1000)}
+            if start is not None:
+                kwargs["StartAfter"] = start
+            listed = await self._aws.call("list", "list_objects_v2", **kwargs)
+            contents = listed.get("Contents", [])
+            for entry in contents:
+                name = str(entry["Key"])
+                start = name
+                if name.startswith(index_dir):
+                    start = self.prefix + INDEX_DIR + "0"  # '0' follows '/': past every index object
+                    break
+                try:
+                    keys.append(validate_key(name[len(self.prefix) :]))
+                except InvalidKey:
+                    continue  # an object this API cannot address (written by another tool): not listed
+                if len(keys) > limit:
+                    return Page(keys[:limit], keys[limit - 1])
+            else:
+                if not listed.get("IsTruncated") or not contents:
+                    return Page(keys, None)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        await self._ready()
+        found, more = await self._index.due(prefix, float(until), after, limit)
+        return Page([key for _, key in found], due_cursor(*found[-1]) if more else None)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        await self._ready()
+        keys, more = await self._index.find(prefix, dict(labels), cursor, limit)
+        return Page(keys, keys[-1] if more else None)
 
     async def close(self) -> None:
         await self._aws.close()
