@@ -103,6 +103,7 @@ ALLOWED_BUILTIN_RAISES = {
     ("stores/local.py", "NotADirectoryError"),
     ("stores/local.py", "FileNotFoundError"),
     ("stores/_tree.py", "IsADirectoryError"),
+    ("stores/_file_index.py", "OSError"),  # an unreadable index record, inside the file store's _io()
     ("stores/sqlite.py", "DatabaseError"),  # inside a transaction: the store turns sqlite3.Error into StoreUnavailable
     # PyYAML's own errors inside the loader subclass (yaml_loader mimics SafeLoader, yaml_machine converts)
     ("yaml_loader.py", "ComposerError"),

@@ -28,7 +28,7 @@ from durable_xstate.errors import (
     WriteConflict,
 )
 from durable_xstate.examples.order import ORDER_CONFIG
-from durable_xstate.stores import open_store
+from durable_xstate.stores import IndexEntry, open_store
 
 ORDER = "durable_xstate.examples.order:machine"
 
@@ -269,7 +269,8 @@ def test_tick_deletes_expired_actors(runner: CliRunner, store: str) -> None:
     ok(runner, "send", ORDER, "o1", "ADD_ITEM", "--store", store)
     data = record(store, "o1")
     data["expiresAt"] = time.time() * 1000 - 1
-    write(store, "o1.json", json.dumps(data).encode(), replace=True)
+    # as a writer sets it: with the index entry that says when the record is due (here: to expire)
+    write(store, "o1.json", json.dumps(data).encode(), replace=True, index=IndexEntry(data["expiresAt"]))
     out = ok(runner, "tick", "--store", store)
     assert "deleted expired actor o1" in out
     fails(runner, "show", "o1", "--store", store)
@@ -474,12 +475,12 @@ def test_the_installed_console_script_on_the_default_store(tmp_path: Path) -> No
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def write(store_url: str, key: str, data: bytes, *, replace: bool = False) -> None:
+def write(store_url: str, key: str, data: bytes, *, replace: bool = False, index: IndexEntry | None = None) -> None:
     async def put() -> None:
         store = open_store(store_url)
         try:
             current = await store.read(key) if replace else None
-            await store.write(key, data, current.version if current else None)
+            await store.write(key, data, current.version if current else None, index=index)
         finally:
             await store.close()
 

@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "persistence"))
 from test_cli import FakeTime, fails, ok, record, write
 from test_hardening import POISON
 
+from durable_xstate.stores import IndexEntry
+
 
 @pytest.fixture
 def runner() -> CliRunner:
@@ -57,8 +59,8 @@ def test_list_and_tick_go_on_past_poison_records(
 ) -> None:
     ok(runner, "send", toggle, "a", "FLIP", "--store", store)
     ok(runner, "send", toggle, "z", "FLIP", "--store", store)
-    for name, data in POISON.items():
-        write(store, f"p-{name}.json", data)
+    for name, data in POISON.items():  # bad bytes behind an entry that says due (they went bad after a write)
+        write(store, f"p-{name}.json", data, index=IndexEntry(0.0))
     rows = {row["id"]: row for row in json.loads(ok(runner, "list", "--store", store, "--json"))}
     assert rows["a"]["value"] == "on" and rows["z"]["value"] == "on"
     for name in POISON:
@@ -83,7 +85,7 @@ def test_tick_reports_an_actor_that_fails_and_fires_the_others(
     ok(runner, "send", toggle, "b", "FLIP", "--store", store)
     data = record(store, "b")
     data["snapshot"]["value"] = "nowhere"  # reads well, does not fit the machine
-    write(store, "b.json", json.dumps(data).encode(), replace=True)
+    write(store, "b.json", json.dumps(data).encode(), replace=True, index=IndexEntry(data["nextDueAt"]))
     clock.advance(0.25)
     report = json.loads(ok(runner, "tick", "--machine", toggle, "--store", store, "--json"))
     assert [f["id"] for f in report["fired"]] == ["a"]

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import CorruptValue
 from .base import IndexEntry
 
 __all__ = [
@@ -48,15 +49,15 @@ def encode_record(key: str, live: list[IndexEntry]) -> bytes:
 
 
 def decode_record(blob: bytes) -> tuple[str, list[IndexEntry]]:
-    """(key, live entries); ValueError for anything that is not a record."""
+    """(key, live entries); CorruptValue (a ValueError) for anything that is not a record."""
     try:
         record: Any = json.loads(blob)
         key = record["key"]
         live = [IndexEntry(None if e["due"] is None else float(e["due"]), dict(e["labels"])) for e in record["live"]]
     except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"not an index record: {err}") from err
+        raise CorruptValue(INDEX_DIR, f"not an index record: {err}") from err
     if not isinstance(key, str):
-        raise ValueError("not an index record: the key is not a string")
+        raise CorruptValue(INDEX_DIR, "not an index record: the key is not a string")
     return key, live
 
 
