@@ -74,6 +74,15 @@ def _successor(prefix: str) -> str | None:
     return None
 
 
+#: which label's index find_page seeks in when several are asked for (the likeliest to be selective first)
+_SEEK_ORDER = ("state", "status", "machine")
+
+
+def _label_key(name: str) -> str:
+    """The indexed expression of a label: its md5, '/', then the key (so one label's keys sort by key)."""
+    return f"(md5({name}) || '/' || key)"
+
+
 def _as_version(expected: str) -> int | None:
     """The stored version an expected-version string can match, or None when it cannot match any."""
     if not expected.isascii() or not expected.isdigit() or len(expected) > 18:
@@ -133,10 +142,12 @@ class PostgresStore(Storage, Lock):
             " ADD COLUMN IF NOT EXISTS due double precision,"
             + ",".join(f' ADD COLUMN IF NOT EXISTS {name} text COLLATE "C"' for name in INDEX_LABELS),
             f'CREATE INDEX IF NOT EXISTS "{table}_values_due" ON {values} (ns, due, key) WHERE due IS NOT NULL',
-            # labels are hashed in the index: a long label (a big state value) must not hit btree's
-            # ~2.7 kB entry limit, and equality is all find_page asks of them
+            # one expression per label, md5(label) || '/' || key: the label hashed (a long label, e.g. a
+            # big state value, must not hit btree's ~2.7 kB entry limit) and then the key, so that a
+            # label's keys are one range in key order that the cursor and the prefix narrow, and that
+            # the primary key cannot serve (the planner would otherwise walk it on a misestimate)
             *(
-                f'CREATE INDEX IF NOT EXISTS "{table}_values_{name}" ON {values} (ns, md5({name}), key)'
+                f'CREATE INDEX IF NOT EXISTS "{table}_values_{name}" ON {values} (ns, {_label_key(name)})'
                 f" WHERE {name} IS NOT NULL"
                 for name in INDEX_LABELS
             ),
@@ -170,10 +181,9 @@ class PostgresStore(Storage, Lock):
             f"UPDATE {values} SET data = %b, version = {nextval}, {assign}"
             f" WHERE {where} AND version = %s{fence} RETURNING version"
         )
-        self._sql_due = (
-            f"SELECT due, key FROM {values} WHERE ns = %s AND due IS NOT NULL AND due <= %s AND key >= %s"
-        )
+        self._sql_due = f"SELECT due, key FROM {values} WHERE ns = %s AND due IS NOT NULL AND due <= %s"
         self._sql_find = f"SELECT key FROM {values} WHERE ns = %s AND key >= %s"
+        self._sql_find_label = f"SELECT key FROM {values} WHERE ns = %s"
         self._sql_delete = f"DELETE FROM {values} WHERE {where}"
         self._sql_delete_fenced = f"DELETE FROM {values} WHERE {where}{fence} RETURNING version"
         self._sql_delete_version = f"DELETE FROM {values} WHERE {where} AND version = %s RETURNING version"
@@ -455,13 +465,14 @@ class PostgresStore(Storage, Lock):
         until_ms = due_limit(until)
         if until_ms is None:  # NaN: nothing is due (PostgreSQL would order NaN above every number)
             return Page([], None)
-        # a range scan of <table>_values_due from the cursor up to ``until``; the prefix filters it
+        # a range scan of <table>_values_due from the cursor up to ``until``; the prefix only filters it.
+        # It is deliberately not a key range: without fresh statistics the planner takes a key range
+        # for selective and walks the primary key (every value under the prefix, then a sort) instead.
         query = self._sql_due
-        params: list[Any] = [self.prefix, until_ms, prefix]
-        upper = _successor(prefix)
-        if upper is not None:
-            query += " AND key < %s"
-            params.append(upper)
+        params: list[Any] = [self.prefix, until_ms]
+        if prefix:
+            query += " AND left(key, length(%s::text)) = %s::text"
+            params += [prefix, prefix]
         if after is not None:
             query += " AND (due, key) > (%s::double precision, %s)"
             params.extend(after)
@@ -482,23 +493,33 @@ class PostgresStore(Storage, Lock):
             raise InvalidArgument(f"not a find_page cursor: {cursor!r}")
         if not all(storable_text(value) for value in labels.values()):
             return Page([], None)  # no entry can carry such a label (write refuses it)
-        # with a label, a range scan of <table>_values_<label> in key order (the planner picks the label)
-        query = self._sql_find
-        params: list[Any] = [self.prefix, prefix]
-        upper = _successor(prefix)
-        if upper is not None:
-            query += " AND key < %s"
-            params.append(upper)
-        if not labels:  # every key with an entry: the primary key's order, filtered
-            query += " AND indexed"
-        for name in INDEX_LABELS:
-            if name in labels:
-                query += f" AND md5({name}) = md5(%s::text) AND {name} = %s"
-                params += [labels[name], labels[name]]
-        if cursor is not None:
-            query += " AND key > %s"
-            params.append(cursor)
-        query += " ORDER BY key LIMIT %s"
+        seek = next((name for name in _SEEK_ORDER if name in labels), None)
+        if seek is None:  # every key with an entry: the primary key's order, filtered
+            query = self._sql_find
+            params: list[Any] = [self.prefix, prefix]
+            upper = _successor(prefix)
+            if upper is not None:
+                query += " AND key < %s"
+                params.append(upper)
+            if cursor is not None:
+                query += " AND key > %s"
+                params.append(cursor)
+            query += " AND indexed ORDER BY key LIMIT %s"
+        else:  # a range of <table>_values_<seek>: md5(v) || '/' || [max(prefix, cursor), successor(prefix))
+            expr, value = _label_key(seek), labels[seek]
+            query = self._sql_find_label + f" AND {seek} = %s AND {expr} >= md5(%s::text) || '/' || %s::text"
+            params = [self.prefix, value, value, prefix]
+            upper = _successor(prefix)
+            query += f" AND {expr} < md5(%s::text) || %s::text"
+            params += [value, "0" if upper is None else "/" + upper]  # '0' follows '/': after every key
+            if cursor is not None:
+                query += f" AND {expr} > md5(%s::text) || '/' || %s::text"
+                params += [value, cursor]
+            for name in INDEX_LABELS:
+                if name in labels and name != seek:
+                    query += f" AND {name} = %s"
+                    params.append(labels[name])
+            query += f" ORDER BY {expr} LIMIT %s"
         params.append(limit + 1)
         rows = await self._keys("find_page", query, params)
         page = [str(row[0]) for row in rows[:limit]]
