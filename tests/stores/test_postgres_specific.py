@@ -4,6 +4,7 @@ for an acquire in flight, cancellation, and reconnecting after the server drops 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +15,9 @@ import pytest
 import pytest_asyncio
 from harness import HELD
 
-from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
-from durable_xstate.stores import SyncStore, open_store
+from durable_xstate.errors import InvalidArgument, LeaseLost, StoreUnavailable, WriteConflict
+from durable_xstate.stores import IndexEntry, SyncStore, open_store
+from durable_xstate.stores.postgres import PostgresStore
 
 
 def _url(base: str, **options: str) -> str:
@@ -183,3 +185,169 @@ def test_bad_options_are_refused() -> None:
         open_store("postgresql://u@127.0.0.1:1/db?table=Robert'); DROP TABLE x;--")
     with pytest.raises(ValueError):
         open_store("postgresql://u@127.0.0.1:1/db?prefix=../x")
+
+
+# ---------------------------------------------------------------- the index (issue 13)
+async def test_tables_of_an_earlier_version_are_upgraded_in_place_and_keep_their_data(postgres_server: str) -> None:
+    table = f"dx_{uuid.uuid4().hex[:10]}"
+    values = f'"{table}_values"'
+    with psycopg.connect(postgres_server, autocommit=True) as conn:  # the tables as an earlier version made them
+        conn.execute(
+            f'CREATE TABLE {values} (ns text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL,'
+            " data bytea NOT NULL, version bigint NOT NULL, PRIMARY KEY (ns, key))"
+        )
+        conn.execute(
+            f'CREATE TABLE "{table}_leases" (ns text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL,'
+            " owner text, token bigint NOT NULL, expires_at timestamptz, PRIMARY KEY (ns, key))"
+        )
+        conn.execute(f'CREATE SEQUENCE "{table}_version"')
+        conn.execute(f"INSERT INTO {values} VALUES ('p', 'old/a.json', 'a', nextval('\"{table}_version\"')),"
+                     f" ('p', 'old/b.json', 'b', nextval('\"{table}_version\"'))")
+    store = open_store(_url(postgres_server, table=table, prefix="p"))
+    try:
+        a = await store.read("old/a.json")
+        assert a is not None and (a.data, a.version) == (b"a", "1")
+        assert [k async for k in store.list("old/")] == ["old/a.json", "old/b.json"]
+        assert (await store.due_page("", 1e15)).keys == []  # written before the index: no entry yet
+        assert (await store.find_page("", {})).keys == []
+        v = await store.write("old/a.json", b"a2", "1", index=IndexEntry(5.0, {"status": "active"}))
+        assert v == "3"
+        assert (await store.due_page("", 10.0)).keys == ["old/a.json"]
+        assert (await store.find_page("old/", {"status": "active"})).keys == ["old/a.json"]
+        b = await store.read("old/b.json")
+        assert b is not None and (b.data, b.version) == (b"b", "2")
+    finally:
+        await store.close()
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s",
+                                                      [f"{table}_values"])}
+            conn.execute(f'DROP TABLE IF EXISTS {values}, "{table}_leases"')
+            conn.execute(f'DROP SEQUENCE IF EXISTS "{table}_version"')
+    assert {f"{table}_values_{name}" for name in ("due", "machine", "status", "state")} <= indexes
+
+
+@pytest.mark.parametrize("analyzed", [True, False], ids=["analyzed", "no-statistics"])
+async def test_due_and_find_pages_are_index_scans(
+    postgres_server: str, raw: psycopg.AsyncConnection[tuple[object, ...]], analyzed: bool
+) -> None:
+    table = f"dx_{uuid.uuid4().hex[:10]}"
+    store = PostgresStore(postgres_server, "p", table)
+    await store.write("seed.json", b"x")  # creates the tables
+    # 20,000 rows, 40 of them due early and labelled "rare", straight into the table (seeding only)
+    await raw.execute(
+        f'INSERT INTO "{table}_values" (ns, key, data, version, indexed, due, status)'
+        f" SELECT 'p', 'k/' || lpad(i::text, 6, '0') || '.json', '\\x', nextval('\"{table}_version\"'), true,"
+        " CASE WHEN i % 500 = 0 THEN i ELSE 1e12 + i END, CASE WHEN i % 500 = 0 THEN 'rare' ELSE 'common' END"
+        " FROM generate_series(1, 20000) AS i"
+    )
+    if analyzed:
+        await raw.execute(f'ANALYZE "{table}_values"')
+    seen: list[tuple[str, list[object]]] = []
+    keys = store._keys
+
+    async def spy(operation: str, query: str, params: list[object]) -> list[tuple[object, ...]]:
+        seen.append((query, params))
+        return await keys(operation, query, params)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store, "_keys", spy)
+            first = await store.due_page("k/", 1e6, limit=10)
+            assert len(first.keys) == 10 and first.cursor is not None
+            assert len((await store.due_page("k/", 1e6, first.cursor, limit=100)).keys) == 30
+            assert len((await store.find_page("k/", {"status": "rare"}, "k/000500.json", limit=100)).keys) == 39
+        plans = []
+        for query, params in seen:
+            cur = await raw.execute("EXPLAIN ANALYZE " + query, params)
+            plans.append("\n".join(str(row[0]) for row in await cur.fetchall()))
+    finally:
+        await store.close()
+        await raw.execute(f'DROP TABLE IF EXISTS "{table}_values", "{table}_leases"')
+        await raw.execute(f'DROP SEQUENCE IF EXISTS "{table}_version"')
+    for plan in plans[:2]:  # the due index, and only the due rows: never every row under the prefix
+        assert f"{table}_values_due" in plan, plan  # an index scan or a bitmap of it
+        assert "Rows Removed by Filter" not in plan and "pkey" not in plan, plan
+    assert "ROW(due, key) > ROW(" in plans[1], plans[1]  # the cursor seeks
+    assert f"{table}_values_status" in plans[2] and "Seq Scan" not in plans[2], plans[2]
+    assert "Rows Removed by Filter" not in plans[2] and "Sort" not in plans[2], plans[2]
+
+
+async def test_long_labels_are_kept_and_labels_postgres_cannot_keep_are_refused(postgres_server: str) -> None:
+    store = open_store(_url(postgres_server, prefix=f"l{uuid.uuid4().hex[:8]}"))
+    state = '{"' + '":{"'.join(f"region{i}" for i in range(2000)) + '":"x"' + "}" * 1999  # ~20 kB of state
+    try:
+        v = await store.write("k.json", b"1", index=IndexEntry(1.0, {"state": state, "machine": "m" * 5000}))
+        assert (await store.find_page("", {"state": state})).keys == ["k.json"]
+        assert (await store.find_page("", {"machine": "m" * 5000, "state": state})).keys == ["k.json"]
+        for label in ("nul\x00inside", "lone \ud800 surrogate"):
+            with pytest.raises(InvalidArgument, match="cannot be stored"):
+                await store.write("k.json", b"2", v, index=IndexEntry(2.0, {"state": label}))
+            assert (await store.find_page("", {"state": label})).keys == []
+        got = await store.read("k.json")
+        assert got is not None and (got.data, got.version) == (b"1", v)  # nothing written
+        assert (await store.due_page("", 1.0)).keys == ["k.json"]
+    finally:
+        await store.close()
+
+
+async def test_nan_and_infinite_due_times(postgres_server: str) -> None:
+    store = open_store(_url(postgres_server, prefix=f"n{uuid.uuid4().hex[:8]}"))
+    try:
+        await store.write("nan.json", b"x", index=IndexEntry(math.nan, {"status": "active"}))
+        await store.write("inf.json", b"x", index=IndexEntry(math.inf))
+        await store.write("low.json", b"x", index=IndexEntry(-math.inf))
+        assert (await store.due_page("", 0.0)).keys == ["low.json"]
+        assert (await store.due_page("", math.inf)).keys == ["low.json", "inf.json"]  # NaN is never due
+        assert (await store.due_page("", math.nan)).keys == []  # PostgreSQL alone would call NaN >= everything
+        assert (await store.find_page("", {"status": "active"})).keys == ["nan.json"]
+        page = await store.due_page("", math.inf, limit=1)
+        assert page.keys == ["low.json"] and page.cursor is not None
+        assert (await store.due_page("", math.inf, page.cursor)).keys == ["inf.json"]
+    finally:
+        await store.close()
+
+
+async def test_index_cursors_follow_byte_order(postgres_server: str) -> None:
+    store = open_store(_url(postgres_server, prefix=f"o{uuid.uuid4().hex[:8]}"))
+    keys = ["B", "a", "a/b", "a_", "a-", "ab", "aB", "Z", "é", "z", "a\U0010ffff"]
+    try:
+        for k in keys:
+            await store.write(k, b"x", index=IndexEntry(7.0, {"status": "s"}))
+        due: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await store.due_page("", 7.0, cursor, 2)
+            due += page.keys
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert due == sorted(keys)  # code point order, as the memory store's str comparison
+        found: list[str] = []
+        cursor = None
+        while True:
+            page = await store.find_page("a", {"status": "s"}, cursor, 2)
+            found += page.keys
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert found == sorted(k for k in keys if k.startswith("a"))
+    finally:
+        await store.close()
+
+
+async def test_fenced_writes_carry_the_entry_and_a_stale_lease_changes_none(postgres_server: str) -> None:
+    store = open_store(_url(postgres_server, prefix=f"f{uuid.uuid4().hex[:8]}"))
+    try:
+        old = await store.acquire("k.json", "a", HELD, HELD)
+        v = await store.write("k.json", b"1", lease=old, index=IndexEntry(1.0, {"state": "one"}))
+        await store.release(old)
+        new = await store.acquire("k.json", "b", HELD, HELD)
+        with pytest.raises(LeaseLost):
+            await store.write("k.json", b"2", v, lease=old, index=IndexEntry(2.0, {"state": "two"}))
+        assert (await store.due_page("", 1.0)).keys == ["k.json"]
+        assert (await store.find_page("", {"state": "two"})).keys == []
+        await store.write("k.json", b"3", v, lease=new, index=IndexEntry(3.0, {"state": "three"}))
+        assert (await store.due_page("", 2.0)).keys == []
+        assert (await store.find_page("", {"state": "three"})).keys == ["k.json"]
+    finally:
+        await store.close()

@@ -4,6 +4,7 @@ bounds, and exclusivity of leases across OS processes."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -12,8 +13,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 from harness import HELD, run_lock_race
 
-from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
-from durable_xstate.stores import open_backend
+from durable_xstate.errors import InvalidArgument, LeaseLost, StoreUnavailable, WriteConflict
+from durable_xstate.stores import IndexEntry, open_backend
 from durable_xstate.stores.sqlite import SQLiteStore, _successor, from_url
 
 
@@ -31,7 +32,7 @@ async def test_schema_and_wal(tmp_path: Path) -> None:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"store_values", "store_leases", "store_meta"} <= tables
         assert conn.execute("SELECT data, version FROM store_values").fetchall() == [(b"1", int(v))]
-        assert dict(conn.execute("SELECT name, value FROM store_meta")) == {"version_seq": int(v), "schema": 1}
+        assert dict(conn.execute("SELECT name, value FROM store_meta")) == {"version_seq": int(v), "schema": 2}
     finally:
         conn.close()
 
@@ -136,3 +137,136 @@ def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_exactly_one_of_eight_processes_gets_the_lease(tmp_path: Path) -> None:
     results = run_lock_race(url_of(tmp_path / "s.db"), tmp_path)
     assert sorted(results) == ["-"] * 7 + ["1"]
+
+
+# ---------------------------------------------------------------- the index (issue 13)
+_SCHEMA_1 = (  # the tables as an earlier version created them
+    "CREATE TABLE store_values (key TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL, version INTEGER NOT NULL)",
+    "CREATE TABLE store_leases (key TEXT PRIMARY KEY NOT NULL, owner TEXT, token INTEGER NOT NULL, expires_at REAL)",
+    "CREATE TABLE store_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)",
+    "INSERT INTO store_meta (name, value) VALUES ('version_seq', 2), ('schema', 1)",
+    "INSERT INTO store_values (key, data, version) VALUES ('old/a.json', X'61', 1), ('old/b.json', X'62', 2)",
+)
+
+
+async def test_a_schema_1_file_is_upgraded_in_place_and_keeps_its_data(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db")
+    for statement in _SCHEMA_1:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(tmp_path / "old.db")
+    try:
+        a = await store.read("old/a.json")
+        assert a is not None and (a.data, a.version) == (b"a", "1")
+        assert [k async for k in store.list("old/")] == ["old/a.json", "old/b.json"]
+        # written before the index existed: no entry until written again
+        assert (await store.due_page("", 1e15)).keys == []
+        assert (await store.find_page("", {})).keys == []
+        v = await store.write("old/a.json", b"a2", "1", index=IndexEntry(5.0, {"status": "active"}))
+        assert v == "3"  # the version sequence carries on
+        assert (await store.due_page("", 10.0)).keys == ["old/a.json"]
+        assert (await store.find_page("old/", {"status": "active"})).keys == ["old/a.json"]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "old.db")
+    try:
+        assert dict(conn.execute("SELECT name, value FROM store_meta"))["schema"] == 2
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"store_values_due", "store_values_machine", "store_values_status", "store_values_state"} <= indexes
+    finally:
+        conn.close()
+    again = SQLiteStore(tmp_path / "old.db")  # opening an upgraded file again changes nothing
+    try:
+        b = await again.read("old/b.json")
+        assert b is not None and b.data == b"b"
+        assert (await again.due_page("", 10.0)).keys == ["old/a.json"]
+    finally:
+        await again.close()
+
+
+def _plan(db: Path, sql: str, params: tuple[object, ...]) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return " | ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+    finally:
+        conn.close()
+
+
+async def test_due_and_find_pages_are_index_range_scans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    try:
+        await store.write("a/1.json", b"x", index=IndexEntry(1.0, {"machine": "m", "status": "active"}))
+        original = sqlite3.Connection.execute
+
+        class Spy(sqlite3.Connection):
+            def execute(self, sql: str, params: tuple[object, ...] = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+                if sql.startswith("SELECT") and "store_values" in sql:
+                    seen.append((sql, tuple(params)))
+                return original(self, sql, params)
+
+        await store.close()
+        monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: Spy(*a, **k))
+        await store.due_page("a/", 10.0, "0.5 a/0.json", 5)
+        await store.find_page("a/", {"status": "active"}, "a/0.json", 5)
+        await store.find_page("", {"machine": "m"})
+    finally:
+        await store.close()
+    monkeypatch.undo()
+    plans = [_plan(tmp_path / "s.db", sql, params) for sql, params in seen if "LIMIT" in sql]
+    assert len(plans) == 3, seen
+    assert "INDEX store_values_due (" in plans[0] and "TEMP B-TREE" not in plans[0], plans[0]
+    assert "INDEX store_values_status (status=? AND key>? AND key<?)" in plans[1], plans[1]
+    assert "INDEX store_values_machine (machine=? AND key>?" in plans[2], plans[2]
+    assert all("TEMP B-TREE" not in plan for plan in plans), plans  # already in order: no sort
+
+
+@pytest.mark.parametrize("label", ["nul\x00inside", "lone \ud800 surrogate"])
+async def test_a_label_sql_cannot_keep_is_refused_and_nothing_is_written(tmp_path: Path, label: str) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        v = await store.write("k.json", b"1", index=IndexEntry(1.0, {"state": "a"}))
+        with pytest.raises(InvalidArgument, match="cannot be stored"):
+            await store.write("k.json", b"2", v, index=IndexEntry(2.0, {"state": label}))
+        got = await store.read("k.json")
+        assert got is not None and (got.data, got.version) == (b"1", v)
+        assert (await store.find_page("", {"state": "a"})).keys == ["k.json"]
+        assert (await store.find_page("", {"state": label})).keys == []
+    finally:
+        await store.close()
+
+
+async def test_nan_and_infinite_due_times(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        await store.write("nan.json", b"x", index=IndexEntry(math.nan, {"status": "active"}))
+        await store.write("inf.json", b"x", index=IndexEntry(math.inf))
+        await store.write("low.json", b"x", index=IndexEntry(-math.inf))
+        assert (await store.due_page("", 0.0)).keys == ["low.json"]
+        assert (await store.due_page("", math.inf)).keys == ["low.json", "inf.json"]  # NaN is never due
+        assert (await store.due_page("", math.nan)).keys == []
+        assert (await store.find_page("", {"status": "active"})).keys == ["nan.json"]  # still labelled
+        page = await store.due_page("", math.inf, limit=1)
+        assert page.keys == ["low.json"] and page.cursor is not None
+        assert (await store.due_page("", math.inf, page.cursor)).keys == ["inf.json"]
+    finally:
+        await store.close()
+
+
+async def test_fenced_writes_carry_the_entry_and_a_stale_lease_changes_none(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        old = await store.acquire("k.json", "a", HELD, HELD)
+        v = await store.write("k.json", b"1", lease=old, index=IndexEntry(1.0, {"state": "one"}))
+        await store.release(old)
+        new = await store.acquire("k.json", "b", HELD, HELD)
+        with pytest.raises(LeaseLost):
+            await store.write("k.json", b"2", v, lease=old, index=IndexEntry(2.0, {"state": "two"}))
+        assert (await store.due_page("", 1.0)).keys == ["k.json"]
+        assert (await store.find_page("", {"state": "two"})).keys == []
+        await store.write("k.json", b"3", v, lease=new, index=IndexEntry(3.0, {"state": "three"}))
+        assert (await store.due_page("", 2.0)).keys == []
+        assert (await store.find_page("", {"state": "three"})).keys == ["k.json"]
+    finally:
+        await store.close()

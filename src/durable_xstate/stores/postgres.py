@@ -5,7 +5,11 @@ namespaces rows (a ``ns`` column in both tables, default empty); ``table`` names
 (``<table>_values``, ``<table>_leases``) and the version sequence (``<table>_version``); every other
 query option goes to libpq (``connect_timeout``, ``sslmode``, ``options=-csearch_path%3Dmyschema``, ...).
 
-The tables are created idempotently on first use. Time for leases is the server's
+The tables are created idempotently on first use. A value's index entry lives in its own row (columns
+``indexed``, ``due``, ``machine``, ``status``, ``state``), written by the same statement as the value;
+partial indexes on ``(ns, due, key)`` and ``(ns, md5(<label>), key)`` make ``due_page`` / ``find_page``
+index range scans (docs/decisions/0008-index.md). Tables of an earlier version get the columns and
+indexes on first use. Time for leases is the server's
 (``clock_timestamp()``), so clients with skewed clocks still agree on who holds a lease.
 See docs/stores/postgres.md.
 """
@@ -16,7 +20,7 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlunsplit
 
@@ -28,15 +32,20 @@ from ..errors import (
     StoreUnavailable,
     WriteConflict,
 )
+from ._sqlindex import ENTRY_COLUMNS, due_limit, entry_params, storable_text
 from .base import (
+    INDEX_LABELS,
     IndexEntry,
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
+    parse_due_cursor,
     validate_key,
     validate_prefix,
 )
@@ -65,6 +74,15 @@ def _successor(prefix: str) -> str | None:
     return None
 
 
+#: which label's index find_page seeks in when several are asked for (the likeliest to be selective first)
+_SEEK_ORDER = ("state", "status", "machine")
+
+
+def _label_key(name: str) -> str:
+    """The indexed expression of a label: its md5, '/', then the key (so one label's keys sort by key)."""
+    return f"(md5({name}) || '/' || key)"
+
+
 def _as_version(expected: str) -> int | None:
     """The stored version an expected-version string can match, or None when it cannot match any."""
     if not expected.isascii() or not expected.isdigit() or len(expected) > 18:
@@ -77,6 +95,7 @@ class PostgresStore(Storage, Lock):
 
     backend = "postgres"
     fences_writes = True
+    indexes = True
 
     def __init__(
         self,
@@ -96,7 +115,8 @@ class PostgresStore(Storage, Lock):
         self.connect_timeout = connect_timeout
         self.prepare_threshold = prepare_threshold
         values, leases, seq = f'"{table}_values"', f'"{table}_leases"', f"{table}_version"
-        self._names = (f"{table}_values", f"{table}_leases", seq)
+        # the last index the DDL creates: when it exists, so does everything before it
+        self._names = (f"{table}_values", f"{table}_leases", seq, f"{table}_values_{INDEX_LABELS[-1]}")
         self._conn: AsyncConnection[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mutex: asyncio.Lock | None = None
@@ -117,6 +137,20 @@ class PostgresStore(Storage, Lock):
                   expires_at timestamptz,
                   PRIMARY KEY (ns, key))""",
             f'CREATE SEQUENCE IF NOT EXISTS "{seq}"',
+            # the index entry (issue 13): added in place to tables an earlier version created
+            f"ALTER TABLE {values} ADD COLUMN IF NOT EXISTS indexed boolean NOT NULL DEFAULT false,"
+            " ADD COLUMN IF NOT EXISTS due double precision,"
+            + ",".join(f' ADD COLUMN IF NOT EXISTS {name} text COLLATE "C"' for name in INDEX_LABELS),
+            f'CREATE INDEX IF NOT EXISTS "{table}_values_due" ON {values} (ns, due, key) WHERE due IS NOT NULL',
+            # one expression per label, md5(label) || '/' || key: the label hashed (a long label, e.g. a
+            # big state value, must not hit btree's ~2.7 kB entry limit) and then the key, so that a
+            # label's keys are one range in key order that the cursor and the prefix narrow, and that
+            # the primary key cannot serve (the planner would otherwise walk it on a misestimate)
+            *(
+                f'CREATE INDEX IF NOT EXISTS "{table}_values_{name}" ON {values} (ns, {_label_key(name)})'
+                f" WHERE {name} IS NOT NULL"
+                for name in INDEX_LABELS
+            ),
         ]
         self._sql_read = f"SELECT data, version FROM {values} WHERE {where}"
         self._sql_version = f"SELECT version FROM {values} WHERE {where}"
@@ -126,21 +160,30 @@ class PostgresStore(Storage, Lock):
         # the lease's. In READ COMMITTED the lock follows the row to its newest committed version.
         fence = f" AND EXISTS (SELECT 1 FROM {leases} WHERE {where} AND token = %s FOR SHARE)"
         nextval = f"nextval('\"{seq}\"')"
+        # the entry's columns are set by the statement that writes the value (see _sqlindex)
+        columns = ", ".join(ENTRY_COLUMNS)
+        entry = "%s::boolean, %s::double precision, " + ", ".join("%s::text" for _ in INDEX_LABELS)
+        assign = ", ".join(f"{c} = %s" for c in ENTRY_COLUMNS)
         self._sql_create = (
-            f"INSERT INTO {values} (ns, key, data, version) VALUES (%s, %s, %b, {nextval})"
+            f"INSERT INTO {values} (ns, key, data, version, {columns}) VALUES (%s, %s, %b, {nextval}, {entry})"
             " ON CONFLICT (ns, key) DO NOTHING RETURNING version"
         )
         self._sql_create_fenced = (
-            f"INSERT INTO {values} (ns, key, data, version) SELECT %s, %s, %b, {nextval} WHERE TRUE{fence}"
+            f"INSERT INTO {values} (ns, key, data, version, {columns})"
+            f" SELECT %s, %s, %b, {nextval}, {entry} WHERE TRUE{fence}"
             " ON CONFLICT (ns, key) DO NOTHING RETURNING version"
         )
         self._sql_update = (
-            f"UPDATE {values} SET data = %b, version = {nextval} WHERE {where} AND version = %s RETURNING version"
+            f"UPDATE {values} SET data = %b, version = {nextval}, {assign}"
+            f" WHERE {where} AND version = %s RETURNING version"
         )
         self._sql_update_fenced = (
-            f"UPDATE {values} SET data = %b, version = {nextval}"
+            f"UPDATE {values} SET data = %b, version = {nextval}, {assign}"
             f" WHERE {where} AND version = %s{fence} RETURNING version"
         )
+        self._sql_due = f"SELECT due, key FROM {values} WHERE ns = %s AND due IS NOT NULL AND due <= %s"
+        self._sql_find = f"SELECT key FROM {values} WHERE ns = %s AND key >= %s"
+        self._sql_find_label = f"SELECT key FROM {values} WHERE ns = %s"
         self._sql_delete = f"DELETE FROM {values} WHERE {where}"
         self._sql_delete_fenced = f"DELETE FROM {values} WHERE {where}{fence} RETURNING version"
         self._sql_delete_version = f"DELETE FROM {values} WHERE {where} AND version = %s RETURNING version"
@@ -203,7 +246,7 @@ class PostgresStore(Storage, Lock):
 
     async def _ensure_tables(self, conn: AsyncConnection[Any]) -> None:
         cur = await conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+            "SELECT " + " AND ".join("to_regclass(%s) IS NOT NULL" for _ in self._names),
             [f'"{name}"' for name in self._names],
         )
         row = await cur.fetchone()
@@ -306,13 +349,19 @@ class PostgresStore(Storage, Lock):
         return await self._run("exists", work, read_only=True)
 
     async def _write(
-        self, conn: AsyncConnection[Any], key: str, data: bytes, expected: str | None, lease: Lease | None
+        self,
+        conn: AsyncConnection[Any],
+        key: str,
+        data: bytes,
+        expected: str | None,
+        lease: Lease | None,
+        entry: tuple[Any, ...],
     ) -> str:
         fence = [] if lease is None else [self.prefix, key, lease.token]
         if expected is None:
             create = self._sql_create if lease is None else self._sql_create_fenced
             while True:
-                row = await self._fetch(conn, create, [self.prefix, key, data, *fence])
+                row = await self._fetch(conn, create, [self.prefix, key, data, *entry, *fence])
                 if row is not None:
                     return str(row[0])
                 found = await self._diagnose(conn, key, lease)
@@ -322,7 +371,7 @@ class PostgresStore(Storage, Lock):
         number = _as_version(expected)
         if number is not None:
             update = self._sql_update if lease is None else self._sql_update_fenced
-            row = await self._fetch(conn, update, [data, self.prefix, key, number, *fence])
+            row = await self._fetch(conn, update, [data, *entry, self.prefix, key, number, *fence])
             if row is not None:
                 return str(row[0])
         raise WriteConflict(key, expected, await self._diagnose(conn, key, lease))
@@ -341,9 +390,10 @@ class PostgresStore(Storage, Lock):
         if lease is not None:
             check_lease_key(lease, key)
         payload = bytes(data)
+        entry = entry_params(index)
 
         async def work(conn: AsyncConnection[Any]) -> str:
-            return await self._write(conn, key, payload, expected_version, lease)
+            return await self._write(conn, key, payload, expected_version, lease, entry)
 
         return await self._run("write", work)
 
@@ -397,6 +447,83 @@ class PostgresStore(Storage, Lock):
         found = await self._run("list", work, read_only=True)
         page = found[:limit]
         return Page(page, page[-1] if len(found) > limit else None)
+
+    async def _keys(self, operation: str, query: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        async def work(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(query, params, binary=True)
+            return await cur.fetchall()
+
+        return await self._run(operation, work, read_only=True)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        if after is not None and not storable_text(after[1]):
+            raise InvalidArgument(f"not a due_page cursor: {cursor!r}")
+        until_ms = due_limit(until)
+        if until_ms is None:  # NaN: nothing is due (PostgreSQL would order NaN above every number)
+            return Page([], None)
+        # a range scan of <table>_values_due from the cursor up to ``until``; the prefix only filters it.
+        # It is deliberately not a key range: without fresh statistics the planner takes a key range
+        # for selective and walks the primary key (every value under the prefix, then a sort) instead.
+        query = self._sql_due
+        params: list[Any] = [self.prefix, until_ms]
+        if prefix:
+            query += " AND left(key, length(%s::text)) = %s::text"
+            params += [prefix, prefix]
+        if after is not None:
+            query += " AND (due, key) > (%s::double precision, %s)"
+            params.extend(after)
+        query += " ORDER BY due, key LIMIT %s"
+        params.append(limit + 1)
+        rows = await self._keys("due_page", query, params)
+        page = rows[:limit]
+        return Page([str(row[1]) for row in page], due_cursor(*page[-1]) if len(rows) > limit else None)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        if cursor is not None and not storable_text(cursor):
+            raise InvalidArgument(f"not a find_page cursor: {cursor!r}")
+        if not all(storable_text(value) for value in labels.values()):
+            return Page([], None)  # no entry can carry such a label (write refuses it)
+        seek = next((name for name in _SEEK_ORDER if name in labels), None)
+        if seek is None:  # every key with an entry: the primary key's order, filtered
+            query = self._sql_find
+            params: list[Any] = [self.prefix, prefix]
+            upper = _successor(prefix)
+            if upper is not None:
+                query += " AND key < %s"
+                params.append(upper)
+            if cursor is not None:
+                query += " AND key > %s"
+                params.append(cursor)
+            query += " AND indexed ORDER BY key LIMIT %s"
+        else:  # a range of <table>_values_<seek>: md5(v) || '/' || [max(prefix, cursor), successor(prefix))
+            expr, value = _label_key(seek), labels[seek]
+            query = self._sql_find_label + f" AND {seek} = %s AND {expr} >= md5(%s::text) || '/' || %s::text"
+            params = [self.prefix, value, value, prefix]
+            upper = _successor(prefix)
+            query += f" AND {expr} < md5(%s::text) || %s::text"
+            params += [value, "0" if upper is None else "/" + upper]  # '0' follows '/': after every key
+            if cursor is not None:
+                query += f" AND {expr} > md5(%s::text) || '/' || %s::text"
+                params += [value, cursor]
+            for name in INDEX_LABELS:
+                if name in labels and name != seek:
+                    query += f" AND {name} = %s"
+                    params.append(labels[name])
+            query += f" ORDER BY {expr} LIMIT %s"
+        params.append(limit + 1)
+        rows = await self._keys("find_page", query, params)
+        page = [str(row[0]) for row in rows[:limit]]
+        return Page(page, page[-1] if len(rows) > limit else None)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:

@@ -2,9 +2,14 @@
 
 Tables (created on first use)::
 
-    store_values (key TEXT PRIMARY KEY, data BLOB, version INTEGER)
+    store_values (key TEXT PRIMARY KEY, data BLOB, version INTEGER,
+                  indexed INTEGER, due REAL NULL, machine TEXT NULL, status TEXT NULL, state TEXT NULL)
     store_leases (key TEXT PRIMARY KEY, owner TEXT NULL, token INTEGER, expires_at REAL NULL)
     store_meta   (name TEXT PRIMARY KEY, value INTEGER)   -- 'version_seq', 'schema'
+
+A value's index entry lives in its own row (``indexed`` = 1, ``due``, the labels), written by the same
+statement; partial indexes on ``(due, key)`` and ``(<label>, key)`` make ``due_page`` / ``find_page``
+index range scans (docs/decisions/0008-index.md). A database of schema 1 gets the columns on open.
 
 Every write runs in one ``BEGIN IMMEDIATE`` transaction (SQLite's single writer lock, so across threads
 and processes): the fencing check against ``store_leases.token``, then ``INSERT ... ON CONFLICT DO
@@ -23,21 +28,33 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
-from ..errors import LeaseLost, StoreConfigError, StoreError, StoreUnavailable, WriteConflict
+from ..errors import (
+    InvalidArgument,
+    LeaseLost,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailable,
+    WriteConflict,
+)
+from ._sqlindex import ENTRY_COLUMNS, due_limit, entry_params, storable_text
 from .base import (
+    INDEX_LABELS,
     IndexEntry,
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
     is_inline_io,
+    parse_due_cursor,
     parse_io,
     validate_key,
     validate_prefix,
@@ -47,7 +64,7 @@ __all__ = ["SQLiteStore", "from_url"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the index entry's columns and indexes (issue 13)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS store_values (
         key TEXT PRIMARY KEY NOT NULL,
@@ -65,7 +82,17 @@ _SCHEMA = (
         value INTEGER NOT NULL
     )""",
     "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('version_seq', 0)",
-    f"INSERT OR IGNORE INTO store_meta (name, value) VALUES ('schema', {SCHEMA_VERSION})",
+    "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('schema', 1)",
+)
+# schema 1 -> 2, run on every open of an older file (and after _SCHEMA on a new one): the columns an
+# index entry is kept in (added only where missing), then the indexes that answer due_page / find_page
+_ENTRY_TYPES = {"indexed": "INTEGER NOT NULL DEFAULT 0", "due": "REAL", **{name: "TEXT" for name in INDEX_LABELS}}
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS store_values_due ON store_values (due, key) WHERE due IS NOT NULL",
+    *(
+        f"CREATE INDEX IF NOT EXISTS store_values_{name} ON store_values ({name}, key) WHERE {name} IS NOT NULL"
+        for name in INDEX_LABELS
+    ),
 )
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -75,6 +102,7 @@ class SQLiteStore(Storage, Lock):
 
     backend = "sqlite"
     fences_writes = True
+    indexes = True
 
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "FULL", io: str = "thread"
@@ -122,14 +150,32 @@ class SQLiteStore(Storage, Lock):
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        if self._schema(conn) >= SCHEMA_VERSION:
+            return
+        with _immediate(conn):  # another process may be doing the same: everything below is idempotent
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(store_values)")}
+            for column in ENTRY_COLUMNS:
+                if column not in present:
+                    conn.execute(f"ALTER TABLE store_values ADD COLUMN {column} {_ENTRY_TYPES[column]}")
+            for statement in _INDEXES:
+                conn.execute(statement)
+            conn.execute(
+                "UPDATE store_meta SET value = max(value, ?) WHERE name = 'schema'", (SCHEMA_VERSION,)
+            )
+
+    @staticmethod
+    def _schema(conn: sqlite3.Connection) -> int:
+        """The file's schema version (0: the tables are not all there yet)."""
         exists = conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
             "('store_values', 'store_leases', 'store_meta')"
         ).fetchone()[0]
         if exists != 3:
-            with _immediate(conn):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
+            return 0
+        row = conn.execute("SELECT value FROM store_meta WHERE name = 'schema'").fetchone()
+        return 0 if row is None else int(row[0])
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._guard:
@@ -241,25 +287,19 @@ class SQLiteStore(Storage, Lock):
             check_lease_key(lease, key)
         payload = data if isinstance(data, bytes) else bytes(data)
         expected = _as_version(expected_version)
+        entry = entry_params(index)
 
         def op(conn: sqlite3.Connection) -> str:
             with _immediate(conn):
                 self._fence(conn, key, lease)
                 if expected_version is None:
                     version = self._next_version(conn)
-                    cursor = conn.execute(
-                        "INSERT INTO store_values (key, data, version) VALUES (?, ?, ?) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        (key, payload, version),
-                    )
+                    cursor = conn.execute(_SQL_CREATE, (key, payload, version, *entry))
                 elif expected is None:  # not a version this backend ever issued
                     raise WriteConflict(key, expected_version, self._found(conn, key))
                 else:
                     version = self._next_version(conn)
-                    cursor = conn.execute(
-                        "UPDATE store_values SET data = ?, version = ? WHERE key = ? AND version = ?",
-                        (payload, version, key, expected),
-                    )
+                    cursor = conn.execute(_SQL_UPDATE, (payload, version, *entry, key, expected))
                 if cursor.rowcount != 1:
                     raise WriteConflict(key, expected_version, self._found(conn, key))
                 return str(version)
@@ -290,13 +330,9 @@ class SQLiteStore(Storage, Lock):
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        # keys starting with prefix are exactly those in [prefix, successor(prefix)) in code-point
-        # order, which is SQLite's BINARY (UTF-8 memcmp) order: the primary-key index serves the range
-        clauses, params = ["key >= ?"], [prefix]
-        upper = _successor(prefix)
-        if upper is not None:
-            clauses.append("key < ?")
-            params.append(upper)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        clauses, params = _prefix_range(prefix)
         if cursor is not None:
             clauses.append("key > ?")
             params.append(cursor)
@@ -308,6 +344,61 @@ class SQLiteStore(Storage, Lock):
             return Page(page, page[-1] if len(keys) > limit else None)
 
         return await self._run("list", op)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        until_ms = due_limit(until)
+        if until_ms is None or (after is not None and not storable_text(after[1])):
+            if until_ms is None:
+                return Page([], None)
+            raise InvalidArgument(f"not a due_page cursor: {cursor!r}")
+        # a range scan of store_values_due from the cursor up to ``until``; the prefix filters that range
+        clauses, params = _prefix_range(prefix)
+        clauses[:0] = ["due IS NOT NULL", "due <= ?"]
+        params[:0] = [until_ms]
+        if after is not None:
+            clauses.append("(due, key) > (?, ?)")
+            params.extend(after)
+        sql = f"SELECT due, key FROM store_values WHERE {' AND '.join(clauses)} ORDER BY due, key LIMIT ?"
+
+        def op(conn: sqlite3.Connection) -> Page:
+            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+            page = rows[:limit]
+            return Page([row[1] for row in page], due_cursor(*page[-1]) if len(rows) > limit else None)
+
+        return await self._run("due_page", op, inline=True)
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        if not all(storable_text(value) for value in labels.values()):
+            return Page([], None)  # no entry can carry such a label (write refuses it)
+        # with a label, a range scan of store_values_<label> in key order (SQLite picks the label)
+        clauses, params = _prefix_range(prefix)
+        if not labels:  # every key with an entry: the primary key's order, filtered
+            clauses.insert(0, "indexed = 1")
+        for name in INDEX_LABELS:
+            if name in labels:
+                clauses.append(f"{name} = ?")
+                params.append(labels[name])
+        if cursor is not None:
+            clauses.append("key > ?")
+            params.append(cursor)
+        sql = f"SELECT key FROM store_values WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
+
+        def op(conn: sqlite3.Connection) -> Page:
+            keys = [row[0] for row in conn.execute(sql, (*params, limit + 1))]
+            page = keys[:limit]
+            return Page(page, page[-1] if len(keys) > limit else None)
+
+        return await self._run("find_page", op, inline=True)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
@@ -416,6 +507,28 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+_SQL_CREATE = (
+    f"INSERT INTO store_values (key, data, version, {', '.join(ENTRY_COLUMNS)})"
+    f" VALUES (?, ?, ?, {', '.join('?' for _ in ENTRY_COLUMNS)}) ON CONFLICT (key) DO NOTHING"
+)
+_SQL_UPDATE = (
+    f"UPDATE store_values SET data = ?, version = ?, {', '.join(f'{c} = ?' for c in ENTRY_COLUMNS)}"
+    " WHERE key = ? AND version = ?"
+)
+
+
+def _prefix_range(prefix: str) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters for keys starting with ``prefix``: exactly the keys in
+    [prefix, successor(prefix)) in code-point order, which is SQLite's BINARY (UTF-8 memcmp) order, so
+    an index on key (or on (label, key)) serves the range."""
+    clauses, params = ["key >= ?"], [prefix]
+    upper = _successor(prefix)
+    if upper is not None:
+        clauses.append("key < ?")
+        params.append(upper)
+    return clauses, params
 
 
 def _code(err: sqlite3.Error) -> int | None:
