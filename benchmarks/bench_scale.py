@@ -418,7 +418,7 @@ def render(runs: list[ScaleRun], args: argparse.Namespace, wall: float, load_bef
     started = ", ".join(f"{k} {v:.1f}s" for k, v in servers.start_seconds.items()) or "none"
     rows, headers = main_rows(runs)
     lines = [
-        "# Scale benchmark results (`bench_scale.py`)",
+        "## Tick and list against the number of stored actors (`bench_scale.py`)",
         "",
         "What `tick` and a filtered list cost as the number of stored actors grows (issue 13). One namespace "
         f"per backend grows through the sizes; at each size {DUE} actors are due and {FLAGGED} are in state "
@@ -440,7 +440,7 @@ def render(runs: list[ScaleRun], args: argparse.Namespace, wall: float, load_bef
         "",
         *(target_lines(runs) or ["- no target backend at 100,000 in this run"]),
         "",
-        "## Detail",
+        "### Detail",
         "",
         "Seeding is not timed work of the library's users: the records were written through the store API with "
         "their index entries, many writes in flight (file: `?fsync=false`, SQLite: `?synchronous=normal` for "
@@ -449,11 +449,36 @@ def render(runs: list[ScaleRun], args: argparse.Namespace, wall: float, load_bef
         "",
         bs.md_table(detail_rows(runs), DETAIL_HEADERS),
         "",
-        "## Verification",
+        "### Verification",
         "",
     ]
     lines += [f"- **{r.name}** ({r.server}): " + "; ".join(r.checks) + "." for r in runs]
     return "\n".join(lines) + "\n"
+
+
+SECTIONS = ["bench_scale", "bench_throughput", "bench_peers"]
+FILE_HEADER = """# Scale benchmark results (issue 13)
+
+Three scripts write this file, each its own section, keeping the others' (see
+[README.md](README.md#scale-benchmarks)): `bench_scale.py` (tick and list as stored actors grow),
+`bench_throughput.py` (events/s as processes grow, nothing lost) and `bench_peers.py` (the durable step
+against its floor, DBOS and xstate in Node). Each section carries its own date, machine facts and load.
+"""
+
+
+def write_section(name: str, text: str, path: Path = RESULTS) -> None:
+    """Replace section ``name`` of the results file, keeping the others."""
+    marks = {n: (f"<!-- {n}:start -->", f"<!-- {n}:end -->") for n in SECTIONS}
+    sections: dict[str, str] = {}
+    if path.exists():
+        existing = path.read_text()
+        for other, (start, end) in marks.items():
+            if start in existing and end in existing:
+                sections[other] = existing.split(start, 1)[1].split(end, 1)[0].strip("\n")
+    sections[name] = text.strip("\n")
+    parts = [FILE_HEADER]
+    parts += [f"{marks[n][0]}\n{sections[n]}\n{marks[n][1]}\n" for n in SECTIONS if n in sections]
+    path.write_text("\n".join(parts))
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -505,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(target_lines(runs)))
         print(f"\nwhole run: {wall:.0f}s")
         if not args.quick:
-            args.output.write_text(render(runs, args, wall, load_before, load_after, workdir, servers))
+            write_section("bench_scale", render(runs, args, wall, load_before, load_after, workdir, servers), args.output)
             print(f"wrote {args.output}")
     return 0
 
