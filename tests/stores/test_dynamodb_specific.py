@@ -526,6 +526,8 @@ async def test_a_long_label_value_is_found_by_its_hash_and_not_confused(ddb: Dyn
     assert (await ddb.find_page("", {"state": long_a})).keys == ["a.json"]
     assert (await ddb.find_page("", {"state": long_b})).keys == ["b.json"]
     assert (await ddb.find_page("", {})).keys == ["a.json", "b.json"]
+    await ddb.write("c.json", b"x", index=IndexEntry(None, {"state": "\ud800"}))  # a lone surrogate: hashed too
+    assert (await ddb.find_page("", {"state": "\ud800"})).keys == ["c.json"]
 
 
 async def test_an_old_table_gets_its_indexes_on_open_and_keeps_its_data(moto_server: str) -> None:

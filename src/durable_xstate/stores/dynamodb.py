@@ -145,12 +145,23 @@ def _due_of(digits: str) -> float:
     return value
 
 
+def _is_text(value: str, raw: bytes) -> bool:
+    """Short and valid Unicode (a lone surrogate cannot be sent as a DynamoDB string: it is hashed)."""
+    if len(raw) > _LABEL_MAX_BYTES:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _label_part(shard: int, prefix: str, value: str) -> str:
     """A label index partition: the shard, the store prefix (its length first, so it cannot run into the
     value), then ``=`` and the value, or ``#`` and the SHA-256 of a value too long for an index key."""
     raw = value.encode("utf-8", "surrogatepass")
     head = f"{shard}:{len(prefix.encode())}:{prefix}"
-    if len(raw) <= _LABEL_MAX_BYTES:
+    if (len(raw) <= _LABEL_MAX_BYTES and value.isascii()) or _is_text(value, raw):
         return f"{head}={value}"
     return f"{head}#{hashlib.sha256(raw).hexdigest()}"
 
