@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 import pytest
 import pytest_asyncio
 from harness import HELD
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto_support import REGION, TABLE, dead_endpoint
 
 from durable_xstate.errors import (
@@ -23,12 +27,14 @@ from durable_xstate.errors import (
     ValueTooLarge,
     WriteConflict,
 )
-from durable_xstate.stores import open_store
+from durable_xstate.stores import INDEX_LABELS, IndexEntry, Storage, open_store
 from durable_xstate.stores.dynamodb import (
     ITEM_BUDGET_BYTES,
+    MAX_INDEXED_KEY_BYTES,
     DynamoDBStore,
     max_value_bytes_for_prefix,
 )
+from durable_xstate.stores.memory import MemoryStore
 
 LOCKS = f"{TABLE}-locks"
 
@@ -73,9 +79,13 @@ def aws_item_size(item: dict[str, Any]) -> int:
 
 
 def test_max_value_is_the_budget_minus_the_worst_case_overhead() -> None:
-    # names: path 4 + data 4 + updatedAt 9 + version 7 = 24; path: prefix + '/' + 1024; numbers: 2 x 21
-    assert max_value_bytes_for_prefix("") == 400_000 - 24 - 1024 - 42 == 398_910
-    assert max_value_bytes_for_prefix("t0123456789ab") == 398_910 - 14
+    # names: path 4 + data 4 + updatedAt 9 + version 7 + the entry's xe xp xd xk xm xs xt 14 = 38;
+    # path: prefix + '/' + 1024; numbers: 3 x 21; the entry: xp "63#" + prefix, xd 16 digits + 1008,
+    # xk 1008, three labels "63:0:" + prefix + "=" + 512 bytes
+    entry = 3 + (16 + 1008) + 1008 + 3 * (6 + 512)
+    assert max_value_bytes_for_prefix("") == 400_000 - 38 - 1024 - 63 - entry == 395_286
+    # 13 more bytes in the path (and its '/'), in xp, and in each label (and a second length digit)
+    assert max_value_bytes_for_prefix("t0123456789ab") == 395_286 - 14 - 13 - 3 * 14
     assert ITEM_BUDGET_BYTES == 400_000  # 400 KB read as 400,000 bytes: under AWS's 409,600 and moto's 405,000
 
 
@@ -89,6 +99,20 @@ async def test_largest_value_with_the_longest_key_fits_exactly(moto_server: str,
     assert got is not None and got.data == value and got.version == v
     raw = _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/{key}"}}, ConsistentRead=True)
     assert aws_item_size(raw["Item"]) <= ITEM_BUDGET_BYTES
+    # the longest key an index entry allows, with the largest entry: a due time, three labels of 512
+    # bytes (longer ones are hashed)
+    indexed = "é" * (MAX_INDEXED_KEY_BYTES // 2)
+    entry = IndexEntry(1.0, {name: "é" * 256 for name in INDEX_LABELS})
+    v = await ddb.write(indexed, value, index=entry)
+    raw = _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/{indexed}"}}, ConsistentRead=True)
+    assert aws_item_size(raw["Item"]) <= ITEM_BUDGET_BYTES
+    assert (await ddb.find_page("", {"state": "é" * 256})).keys == [indexed]
+    assert (await ddb.due_page("", 1.0)).keys == [indexed]
+    with pytest.raises(InvalidKey, match="at most 1008 bytes"):
+        await ddb.write(key, b"x", v, index=entry)  # a longer key cannot carry an entry ...
+    got = await ddb.read(key)
+    assert got is not None and got.data == value  # ... and nothing was written
+    await ddb.write(key, b"x", got.version)  # without an entry it is fine
     with pytest.raises(ValueTooLarge) as info:
         await ddb.write(key, value + b"!", v)
     assert info.value.limit == limit and info.value.size == limit + 1
@@ -478,3 +502,141 @@ async def test_transaction_conflicts_are_contention_not_faults(ddb: DynamoDBStor
         await ddb.release(lease)
     failures["n"] = 0
     await ddb.release(lease)
+
+
+# ----------------------------------------------------------------------------- the index (issue 13)
+
+
+async def test_the_entry_lives_in_the_item_and_goes_with_a_write_without_one(moto_server: str, ddb: DynamoDBStore) -> None:
+    raw = _raw(moto_server)
+    path = f"{ddb.prefix}/k.json"
+    v = await ddb.write("k.json", b"1", index=IndexEntry(5.0, {"status": "active", "state": "a"}))
+    item = raw.get_item(TableName=TABLE, Key={"path": {"S": path}}, ConsistentRead=True)["Item"]
+    assert {"xe", "xp", "xd", "xs", "xt"} <= item.keys() and "xm" not in item
+    assert item["xd"]["S"].endswith("k.json") and item["xs"]["S"].endswith("=active") and item["xk"]["S"] == "k.json"
+    await ddb.write("k.json", b"2", v)
+    item = raw.get_item(TableName=TABLE, Key={"path": {"S": path}}, ConsistentRead=True)["Item"]
+    assert not {"xe", "xp", "xd", "xk", "xm", "xs", "xt"} & item.keys()
+
+
+async def test_a_long_label_value_is_found_by_its_hash_and_not_confused(ddb: DynamoDBStore) -> None:
+    long_a, long_b = "a" * 600, "a" * 599 + "b"
+    await ddb.write("a.json", b"x", index=IndexEntry(None, {"state": long_a}))
+    await ddb.write("b.json", b"x", index=IndexEntry(None, {"state": long_b}))
+    assert (await ddb.find_page("", {"state": long_a})).keys == ["a.json"]
+    assert (await ddb.find_page("", {"state": long_b})).keys == ["b.json"]
+    assert (await ddb.find_page("", {})).keys == ["a.json", "b.json"]
+    await ddb.write("c.json", b"x", index=IndexEntry(None, {"state": "\ud800"}))  # a lone surrogate: hashed too
+    assert (await ddb.find_page("", {"state": "\ud800"})).keys == ["c.json"]
+
+
+async def test_an_old_table_gets_its_indexes_on_open_and_keeps_its_data(moto_server: str) -> None:
+    # a storage table made before issue 13: the hash key only, no secondary index
+    raw = _raw(moto_server)
+    table = f"dx-old-{uuid.uuid4().hex[:8]}"
+    raw.create_table(
+        TableName=table, KeySchema=[{"AttributeName": "path", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "path", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    raw.put_item(TableName=table, Item={"path": {"S": "old.json"}, "data": {"S": "kept"}, "version": {"N": "42"}})
+    store = open_store(f"dynamodb://{table}?endpoint_url={moto_server}&region={REGION}&create_tables=1")
+    try:
+        got = await store.read("old.json")
+        assert got is not None and got.data == b"kept" and got.version == "42"
+        indexes = {g["IndexName"] for g in raw.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]}
+        assert indexes == {"due", *INDEX_LABELS}
+        assert (await store.due_page("", math.inf)).keys == []  # no entry until written again
+        await store.write("old.json", b"new", "42", index=IndexEntry(1.0, {"status": "active"}))
+        assert (await store.due_page("", 2.0)).keys == ["old.json"]
+        assert (await store.find_page("", {"status": "active"})).keys == ["old.json"]
+    finally:
+        await store.close()
+
+
+async def test_a_table_without_the_indexes_is_a_fault_naming_it(moto_server: str) -> None:
+    raw = _raw(moto_server)
+    table = f"dx-noidx-{uuid.uuid4().hex[:8]}"
+    raw.create_table(
+        TableName=table, KeySchema=[{"AttributeName": "path", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "path", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    store = DynamoDBStore(table, {"endpoint_url": moto_server, "region": REGION})
+    try:
+        await store.write("k.json", b"x", index=IndexEntry(1.0, {"status": "active"}))  # writes work
+        with pytest.raises(StoreUnavailable) as info:
+            await store.due_page("", 2.0)
+        assert "index" in str(info.value).lower()
+    finally:
+        await store.close()
+
+
+def test_index_shards_are_checked() -> None:
+    for bad in ("0", "65", "x", "-1"):
+        with pytest.raises(ValueError, match="index_shards"):
+            DynamoDBStore(TABLE, {"index_shards": bad})
+
+
+_keys = st.sampled_from(["a.json", "b/c.json", "b/d.json", "\u00e9.json", "b\U0010ffff.json", "z*[x].json", "b"])
+_labels = st.fixed_dictionaries({}, optional={
+    "machine": st.sampled_from(["m", "m=x"]),
+    "status": st.sampled_from(["active", "done"]),
+    "state": st.sampled_from(["a", "", "a" * 513]),
+})
+_entries = st.one_of(st.none(), st.builds(
+    IndexEntry, st.one_of(st.none(), st.sampled_from([-5.0, -0.0, 0.0, 1.5, 1e13, math.inf, math.nan])), _labels
+))
+_QUERIES: list[dict[str, str]] = [
+    {}, {"status": "active"}, {"machine": "m=x"}, {"state": "a"}, {"state": "", "status": "done"},
+    {"machine": "m", "status": "active", "state": "a" * 513},
+]
+
+
+@settings(max_examples=12)
+@given(ops=st.lists(st.tuples(st.sampled_from(["write", "write", "write", "delete"]), _keys, _entries), max_size=10),
+       limit=st.integers(1, 3), budget=st.sampled_from([2, 5000]), shards=st.sampled_from(["1", "3"]))
+def test_the_index_agrees_with_the_reference_store(
+    moto_server: str, ops: list[tuple[str, str, IndexEntry | None]], limit: int, budget: int, shards: str
+) -> None:
+    # every page walk, however small the page, the scan budget or the number of shards, gives what the
+    # memory store gives
+    async def run() -> None:
+        store = DynamoDBStore(
+            TABLE, {"endpoint_url": moto_server, "region": REGION, "prefix": _namespace(), "index_shards": shards}
+        )
+        reference = MemoryStore()
+        try:
+            for op, key, ent in ops:
+                for s in (store, reference):
+                    if op == "write":
+                        current = await s.read(key)
+                        await s.write(key, b"v", current.version if current else None, index=ent)
+                    else:
+                        await s.delete(key)
+            with patch("durable_xstate.stores.dynamodb.SCAN_BUDGET", budget):
+                for prefix in ("", "b/", "b"):
+                    for until in (-1.0, 0.0, 1e15, math.inf):
+                        due = [await _walk(s, "due", prefix, until, limit) for s in (store, reference)]
+                        assert due[0] == due[1], (prefix, until)
+                    for query in _QUERIES:
+                        found = [await _walk(s, "find", prefix, query, limit) for s in (store, reference)]
+                        assert found[0] == found[1], (prefix, query)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+async def _walk(store: Storage, kind: str, prefix: str, what: Any, limit: int) -> list[str]:
+    keys: list[str] = []
+    cursor: str | None = None
+    for _ in range(200):
+        if kind == "due":
+            page = await store.due_page(prefix, what, cursor, limit)
+        else:
+            page = await store.find_page(prefix, what, cursor, limit)
+        assert len(page.keys) <= limit
+        keys += page.keys
+        if page.cursor is None:
+            return keys
+        cursor = page.cursor
+    raise AssertionError("the walk never ended")

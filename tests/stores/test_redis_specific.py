@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import pytest_asyncio
 from harness import HELD, wait_until_ready
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from provider_redis import _free_port, _ping, _redis_server_binary
 
 from durable_xstate.errors import LeaseLost, StoreUnavailable, WriteConflict
-from durable_xstate.stores import open_store
-from durable_xstate.stores.redis import RedisStore
+from durable_xstate.stores import IndexEntry, Storage, open_store
+from durable_xstate.stores.memory import MemoryStore
+from durable_xstate.stores.redis import RedisStore, _due_of, _label_head, _sortable_due
 
 
 def _url(base: str, prefix: str) -> str:
@@ -227,3 +232,149 @@ async def test_server_gone_then_back(private_redis: tuple[int, Path, str]) -> No
     finally:
         await store.close()
         _stop(proc)
+
+
+# ---------------------------------------------------------------------- the index (issue 13)
+
+_odd_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+
+
+@settings(max_examples=200)
+@given(a=st.floats(allow_nan=False), b=st.floats(allow_nan=False))
+def test_due_digits_sort_like_the_numbers_and_read_back(a: float, b: float) -> None:
+    da, db = _sortable_due(a), _sortable_due(b)
+    assert len(da) == 16
+    assert (da < db) == (a < b) and (da == db) == (a == b)
+    assert _due_of(da) == a
+
+
+@settings(max_examples=200)
+@given(a=_odd_text, b=_odd_text)
+def test_one_label_value_never_runs_into_another(a: str, b: str) -> None:
+    # a head holds no NUL, ends with one, and differs for different values: no member of one value's
+    # range (head + key) can fall in another's
+    ha, hb = _label_head(a), _label_head(b)
+    assert b"\x00" not in ha[:-1] and ha.endswith(b"\x00")
+    assert (ha == hb) == (a == b)
+    assert a == b or not hb.startswith(ha)
+
+
+_keys = st.sampled_from(["a.json", "b/c.json", "b/d.json", "é.json", "b\U0010ffff.json", "z*[x].json"])
+_labels = st.fixed_dictionaries({}, optional={
+    "machine": st.sampled_from(["m", "m\x00x"]),
+    "status": st.sampled_from(["active", "done"]),
+    "state": st.sampled_from(["a", "a\x01", '{"b":"c"}', ""]),
+})
+_entries = st.one_of(st.none(), st.builds(
+    IndexEntry, st.one_of(st.none(), st.sampled_from([-5.0, -0.0, 0.0, 1.5, 1e13, math.inf, math.nan])), _labels
+))
+_ops = st.lists(st.tuples(st.sampled_from(["write", "write", "write", "delete"]), _keys, _entries), max_size=14)
+
+
+_QUERIES: list[dict[str, str]] = [
+    {}, {"status": "active"}, {"machine": "m\x00x"}, {"state": "a"}, {"state": "a", "status": "done"},
+    {"machine": "m", "status": "active", "state": "a\x01"},
+]
+
+
+@settings(max_examples=40)
+@given(ops=_ops, limit=st.integers(1, 3), budget=st.sampled_from([1, 2, 5000]))
+def test_the_index_agrees_with_the_reference_store(
+    redis_server: str, ops: list[tuple[str, str, IndexEntry | None]], limit: int, budget: int
+) -> None:
+    # every page walk, however small the page or the scan budget, gives what the memory store gives
+    async def run() -> None:
+        store = RedisStore(redis_server, prefix=f"h{uuid.uuid4().hex[:8]}")
+        reference = MemoryStore()
+        try:
+            for op, key, ent in ops:
+                for s in (store, reference):
+                    if op == "write":
+                        current = await s.read(key)
+                        await s.write(key, b"v", current.version if current else None, index=ent)
+                    else:
+                        await s.delete(key)
+            with patch("durable_xstate.stores.redis.SCAN_BUDGET", budget):
+                for prefix in ("", "b/", "b", "\u00e9"):
+                    for until in (-1.0, 0.0, 2.0, 1e15, math.inf):
+                        due = [await _walk_due(s, prefix, until, limit) for s in (store, reference)]
+                        assert due[0] == due[1], (prefix, until)
+                    for query in _QUERIES:
+                        found = [await _walk_found(s, prefix, query, limit) for s in (store, reference)]
+                        assert found[0] == found[1], (prefix, query)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+async def _walk_due(store: Storage, prefix: str, until: float, limit: int) -> list[str]:
+    keys: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await store.due_page(prefix, until, cursor, limit)
+        assert len(page.keys) <= limit
+        keys += page.keys
+        if page.cursor is None:
+            return keys
+        cursor = page.cursor
+    raise AssertionError("due_page never ended")
+
+
+async def _walk_found(store: Storage, prefix: str, labels: dict[str, str], limit: int) -> list[str]:
+    keys: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await store.find_page(prefix, labels, cursor, limit)
+        assert len(page.keys) <= limit
+        keys += page.keys
+        if page.cursor is None:
+            return keys
+        cursor = page.cursor
+    raise AssertionError("find_page never ended")
+
+
+async def test_a_refused_fenced_write_changes_no_entry(redis_server: str) -> None:
+    store = RedisStore(redis_server, prefix=f"f{uuid.uuid4().hex[:8]}")
+    try:
+        old = await store.acquire("k.json", "a", HELD, HELD)
+        v = await store.write("k.json", b"1", lease=old, index=IndexEntry(5.0, {"status": "active"}))
+        await store.release(old)
+        await store.acquire("k.json", "b", HELD, HELD)
+        with pytest.raises(LeaseLost):
+            await store.write("k.json", b"2", v, lease=old, index=IndexEntry(1.0, {"status": "done"}))
+        assert (await store.due_page("", 10.0)).keys == ["k.json"]
+        assert (await store.due_page("", 2.0)).keys == []
+        assert (await store.find_page("", {"status": "done"})).keys == []
+        assert (await store.find_page("", {"status": "active"})).keys == ["k.json"]
+    finally:
+        await store.close()
+
+
+async def test_values_written_before_the_index_get_an_entry_when_written_again(redis_server: str, raw: object) -> None:
+    # a store of an earlier version: value hashes with d and v only, no entry sets at all
+    import redis.asyncio
+
+    assert isinstance(raw, redis.asyncio.Redis)
+    prefix = f"o{uuid.uuid4().hex[:8]}"
+    root = f"{{{prefix}}}:"
+    for name in ("a.json", "b.json"):
+        await raw.hset(f"{root}v:{name}", mapping={"d": b"old " + name.encode(), "v": "7"})
+        await raw.zadd(f"{root}idx", {name: 0})
+    store = RedisStore(redis_server, prefix=prefix)
+    try:
+        got = await store.read("a.json")
+        assert got is not None and got.data == b"old a.json" and got.version == "7"
+        assert (await store.due_page("", math.inf)).keys == []  # no entry until written again
+        await store.write("a.json", b"new", "7", index=IndexEntry(3.0, {"status": "active"}))
+        assert (await store.due_page("", 5.0)).keys == ["a.json"]
+        assert (await store.find_page("", {"status": "active"})).keys == ["a.json"]
+        assert (await store.find_page("", {})).keys == ["a.json"]
+        await store.delete("b.json")  # a value without an entry deletes cleanly
+        assert [k async for k in store.list("")] == ["a.json"]
+        await store.delete("a.json")
+        assert (await store.due_page("", math.inf)).keys == []
+        for name in ("due", "x", "x:status"):
+            assert await raw.zcard(f"{root}{name}") == 0  # nothing left behind
+    finally:
+        await store.close()

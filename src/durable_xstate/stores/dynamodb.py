@@ -5,7 +5,15 @@
 Storage table ``<table>`` (hash key ``path`` S), one item per key, the original's shape plus a version::
 
     {path: "<prefix>/<key>", data: S (the bytes, when they are UTF-8) | B (otherwise),
-     updatedAt: N (epoch seconds), version: N}
+     updatedAt: N (epoch seconds), version: N,
+     xe: N 1, xp: "<shard>#<prefix>", xd: "<due as 16 sortable hex digits><key>", xk: "<key>",
+     xm / xs / xt: "<shard>:<prefix bytes>:<prefix>=<label value>" (or "#<sha256>" for a long value)}
+
+The index entry lives in the value's own item, so the one ``PutItem`` (or the transaction) that writes
+the value writes its entry, and a delete takes it with it. Sparse global secondary indexes make
+``due_page`` and ``find_page`` queries: ``due`` (``xp``, ``xd``) and ``machine`` / ``status`` /
+``state`` (``xm`` / ``xs`` / ``xt``, ``xk``), each spread over ``index_shards`` partitions (default 4)
+that a listing queries and merges. See docs/decisions/0008-index-redis-dynamodb.md.
 
 Lock table ``<table>-locks`` (hash key ``id`` S, TTL attribute ``expireAt``), compatible with the original's
 ``DynamoLockingManager`` table. Two kinds of item:
@@ -34,10 +42,15 @@ idempotency token and are retried by botocore.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
 import random
 import re
 import secrets
+import struct
 import time
+import zlib
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import SplitResult
 
@@ -53,19 +66,23 @@ from ..errors import (
 )
 from ._aws import AwsClient, ClientError, check_options, error_code, error_message, flag
 from .base import (
+    INDEX_LABELS,
     IndexEntry,
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
+    parse_due_cursor,
     validate_key,
     validate_prefix,
 )
 
-__all__ = ["ITEM_BUDGET_BYTES", "DynamoDBStore", "from_url", "max_value_bytes_for_prefix"]
+__all__ = ["ITEM_BUDGET_BYTES", "MAX_INDEXED_KEY_BYTES", "DynamoDBStore", "from_url", "max_value_bytes_for_prefix"]
 
 #: DynamoDB's item limit is "400 KB". Counted as 400,000 bytes it is safe whether AWS means 409,600
 #: (it does: names + values, see docs/stores/dynamodb.md) and it stays under moto's own 405,000.
@@ -74,11 +91,23 @@ ITEM_BUDGET_BYTES = 400_000
 _MAX_KEY_BYTES = 1024
 _MAX_NUMBER_BYTES = 21
 _NAMES = ("path", "data", "updatedAt", "version")
+#: the index entry's attributes (xe: has an entry; xp/xd: due partition and sort key; labels)
+_ENTRY_NAMES = ("xe", "xp", "xd", "xk", "xm", "xs", "xt")
+#: a sort key is at most 1024 bytes: ``xd`` is 16 digits and the key, so an indexed key is at most this
+MAX_INDEXED_KEY_BYTES = 1024 - 16
+_LABEL_ATTRS = dict(zip(INDEX_LABELS, ("xm", "xs", "xt"), strict=True))
+_DUE_INDEX = "due"
+#: a label value longer than this (UTF-8 bytes) is stored as its SHA-256: index keys are small
+_LABEL_MAX_BYTES = 512
+_MAX_SHARDS = 64
+#: at most this many index items are looked at by one due_page / find_page call (all shards together);
+#: past it the page comes back short, with a cursor to go on from
+SCAN_BUDGET = 5000
 
 _TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,37}")
 _FENCE = ".fence/"
-_OWN_OPTIONS = frozenset({"prefix", "locks_table", "create_tables"})
+_OWN_OPTIONS = frozenset({"prefix", "locks_table", "create_tables", "index_shards"})
 
 _TXN_CONFLICT = frozenset({"TransactionConflictException"})
 _CONFLICT_RETRIES = 4
@@ -89,11 +118,52 @@ _CANCELLED_OR_SIZE = frozenset({"TransactionCanceledException", "ValidationExcep
 
 
 def max_value_bytes_for_prefix(prefix: str) -> int:
-    """The largest ``data`` that fits one item whatever the key: the budget minus the attribute names,
-    the longest possible ``path`` (prefix, '/', a 1024-byte key) and two numbers at DynamoDB's maximum."""
-    path_bytes = (len(prefix.encode("utf-8")) + 1 if prefix else 0) + _MAX_KEY_BYTES
-    overhead = sum(len(n) for n in _NAMES) + path_bytes + 2 * _MAX_NUMBER_BYTES
+    """The largest ``data`` that fits one item whatever the key and its index entry: the budget minus the
+    attribute names, the longest possible ``path`` (prefix, '/', a 1024-byte key), three numbers at
+    DynamoDB's maximum and the longest index entry (its shard, prefix, due and key, three labels)."""
+    prefix_bytes = len(prefix.encode("utf-8"))
+    path_bytes = (prefix_bytes + 1 if prefix else 0) + _MAX_KEY_BYTES
+    shard = len(str(_MAX_SHARDS - 1))
+    label_part = shard + 1 + len(str(prefix_bytes)) + 1 + prefix_bytes + 1 + _LABEL_MAX_BYTES
+    entry_bytes = (shard + 1 + prefix_bytes) + (16 + MAX_INDEXED_KEY_BYTES) + MAX_INDEXED_KEY_BYTES + 3 * label_part
+    names = sum(len(n) for n in _NAMES) + sum(len(n) for n in _ENTRY_NAMES)
+    overhead = names + path_bytes + 3 * _MAX_NUMBER_BYTES + entry_bytes
     return ITEM_BUDGET_BYTES - overhead
+
+
+def _sortable_due(due: float) -> str:
+    """16 hex digits whose order is the numeric order of ``due`` (the IEEE 754 bits, sign-flipped)."""
+    bits: int = struct.unpack(">Q", struct.pack(">d", due + 0.0))[0]  # + 0.0: -0.0 is 0.0
+    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
+    return f"{bits:016x}"
+
+
+def _due_of(digits: str) -> float:
+    bits = int(digits, 16)
+    bits = bits ^ 1 << 63 if bits >> 63 else bits ^ 0xFFFF_FFFF_FFFF_FFFF
+    value: float = struct.unpack(">d", struct.pack(">Q", bits))[0]
+    return value
+
+
+def _is_text(value: str, raw: bytes) -> bool:
+    """Short and valid Unicode (a lone surrogate cannot be sent as a DynamoDB string: it is hashed)."""
+    if len(raw) > _LABEL_MAX_BYTES:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _label_part(shard: int, prefix: str, value: str) -> str:
+    """A label index partition: the shard, the store prefix (its length first, so it cannot run into the
+    value), then ``=`` and the value, or ``#`` and the SHA-256 of a value too long for an index key."""
+    raw = value.encode("utf-8", "surrogatepass")
+    head = f"{shard}:{len(prefix.encode())}:{prefix}"
+    if (len(raw) <= _LABEL_MAX_BYTES and value.isascii()) or _is_text(value, raw):
+        return f"{head}={value}"
+    return f"{head}#{hashlib.sha256(raw).hexdigest()}"
 
 
 def _encode(data: bytes) -> dict[str, Any]:
@@ -134,6 +204,7 @@ class DynamoDBStore(Storage, Lock):
 
     backend = "dynamodb"
     fences_writes = True
+    indexes = True
 
     def __init__(self, table: str, options: dict[str, str] | None = None) -> None:
         options = dict(options or {})
@@ -153,6 +224,10 @@ class DynamoDBStore(Storage, Lock):
                 raise StoreConfigError(f"invalid DynamoDB table name {name!r}")
         if self.locks_table == self.table:
             raise StoreConfigError("the lock table must differ from the storage table")
+        shards = options.pop("index_shards", "4")
+        if not shards.isdigit() or not 1 <= int(shards) <= _MAX_SHARDS:
+            raise StoreConfigError(f"index_shards must be a whole number from 1 to {_MAX_SHARDS}, got {shards!r}")
+        self.index_shards = int(shards)
         self._create_tables = flag(options.pop("create_tables", None))
         self._tables_checked = not self._create_tables
         self.max_value_bytes = max_value_bytes_for_prefix(prefix)
@@ -204,18 +279,25 @@ class DynamoDBStore(Storage, Lock):
         def run() -> None:
             client = self._aws.client()
             for name, hash_key in ((self.table, "path"), (self.locks_table, "id")):
+                extra: dict[str, Any] = {}
+                definitions = [hash_key]
+                if name == self.table:
+                    extra["GlobalSecondaryIndexes"] = [index for _, index in _INDEXES]
+                    definitions += ["xp", "xd", "xk", *_LABEL_ATTRS.values()]
                 try:
                     client.create_table(
                         TableName=name,
                         KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
+                        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in definitions],
                         BillingMode="PAY_PER_REQUEST",
+                        **extra,
                     )
                 except ClientError as err:
                     if error_code(err) != "ResourceInUseException":
                         raise
             for name in (self.table, self.locks_table):
                 client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            _add_missing_indexes(client, self.table)
             try:
                 client.update_time_to_live(
                     TableName=self.locks_table,
@@ -228,13 +310,38 @@ class DynamoDBStore(Storage, Lock):
         await self._aws.run("ensure_tables", run)
         self._tables_checked = True
 
-    def _storage_item(self, path: str, data: bytes, version: int) -> dict[str, Any]:
-        return {
+    def _storage_item(self, path: str, data: bytes, version: int, index: IndexEntry | None = None) -> dict[str, Any]:
+        item = {
             "path": {"S": path},
             "data": _encode(data),
             "updatedAt": {"N": str(int(time.time()))},
             "version": {"N": str(version)},
         }
+        if index is not None:
+            shard = self._shard(path)
+            key = path[len(self._head) :]
+            item["xe"] = {"N": "1"}
+            item["xk"] = {"S": key}
+            due = index.due
+            if due is not None and not math.isnan(due):
+                item["xp"] = {"S": self._due_part(shard)}
+                item["xd"] = {"S": _sortable_due(due) + key}
+            for name, attr in _LABEL_ATTRS.items():
+                value = index.labels.get(name)
+                if value is not None:
+                    item[attr] = {"S": _label_part(shard, self.prefix, value)}
+        return item
+
+    @property
+    def _head(self) -> str:
+        """What a path starts with before the key."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def _shard(self, path: str) -> int:
+        return zlib.crc32(path.encode("utf-8", "surrogatepass")) % self.index_shards
+
+    def _due_part(self, shard: int) -> str:
+        return f"{shard}#{self.prefix}"
 
     @staticmethod
     def _new_version(expected: str | None) -> int:
@@ -335,13 +442,20 @@ class DynamoDBStore(Storage, Lock):
     ) -> str:
         path = self._path(key)
         check_size(key, data, self.max_value_bytes)
+        if index is not None:
+            check_labels(index.labels)
+            if len(key.encode()) > MAX_INDEXED_KEY_BYTES:
+                raise InvalidKey(
+                    key, f"a key with an index entry may be at most {MAX_INDEXED_KEY_BYTES} bytes on DynamoDB "
+                    "(an index sort key holds at most 1024 bytes); nothing was written",
+                )
         if lease is not None:
             check_lease_key(lease, key)
         version = self._new_version(expected_version)
         condition, names, values = self._version_condition(expected_version)
         put: dict[str, Any] = {
             "TableName": self.table,
-            "Item": self._storage_item(path, data, version),
+            "Item": self._storage_item(path, data, version, index),
             "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -443,6 +557,174 @@ class DynamoDBStore(Storage, Lock):
             if not more:
                 return Page(keys, None)
             start = str(scanned["LastEvaluatedKey"]["path"]["S"])
+
+    # ------------------------------------------------------------------ the index
+    async def _walk_shard(
+        self, index: str, part: str, sort: tuple[str, str], low: tuple[str, bool] | None, high: str | None,
+        take: Callable[[dict[str, Any]], str | None], need: int, budget: int,
+    ) -> tuple[list[tuple[str, str]], str | None, int]:
+        """Query one shard of ``index`` in sort order from ``low`` (a value, and whether it is excluded)
+        to ``high`` (inclusive). ``take(item)`` gives the key of an item that matches, None for one that
+        does not, or raises _PastRange past the end of the range. Returns ((sort value, key) of up to ``need`` matches,
+        the sort value it stopped at when it stopped early (else None), items looked at)."""
+        attr, value_attr = sort
+        names = {"#h": _INDEX_HASH[index], "#s": value_attr}
+        values: dict[str, Any] = {":h": {"S": part}}
+        condition = "#h = :h"
+        skip = low[0] if low is not None and low[1] else None
+        if low is not None and high is not None:
+            if low[0] > high:
+                return [], None, 0
+            condition += " AND #s BETWEEN :lo AND :hi"
+            values.update({":lo": {"S": low[0]}, ":hi": {"S": high}})
+        elif low is not None:
+            condition += " AND #s >= :lo"
+            values[":lo"] = {"S": low[0]}
+        elif high is not None:
+            condition += " AND #s <= :hi"
+            values[":hi"] = {"S": high}
+        if "#s" not in condition:
+            del names["#s"]  # DynamoDB refuses a name the expressions do not use
+        found: list[tuple[str, str]] = []
+        seen = 0
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "Limit": max(1, min(need - len(found) + 16, budget - seen, 1000)),
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            got = await self._call(attr, "query", **request)
+            for item in got.get("Items", []):
+                position = str(item[value_attr]["S"])
+                if position == skip:
+                    continue  # the cursor itself (BETWEEN and >= are inclusive)
+                seen += 1
+                try:
+                    key = take(item)
+                except _PastRange:
+                    return found, None, seen
+                if key is not None:
+                    found.append((position, key))
+                    if len(found) == need:
+                        return found, position, seen
+                if seen >= budget:
+                    return found, position, seen
+            start = got.get("LastEvaluatedKey")
+            if start is None:
+                return found, None, seen
+
+    async def _merged(
+        self, operation: str, index: str, parts: list[str], sort: str, low: tuple[str, bool] | None, high: str | None,
+        take: Callable[[dict[str, Any]], str | None], limit: int,
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """Up to ``limit`` matches over every shard in sort order, and the sort value to go on from (None:
+        nothing is left). Each shard gives its first limit + 1 matches (or stops at its share of the
+        budget); only matches up to the lowest place a shard stopped at are sure to be complete."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        share = max(1, SCAN_BUDGET // len(parts))
+        walks = await asyncio.gather(
+            *(self._walk_shard(index, part, (operation, sort), low, high, take, limit + 1, share) for part in parts)
+        )
+        stops = [stop for _, stop, _ in walks if stop is not None]
+        bound = min(stops) if stops else None
+        merged = sorted(m for found, _, _ in walks for m in found if bound is None or m[0] <= bound)
+        if len(merged) > limit:
+            return merged[:limit], merged[limit - 1][0]
+        return merged, bound
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        if math.isnan(until):
+            return Page([], None)
+        low = None if after is None else (_sortable_due(after[0]) + after[1], True)
+        # every entry due at ``until`` sorts below the next due time's digits (a key is never empty)
+        high = None if until == math.inf else _sortable_due(math.nextafter(until, math.inf))
+        def take(item: dict[str, Any]) -> str | None:
+            key = str(item["xd"]["S"])[16:]
+            return key if key.startswith(prefix) else None
+
+        parts = [self._due_part(shard) for shard in range(self.index_shards)]
+        found, last = await self._merged("due_page", _DUE_INDEX, parts, "xd", low, high, take, limit)
+
+        def cursor_of(position: str) -> str:
+            return due_cursor(_due_of(position[:16]), position[16:])
+
+        return Page([key for _, key in found], None if last is None else cursor_of(last))
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        if not labels:
+            return await self._find_any(prefix, cursor, limit)
+        low: tuple[str, bool] | None = None
+        if cursor is not None and cursor >= prefix:
+            if not cursor.startswith(prefix):
+                return Page([], None)  # past every key with the prefix
+            low = (cursor, True)
+        elif prefix:
+            low = (prefix, False)  # the first key with the prefix, or after it
+        # walk the first asked label's index in key order, check the others on the projected item
+        first, *rest = sorted(labels)
+        head = self._head
+
+        def take(item: dict[str, Any]) -> str | None:
+            key = str(item["xk"]["S"])
+            if not key.startswith(prefix):
+                raise _PastRange  # past the prefix (the walk is in key order)
+            shard = self._shard(head + key)
+            for name in rest:
+                if item.get(_LABEL_ATTRS[name], {}).get("S") != _label_part(shard, self.prefix, labels[name]):
+                    return None
+            return key
+
+        parts = [_label_part(shard, self.prefix, labels[first]) for shard in range(self.index_shards)]
+        found, last = await self._merged("find_page", first, parts, "xk", low, None, take, limit)
+        return Page([key for _, key in found], last)
+
+    async def _find_any(self, prefix: str, cursor: str | None, limit: int) -> Page:
+        """Every key with an entry, in key order: a Scan (like ``list_page``, for tools, not hot paths)."""
+        keys: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self.list_page(prefix, after, 1000)
+            paths = [self._path(k) for k in page.keys]
+            if paths:
+                for key, has in zip(page.keys, await self._have_entries(paths), strict=True):
+                    if has and (cursor is None or key > cursor):
+                        keys.append(key)
+            if page.cursor is None:
+                break
+            after = page.cursor  # list_page's cursor is the last path it read
+        keys.sort()
+        return Page(keys[:limit], keys[limit - 1] if len(keys) > limit else None)
+
+    async def _have_entries(self, paths: list[str]) -> list[bool]:
+        found: set[str] = set()
+        for i in range(0, len(paths), 100):
+            chunk = paths[i : i + 100]
+            request = {self.table: {
+                "Keys": [{"path": {"S": p}} for p in chunk], "ProjectionExpression": "#p, xe",
+                "ExpressionAttributeNames": {"#p": "path"}, "ConsistentRead": True,
+            }}
+            while request:
+                got = await self._call("find_page", "batch_get_item", RequestItems=request)
+                found.update(str(i["path"]["S"]) for i in got.get("Responses", {}).get(self.table, []) if "xe" in i)
+                request = got.get("UnprocessedKeys") or {}
+        return [p in found for p in paths]
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
@@ -601,6 +883,47 @@ class DynamoDBStore(Storage, Lock):
 
     async def close(self) -> None:
         await self._aws.close()
+
+
+class _PastRange(Exception):
+    """Raised by a walk's ``take`` for an item past the range it walks (the rest are past it too)."""
+
+
+#: the storage table's global secondary indexes: due times, and one per label (keys in path order)
+_INDEXES: list[tuple[str, dict[str, Any]]] = [
+    (_DUE_INDEX, {
+        "IndexName": _DUE_INDEX,
+        "KeySchema": [{"AttributeName": "xp", "KeyType": "HASH"}, {"AttributeName": "xd", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }),
+    *((name, {
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": attr, "KeyType": "HASH"}, {"AttributeName": "xk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [a for a in _LABEL_ATTRS.values() if a != attr]},
+    }) for name, attr in _LABEL_ATTRS.items()),
+]
+_INDEX_HASH = {name: index["KeySchema"][0]["AttributeName"] for name, index in _INDEXES}
+
+
+def _add_missing_indexes(client: Any, table: str) -> None:
+    """Upgrade a storage table made before the index (issue 13): add each missing index, one
+    ``UpdateTable`` at a time, and wait until it is active (DynamoDB backfills it from the items)."""
+    for name, index in _INDEXES:
+        described = client.describe_table(TableName=table)["Table"]
+        if any(g["IndexName"] == name for g in described.get("GlobalSecondaryIndexes", [])):
+            continue
+        attrs = [k["AttributeName"] for k in index["KeySchema"]]
+        client.update_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attrs],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        for _ in range(600):
+            described = client.describe_table(TableName=table)["Table"]
+            states = {g["IndexName"]: g.get("IndexStatus") for g in described.get("GlobalSecondaryIndexes", [])}
+            if states.get(name) == "ACTIVE" and described.get("TableStatus") == "ACTIVE":
+                break
+            time.sleep(1)
 
 
 def _expires(item: dict[str, Any]) -> float:

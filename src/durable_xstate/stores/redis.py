@@ -5,7 +5,12 @@ every Redis key of the store (default ``durable-xstate``); every other query opt
 (e.g. ``socket_timeout=5``). Layout, for the store key ``k`` under prefix ``P``::
 
     {P}:v:k    hash  d = the bytes, v = the version            (the value; one key, one atomic HSET)
+                     xd, xe, xm, xs, xt = its index entry's members in the five sets below (if any)
     {P}:idx    zset  every stored key, score 0                  (ordered listing, ZRANGEBYLEX)
+    {P}:due    zset  "<due as 16 sortable hex digits><key>", score 0   (due_page, ZRANGEBYLEX)
+    {P}:x      zset  every key that has an entry, score 0       (find_page without labels)
+    {P}:x:machine / {P}:x:status / {P}:x:state
+               zset  "<label value, \\0-escaped>\\0<key>", score 0      (find_page, ZRANGEBYLEX)
     {P}:seq    int   the version counter of the whole store     (versions never repeat, even after a delete)
     {P}:l:k    hash  o = owner, t = token, PX = the lease       (the live lease; Redis expires it)
     {P}:f:k    hash  t = newest token ever issued, o = its owner until released   (never expires)
@@ -18,8 +23,10 @@ See docs/stores/redis.md.
 from __future__ import annotations
 
 import asyncio
+import math
+import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlunsplit
 
@@ -33,14 +40,18 @@ from ..errors import (
     short_repr,
 )
 from .base import (
+    INDEX_LABELS,
     IndexEntry,
     Lease,
     Lock,
     Page,
     Storage,
     Versioned,
+    check_labels,
     check_lease_key,
     check_size,
+    due_cursor,
+    parse_due_cursor,
     validate_key,
     validate_prefix,
 )
@@ -69,15 +80,30 @@ local function seed(key, field)
 end
 """
 
-# KEYS: value, fence, index, seq. ARGV: data, mode ("c" create-only / "u" compare-and-set),
-# expected version, fencing token ("" = no lease), the store key (index member). Returns the new version
-# (an integer: the cheapest reply to parse), or {'L', newest token} / {'C', current version}.
-_WRITE = _SEED + """
+# The index entry of a value lives in five sorted sets (KEYS[5..9]: due, any entry, machine, status,
+# state; all score 0, ordered by member) and the value's own hash remembers its members (fields xd, xe,
+# xm, xs, xt), so the script that replaces or deletes the value replaces or removes its entry in the
+# same atomic step.
+_ENTRY = """
+local entry_fields = {'xd', 'xe', 'xm', 'xs', 'xt'}
+local function drop_entry(old)
+  for i = 1, 5 do
+    if old[i] then redis.call('ZREM', KEYS[4 + i], old[i]) end
+  end
+end
+"""
+
+# KEYS: value, fence, index, seq, then the five entry sets. ARGV: data, mode ("c" create-only / "u"
+# compare-and-set), expected version, fencing token ("" = no lease), the store key (index member), then
+# the entry's five members ("" = none). Returns the new version (an integer: the cheapest reply to
+# parse), or {'L', newest token} / {'C', current version}. A refused write touches nothing.
+_WRITE = _SEED + _ENTRY + """
 if ARGV[4] ~= '' then
   local newest = redis.call('HGET', KEYS[2], 't')
   if newest ~= ARGV[4] then return {'L', newest or '0'} end
 end
-local cur = redis.call('HGET', KEYS[1], 'v')
+local got = redis.call('HMGET', KEYS[1], 'v', 'xd', 'xe', 'xm', 'xs', 'xt')
+local cur = got[1]
 if ARGV[2] == 'c' then
   if cur then return {'C', cur} end
 elseif cur ~= ARGV[3] then
@@ -87,23 +113,75 @@ local ver = redis.call('INCR', KEYS[4])
 if ver == 1 then ver = seed(KEYS[4], nil) end
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ver)
 if not cur then redis.call('ZADD', KEYS[3], 0, ARGV[5]) end
+for i = 1, 5 do
+  local old, new = got[i + 1], ARGV[5 + i]
+  if old ~= (new ~= '' and new or false) then
+    if old then redis.call('ZREM', KEYS[4 + i], old) end
+    if new ~= '' then
+      redis.call('ZADD', KEYS[4 + i], 0, new)
+      redis.call('HSET', KEYS[1], entry_fields[i], new)
+    else
+      redis.call('HDEL', KEYS[1], entry_fields[i])
+    end
+  end
+end
 return ver
 """
 
-# KEYS: value, fence, index. ARGV: mode ("a" any / "u" only the expected version), expected version,
-# fencing token ("" = no lease), the store key.
-_DELETE = """
+# KEYS: value, fence, index, (seq, unused), then the five entry sets. ARGV: mode ("a" any / "u" only the
+# expected version), expected version, fencing token ("" = no lease), the store key.
+_DELETE = _ENTRY + """
 if ARGV[3] ~= '' then
   local newest = redis.call('HGET', KEYS[2], 't')
   if newest ~= ARGV[3] then return {'L', newest or '0'} end
 end
-local cur = redis.call('HGET', KEYS[1], 'v')
+local got = redis.call('HMGET', KEYS[1], 'v', 'xd', 'xe', 'xm', 'xs', 'xt')
+local cur = got[1]
 if ARGV[1] == 'u' and cur ~= ARGV[2] then return {'C', cur} end
 if cur then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], ARGV[4])
+  drop_entry({got[2], got[3], got[4], got[5], got[6]})
 end
 return {'OK'}
+"""
+
+# KEYS: one index set. ARGV: low, high (ZRANGEBYLEX bounds), limit, the number of leading bytes of a
+# member before the store key, prefix the key must start with, budget (members looked at, at most), then
+# for every further set (KEYS[2..]) the member head the key must be found under there. Returns
+# {members..., last}: at most limit + 1 matching members, then the last member looked at when the budget
+# ran out first (else ''). It costs the members in range it looks at, never the keys stored.
+_PAGE = """
+local low, high = ARGV[1], ARGV[2]
+local limit, head, prefix, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local out, seen = {}, 0
+while seen < budget do
+  local want = math.min(budget - seen, limit + 1 - #out + 64)
+  local batch = redis.call('ZRANGEBYLEX', KEYS[1], low, high, 'LIMIT', 0, want)
+  for _, member in ipairs(batch) do
+    seen = seen + 1
+    local key = string.sub(member, head + 1)
+    local ok = string.sub(key, 1, #prefix) == prefix
+    for j = 2, #KEYS do
+      if not ok then break end
+      ok = redis.call('ZSCORE', KEYS[j], ARGV[5 + j] .. key) ~= false
+    end
+    if ok then
+      out[#out + 1] = member
+      if #out > limit then
+        out[#out + 1] = ''
+        return out
+      end
+    end
+    low = '(' .. member
+  end
+  if #batch < want then
+    out[#out + 1] = ''
+    return out
+  end
+end
+out[#out + 1] = string.sub(low, 2)
+return out
 """
 
 # KEYS: lease, fence. ARGV: owner, milliseconds. Returns the new token, or false while held.
@@ -156,11 +234,51 @@ def _prefix_upper_bound(prefix: bytes) -> bytes:
     return prefix + b"\xff"
 
 
+#: members of the due set are this many hex digits of the due time, then the key
+_DUE_DIGITS = 16
+#: at most this many index members are looked at by one due_page / find_page call (one script holds
+#: the server): past it the page comes back short, with a cursor to go on from
+SCAN_BUDGET = 5000
+
+
+def _sortable_due(due: float) -> bytes:
+    """16 hex digits whose byte order is the numeric order of ``due`` (the IEEE 754 bits, sign-flipped)."""
+    bits: int = struct.unpack(">Q", struct.pack(">d", due + 0.0))[0]  # + 0.0: -0.0 is 0.0
+    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
+    return b"%016x" % bits
+
+
+def _due_of(digits: bytes) -> float:
+    bits = int(digits, 16)
+    bits = bits ^ 1 << 63 if bits >> 63 else bits ^ 0xFFFF_FFFF_FFFF_FFFF
+    value: float = struct.unpack(">d", struct.pack(">Q", bits))[0]
+    return value
+
+
+def _label_head(value: str) -> bytes:
+    """A label set member is this head, then the key: the value with NUL escaped (so the head holds no
+    NUL and one value's members never run into another's), then NUL (keys hold no control character)."""
+    return value.encode("utf-8", "surrogatepass").replace(b"\x01", b"\x01\x01").replace(b"\x00", b"\x01\x02") + b"\x00"
+
+
+def _entry_members(key: bytes, index: IndexEntry | None) -> list[bytes]:
+    """The index entry's members in the due, any-entry, machine, status and state sets (b"": none)."""
+    if index is None:
+        return [b""] * (2 + len(INDEX_LABELS))
+    due = index.due
+    members = [b"" if due is None or math.isnan(due) else _sortable_due(due) + key, key]
+    for name in INDEX_LABELS:
+        value = index.labels.get(name)
+        members.append(b"" if value is None else _label_head(value) + key)
+    return members
+
+
 class RedisStore(Storage, Lock):
     """Storage and lock on one Redis server; fencing is atomic (checked inside the write script)."""
 
     backend = "redis"
     fences_writes = True
+    indexes = True
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, **client_options: Any) -> None:
         validate_key(prefix)
@@ -204,6 +322,7 @@ class RedisStore(Storage, Lock):
                     ("acquire", _ACQUIRE),
                     ("renew", _RENEW),
                     ("release", _RELEASE),
+                    ("page", _PAGE),
                 )
             }
         return self._client
@@ -233,6 +352,11 @@ class RedisStore(Storage, Lock):
     @property
     def _index_key(self) -> str:
         return f"{self._root}idx"
+
+    @property
+    def _entry_keys(self) -> list[str]:
+        """The due set, the any-entry set, then one set per label (in INDEX_LABELS order)."""
+        return [f"{self._root}due", f"{self._root}x", *(f"{self._root}x:{name}" for name in INDEX_LABELS)]
 
     @property
     def _seq_key(self) -> str:
@@ -272,16 +396,26 @@ class RedisStore(Storage, Lock):
         validate_key(key)
         value_key, fence_key = self._value_key(key), self._fence_key(key)
         check_size(key, data, self.max_value_bytes)
+        if index is not None:
+            check_labels(index.labels)
         token = ""
         if lease is not None:
             check_lease_key(lease, key)
             token = str(lease.token)
         self._connect()
         script = self._scripts["write"]
+        raw_key = key.encode()
         try:
             result = await script(
-                keys=[value_key, fence_key, self._root + "idx", self._root + "seq"],
-                args=[bytes(data), "c" if expected_version is None else "u", expected_version or "", token, key],
+                keys=[value_key, fence_key, self._root + "idx", self._root + "seq", *self._entry_keys],
+                args=[
+                    bytes(data),
+                    "c" if expected_version is None else "u",
+                    expected_version or "",
+                    token,
+                    raw_key,
+                    *_entry_members(raw_key, index),
+                ],
             )
         except self._errors as err:
             raise StoreUnavailable(self.backend, "write", err) from err
@@ -298,7 +432,7 @@ class RedisStore(Storage, Lock):
         result = await self._script(
             "delete",
             "delete",
-            [self._value_key(key), self._fence_key(key), self._index_key],
+            [self._value_key(key), self._fence_key(key), self._index_key, self._seq_key, *self._entry_keys],
             ["a" if expected_version is None else "u", expected_version or "", token, key],
         )
         self._outcome(key, expected_version, token, result)
@@ -329,6 +463,64 @@ class RedisStore(Storage, Lock):
         found = [_text(k) or "" for k in await self._call("list", run)]
         page = found[:limit]
         return Page(page, page[-1] if len(found) > limit else None)
+
+    async def _page(
+        self, operation: str, keys: list[str], low: bytes, high: bytes, limit: int, head: int, prefix: str,
+        heads: list[bytes],
+    ) -> tuple[list[bytes], bytes | None]:
+        """Run the page script: (matching members, at most limit + 1; the last member looked at when the
+        scan budget ran out first)."""
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        found = await self._script(
+            operation, "page", keys, [low, high, limit, head, prefix.encode(), SCAN_BUDGET, *heads]
+        )
+        members = [bytes(m) for m in found]
+        last = members.pop()
+        return members, (last or None)
+
+    async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        after = parse_due_cursor(cursor) if cursor is not None else None
+        if math.isnan(until):
+            return Page([], None)
+        low = b"-" if after is None else b"(" + _sortable_due(after[0]) + after[1].encode()
+        high = b"(" + _sortable_due(until) + b"\xff"  # every member due at ``until`` sorts below
+        members, last = await self._page("due_page", self._entry_keys[:1], low, high, limit, _DUE_DIGITS, prefix, [])
+
+        def cursor_of(member: bytes) -> str:
+            return due_cursor(_due_of(member[:_DUE_DIGITS]), member[_DUE_DIGITS:].decode())
+
+        keys = [m[_DUE_DIGITS:].decode() for m in members[:limit]]
+        if len(members) > limit:
+            return Page(keys, cursor_of(members[limit - 1]))
+        return Page(keys, None if last is None else cursor_of(last))
+
+    async def find_page(
+        self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        validate_prefix(prefix)
+        check_labels(labels)
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        entry_keys = self._entry_keys
+        sets = dict(zip(INDEX_LABELS, entry_keys[2:], strict=True))
+        wanted = [(sets[name], _label_head(value)) for name, value in sorted(labels.items())]
+        if not wanted:  # no label asked for: every key that has an entry
+            wanted = [(entry_keys[1], b"")]
+        # walk the first label's members in key order; the others are checked per key (ZSCORE, O(1))
+        (first, head), rest = wanted[0], wanted[1:]
+        low = b"[" + head + prefix.encode()
+        if cursor is not None and cursor.encode() >= prefix.encode():
+            low = b"(" + head + cursor.encode()
+        high = b"(" + head + _prefix_upper_bound(prefix.encode())
+        members, last = await self._page(
+            "find_page", [first, *(k for k, _ in rest)], low, high, limit, len(head), prefix, [h for _, h in rest]
+        )
+        keys = [m[len(head) :].decode() for m in members]
+        if len(keys) > limit:
+            return Page(keys[:limit], keys[limit - 1])
+        return Page(keys, None if last is None else last[len(head) :].decode())
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
