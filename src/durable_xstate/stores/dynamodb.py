@@ -565,7 +565,7 @@ class DynamoDBStore(Storage, Lock):
     ) -> tuple[list[tuple[str, str]], str | None, int]:
         """Query one shard of ``index`` in sort order from ``low`` (a value, and whether it is excluded)
         to ``high`` (inclusive). ``take(item)`` gives the key of an item that matches, None for one that
-        does not, or raises _PastRange past the end of the range. Returns ((sort value, key) of up to ``need`` matches,
+        does not, or returns PAST_RANGE past the end of the range. Returns ((sort value, key) of up to ``need`` matches,
         the sort value it stopped at when it stopped early (else None), items looked at)."""
         attr, value_attr = sort
         names = {"#h": _INDEX_HASH[index], "#s": value_attr}
@@ -605,9 +605,8 @@ class DynamoDBStore(Storage, Lock):
                 if position == skip:
                     continue  # the cursor itself (BETWEEN and >= are inclusive)
                 seen += 1
-                try:
-                    key = take(item)
-                except _PastRange:
+                key = take(item)
+                if key == PAST_RANGE:
                     return found, None, seen
                 if key is not None:
                     found.append((position, key))
@@ -684,7 +683,7 @@ class DynamoDBStore(Storage, Lock):
         def take(item: dict[str, Any]) -> str | None:
             key = str(item["xk"]["S"])
             if not key.startswith(prefix):
-                raise _PastRange  # past the prefix (the walk is in key order)
+                return PAST_RANGE  # past the prefix (the walk is in key order)
             shard = self._shard(head + key)
             for name in rest:
                 if item.get(_LABEL_ATTRS[name], {}).get("S") != _label_part(shard, self.prefix, labels[name]):
@@ -885,8 +884,9 @@ class DynamoDBStore(Storage, Lock):
         await self._aws.close()
 
 
-class _PastRange(Exception):
-    """Raised by a walk's ``take`` for an item past the range it walks (the rest are past it too)."""
+#: what a walk's ``take`` returns for an item past the range it walks (the rest are past it too); no key
+#: is empty (validate_key refuses it), so the empty string cannot be a key
+PAST_RANGE = ""
 
 
 #: the storage table's global secondary indexes: due times, and one per label (keys in path order)
