@@ -16,13 +16,16 @@ key's next write. Ids keep concurrent writers apart: each only ever removes entr
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, WriteConflict
 from ._aws import AwsClient, ClientError
 from ._entries import INDEX_DIR, key_hash, label_dir, sortable_due
 from .base import IndexEntry
@@ -31,7 +34,8 @@ __all__ = ["Live", "S3Index"]
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}) | _MISSING
-_ATTEMPTS = 20  # compare-and-set rounds on one record before giving up (writers of one key are few)
+_ATTEMPTS = 60  # compare-and-set rounds on one record (with jittered backoff) before giving up
+_log = logging.getLogger("durable_xstate.stores.s3")
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,14 @@ class S3Index:
 
     async def _update(self, key: str, h: str, change: Callable[[list[Live]], list[Live]]) -> list[Live]:
         """Apply ``change`` to the live entries by compare-and-set, retrying on contention; the entries before."""
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
             _, live, etag = await self.read(h)
             new = change(live)
             if [e.id for e in new] == [e.id for e in live] or await self._put(key, h, new, etag):
                 return live
-        raise StoreUnavailable("s3", "index", TimeoutError(f"the index record of {key!r} kept changing"))
+            await asyncio.sleep(random.random() * min(0.001 * 2**attempt, 0.05))  # other writers of this key
+        # contention, not a fault: nothing of this write happened yet (or it is done), the caller may retry
+        raise WriteConflict(key, None, None, reason=f"the index record kept changing ({_ATTEMPTS} rounds lost to other writers)")
 
     async def _each(self, names: list[str], method: str) -> None:
         for name in names:
@@ -127,17 +133,24 @@ class S3Index:
             version = await put_value()
         except BaseException:
             if mine is not None:  # refused: our entry goes, the others stay
-                await self._drop(key, h, [mine])
+                await self._drop_quietly(key, h, [mine])
             raise
-        await self._drop(key, h, seen)
+        await self._drop_quietly(key, h, seen)  # the value is committed: report it so whatever happens here
         return version
 
     async def forget(self, key: str, seen: list[Live]) -> None:
         """After a delete: drop the entries that were live before it."""
-        await self._drop(key, key_hash(key), seen)
+        await self._drop_quietly(key, key_hash(key), seen)
 
     async def live(self, key: str) -> list[Live]:
         return (await self.read(key_hash(key)))[1]
+
+    async def _drop_quietly(self, key: str, h: str, entries: list[Live]) -> None:
+        """Drop entries that are stale now; a failure leaves them stale (harmless: readers re-check)."""
+        try:
+            await self._drop(key, h, entries)
+        except (WriteConflict, StoreUnavailable) as err:
+            _log.warning("index entries of %s left stale: %s", key, err)
 
     async def _drop(self, key: str, h: str, entries: list[Live]) -> None:
         if not entries:
