@@ -212,6 +212,7 @@ class Actor:
         # a machine reports the microsteps of each event it processes (see last_macrostep)
         self._macrostep = logic.macrostep if isinstance(logic, StateMachine) else None
         self._last_macrostep: Macrostep | None = None
+        self._event_observer: Callable[[Actor | None, Any], None] | None = None
         if self.system.inspecting:
             self.system.send_inspection_event({"type": "@xstate.actor", "actorRef": self})
         if system_id:
@@ -546,6 +547,13 @@ class Actor:
         """
         last = self._last_macrostep
         return tuple(last.microsteps) if last is not None else ()
+
+    def observe_events(self, observer: Callable[[Actor | None, Any], None] | None) -> None:
+        """Call ``observer(source, event)`` for every event delivered to this actor, before it is processed:
+        ``source`` is None for an event sent from outside, else the actor that sent or scheduled it.
+        Raised (internal) events are not delivered, they follow from these. The persistence layer's
+        journal uses it; one observer per actor (None removes it)."""
+        self._event_observer = observer
 
     def get_persisted_snapshot(self) -> dict[str, Any]:
         """The same dict as xstate's ``actor.getPersistedSnapshot()``."""

@@ -237,4 +237,7 @@ class ActorSystem:
             self.send_inspection_event(
                 {"type": "@xstate.event", "sourceRef": source, "actorRef": target, "event": event}
             )
+        observer = target._event_observer
+        if observer is not None:
+            observer(source, event)
         target._send(event)

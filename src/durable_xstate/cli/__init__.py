@@ -5,6 +5,9 @@
     durable-xstate list [--json]                         every actor in the store
     durable-xstate tick [--machine MACHINE ...]          fire the timers that fell due, delete expired actors
     durable-xstate worker -m MACHINE ... [--poll S]      tick in a loop, sleeping until the next due time
+    durable-xstate history ID [--json]                   the actor's journal: revisions, events, states
+    durable-xstate replay ID -m MACHINE [--to REV]       re-run the journal: does MACHINE reproduce it?
+    durable-xstate reindex                               write every actor's index entry again
     durable-xstate delete ID --yes                       delete an actor's record
     durable-xstate diagram MACHINE [ID]                  a Mermaid state diagram, ID's active states marked
     durable-xstate demo                                  an order machine, one short-lived process per event
@@ -15,12 +18,12 @@ and ``--lock URL`` for stores without locks of their own. Errors from the librar
 and exit with status 1.
 
 Modules: ``app`` (the Typer app, options, plumbing), ``render`` (tables and values), ``step`` (send),
-``records`` (show, list, delete), ``timers`` (tick), ``worker`` (worker), ``machines`` (diagram, demo).
+``records`` (show, list, reindex, delete), ``journal`` (history, replay), ``timers`` (tick), ``worker`` (worker), ``machines`` (diagram, demo).
 """
 
 from __future__ import annotations
 
-from . import machines, records, step, timers, worker  # noqa: F401  (each registers its commands on the app)
+from . import journal, machines, records, step, timers, worker  # noqa: F401  (each registers its commands on the app)
 from .app import DEFAULT_STORE, CliError, app, normalize_store_url
 from .render import format_value, render_record
 from .step import StepOutcome, apply_event

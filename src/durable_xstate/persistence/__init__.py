@@ -2,22 +2,28 @@
 
 from .actor import Locking, OnError, PersistableActor, with_persistable_actor
 from .index import reindex
+from .journal import JournalEntry, JournalPolicy, ReplayReport, journal, replay
 from .record import RECORD_FORMAT, StoredRecord, Timer
 from .scheduler import RunDueResult, cleanup, run_due
 from .worker import WorkerStats, machine_resolver, run_worker, seconds_until_next_due
 
 __all__ = [
     "RECORD_FORMAT",
+    "JournalEntry",
+    "JournalPolicy",
     "Locking",
     "OnError",
     "PersistableActor",
+    "ReplayReport",
     "RunDueResult",
     "StoredRecord",
     "Timer",
     "WorkerStats",
     "cleanup",
+    "journal",
     "machine_resolver",
     "reindex",
+    "replay",
     "run_due",
     "run_worker",
     "seconds_until_next_due",

@@ -46,6 +46,7 @@ from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
 from .index import index_entry
+from .journal import JournalPolicy, append, entry_line, is_checkpoint_due
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
 __all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
@@ -82,12 +83,19 @@ class PersistableActor:
         delete_when_done: bool = False,
         prepare: Callable[[Actor, int], None] | None = None,
         on_error: OnError = "raise",
+        journal: JournalPolicy | bool = True,
+        meta: Any = None,
     ) -> None:
         if locking not in (None, "write", "read-write"):
             raise InvalidArgument(f"locking must be None, 'write' or 'read-write', got {locking!r}")
         if on_error not in ("raise", "save"):
             raise InvalidArgument(f"on_error must be 'raise' or 'save', got {on_error!r}")
         self.on_error = on_error
+        #: how much journal the record keeps (None: no journal; see persistence/journal.py)
+        self.journal: JournalPolicy | None = JournalPolicy() if journal is True else (journal or None)
+        #: what the journal says about this run beside its events (who, why): JSON, set before save
+        self.meta = meta
+        self._delivered: list[dict[str, Any]] = []  # the events delivered to the actor in this run
         self.id = id
         self.key = validate_key(f"{id}.json" if isinstance(id, str) else id)
         self.storage = storage
@@ -186,6 +194,8 @@ class PersistableActor:
         actor.on("*", self._capture)
         if self.prepare is not None:
             self.prepare(actor, revision)
+        if self.journal is not None:
+            actor.observe_events(lambda source, event: self._deliver(actor, source, event))
         actor.start()
         timers = self.record.timers
         if isinstance(timers, StoredTimers) and self._own_clock and timers:
@@ -199,6 +209,11 @@ class PersistableActor:
         # only timers fire here (the durable clock arms nothing), so any change means one fired
         self.fired_on_init = actor.system.changes != self._changes
         return actor
+
+    def _deliver(self, actor: Actor, source: Actor | None, event: Any) -> None:
+        """Journal an event delivered to the actor (where from: outside, its own timer, a child)."""
+        origin = "send" if source is None else ("timer" if source is actor else "child")
+        self._delivered.append({"event": event, "from": origin})
 
     def _capture(self, event: Any) -> None:
         """Every emitted event goes to the outbox, with an id stable across re-runs of the same revision."""
@@ -306,6 +321,7 @@ class PersistableActor:
         self.record = data
         self._new_outbox = []
         self._new_seen = []
+        self._delivered = []
         self._stored = encoded
         self._migrated = False
         self._changes = actor.system.changes
@@ -352,6 +368,15 @@ class PersistableActor:
         updated = now_iso()
         scheduler = actor.system.scheduler
         kept = scheduler.deferred
+        journal, journal_count = record.journal, record.journal_count
+        policy = self.journal
+        if policy is not None:
+            line = entry_line(
+                record.revision + 1, updated, self._delivered, snapshot,
+                emitted=[o["event"] for o in self._new_outbox], keys=self._new_seen, meta=self.meta,
+                checkpoint=is_checkpoint_due(journal_count, policy, journal),
+            )
+            journal, journal_count = append(journal, journal_count, line, policy)
         return StoredRecord(
             self.id,
             getattr(logic, "id", record.machine_id),
@@ -366,6 +391,8 @@ class PersistableActor:
             expires,
             record.version,
             record.life,
+            journal,
+            journal_count,
         )
 
     async def close(self) -> None:

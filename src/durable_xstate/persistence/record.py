@@ -58,6 +58,8 @@ MAX_INT_DIGITS = 4300  # Python's default int <-> str limit, which the decoder a
 _ECHO = 120  # characters of a bad value an error message repeats
 _HEAD = b'{"format":"durable-xstate.record/1","timersBytes":'
 _TIMERS_KEY = b'"timers":'
+_JOURNAL_HEAD = b'"journalBytes":'
+_JOURNAL_KEY = b'"journal":'
 
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
@@ -361,6 +363,9 @@ class StoredRecord:
     version: str | None = None
     #: random per life of the id, made at creation (None in records written before it existed)
     life: str | None = None
+    #: the journal (persistence/journal.py): its JSON array text, one entry per line, never parsed to save
+    journal: bytes = b"[]"
+    journal_count: int = 0
 
     @property
     def next_due_at(self) -> float | None:
@@ -383,6 +388,7 @@ class StoredRecord:
             "updatedAt": self.updated_at,
             "expiresAt": self.expires_at,
             **({"life": self.life} if self.life is not None else {}),
+            **({"journalCount": self.journal_count} if self.journal_count else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -390,6 +396,7 @@ class StoredRecord:
         return {
             "format": RECORD_FORMAT,
             "timers": [t.to_json() for t in sorted(timers, key=_due)] if timers else [],
+            **({"journal": decode_json(self.journal.decode("utf-8"))} if self.journal_count else {}),
             **self._fields(),
         }
 
@@ -410,6 +417,12 @@ class StoredRecord:
         fresh = timers.fresh_text() if isinstance(timers, StoredTimers) and not timers.is_parsed else timers_json
         if check_depth(rest_json) is not None or check_depth(fresh) is not None:
             raise RecordError(where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
+        journal = self.journal
+        if self.journal_count:  # written by this version's journal code, from JSON it encoded itself
+            return b"".join((
+                _HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",",
+                _JOURNAL_HEAD, str(len(journal)).encode(), b",", _JOURNAL_KEY, journal, b",", rest_json[1:],
+            ))
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
 
     @classmethod
@@ -429,7 +442,7 @@ class StoredRecord:
     def _decode(cls, data: bytes, key: str, version: str | None) -> StoredRecord:
         if type(data) is not bytes:
             data = bytes(data)
-        head, stored_timers = _split(data)
+        head, stored_timers, journal = _split(data)
         raw = parse_json(head, key=key)
         if type(raw) is not dict:
             raise RecordError(key, "a record must be a JSON object")
@@ -437,6 +450,17 @@ class StoredRecord:
             if "timers" in raw or "format" in raw:
                 raise RecordError(key, "a record must hold one 'format' and one 'timers'")
             raw["format"] = RECORD_FORMAT
+        journal_count = raw.get("journalCount") or 0
+        if type(journal_count) is not int or journal_count < 0:
+            raise RecordError(f"{key}: journalCount", f"must be a non-negative integer, got {_echo(journal_count)}")
+        if journal is None:
+            listed = raw.get("journal")
+            if listed is not None and type(listed) is not list:
+                raise RecordError(f"{key}: journal", f"must be a list, got {_echo(listed)}")
+            journal = b"[\n" + b",\n".join(_encode_json(e).encode() for e in listed) + b"\n]" if listed else b"[]"
+            journal_count = len(listed) if listed else 0
+        elif journal_count == 0 or "journal" in raw:
+            raise RecordError(key, "a journal without its count, or two journals")
         fmt = raw.get("format")
         if fmt != RECORD_FORMAT:
             raise RecordError(f"{key}: format", f"unknown record format {_echo(fmt)} (expected {RECORD_FORMAT!r})")
@@ -504,29 +528,48 @@ class StoredRecord:
             expires,
             version,
             life,
+            journal,
+            journal_count,
         )
 
 
-def _split(data: bytes) -> tuple[bytes, bytes | None]:
-    """(the record without its timers, the timers' JSON text) when it was written with its timers first
-    (``{"format":…,"timersBytes":N,"timers":[…],…}``); else (the whole record, None)."""
-    if not data.startswith(_HEAD):
-        return data, None
-    start = len(_HEAD)
+def _split(data: bytes) -> tuple[bytes, bytes | None, bytes | None]:
+    """(the record without its timers and journal, the timers' JSON text, the journal's JSON text) when it
+    was written with them first (``{"format":…,"timersBytes":N,"timers":[…],"journalBytes":M,"journal":[…],…}``,
+    the journal optional); else (the whole record, None, None)."""
+    timers = _segment(data, len(_HEAD) if data.startswith(_HEAD) else -1, _TIMERS_KEY)
+    if timers is None:
+        return data, None, None
+    begin, end = timers
+    journal = None
+    if data.startswith(_JOURNAL_HEAD, end + 1):
+        journal = _segment(data, end + 1 + len(_JOURNAL_HEAD), _JOURNAL_KEY)
+        if journal is None:
+            return data, None, None
+        rest = journal[1] + 1
+        return b"{" + data[rest:], data[begin:end], data[journal[0] : journal[1]]
+    return b"{" + data[end + 1 :], data[begin:end], None
+
+
+def _segment(data: bytes, start: int, name: bytes) -> tuple[int, int] | None:
+    """(begin, end) of the array after ``<digits>,<name>`` at ``start``, when its length is what the digits
+    say and a ``,`` follows it; None otherwise (read it the slow way, and fail there if broken)."""
+    if start < 0:
+        return None
     comma = data.find(b",", start, start + 21)
     digits = data[start:comma]
     if comma < 0 or not digits.isdigit():
-        return data, None
-    begin = comma + 1 + len(_TIMERS_KEY)
+        return None
+    begin = comma + 1 + len(name)
     end = begin + int(digits)
     if (
-        data[comma + 1 : begin] != _TIMERS_KEY
+        data[comma + 1 : begin] != name
         or data[begin : begin + 1] != b"["
         or data[end - 1 : end] != b"]"
         or data[end : end + 1] != b","
     ):
-        return data, None  # not what the length says: read it the slow way (and fail there if broken)
-    return b"{" + data[end + 1 :], data[begin:end]
+        return None
+    return begin, end
 
 
 def stored_snapshot(data: bytes) -> Any:
