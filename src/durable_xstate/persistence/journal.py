@@ -48,11 +48,12 @@ _CHECKPOINT = b',"checkpoint":true'
 @dataclass(frozen=True, slots=True)
 class JournalPolicy:
     """How much journal a record keeps: the newest ``max_entries`` entries within ``max_bytes`` of JSON
-    (defaults: 200 entries, 128 KiB: everything a small actor produces, well under DynamoDB's 400 KB item),
+    (defaults: 100 entries, 64 KiB: everything a small actor produces, well under DynamoDB's 400 KB item;
+    the journal is rewritten with its record, so its size is paid on every save),
     a checkpoint (the full snapshot) every ``checkpoint_every`` entries."""
 
-    max_entries: int = 200
-    max_bytes: int = 128 * 1024
+    max_entries: int = 100
+    max_bytes: int = 64 * 1024
     checkpoint_every: int = 20
 
     def __post_init__(self) -> None:
@@ -122,37 +123,44 @@ def entry_line(
 def digest(snapshot: Mapping[str, Any]) -> str:
     """A short fingerprint of a persisted snapshot (context included): replay compares it revision by
     revision, so a change anywhere in the state shows at the revision that made it."""
-    text = json.dumps(snapshot, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_as_json)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(_encode_lenient(snapshot).encode(), digest_size=8).hexdigest()
 
 
 def append(journal: bytes, count: int, line: bytes, policy: JournalPolicy) -> tuple[bytes, int]:
-    """The journal with ``line`` appended, trimmed to ``policy`` from the oldest end at a checkpoint."""
+    """The journal with ``line`` appended. Past ``policy`` it is cut to half of it (so cuts are rare),
+    from the oldest end, where a checkpoint begins (an entry that forces a cut is one: see
+    :func:`is_checkpoint_due`)."""
     if count == 0:
         journal, count = b"[\n" + line + b"\n]", 1
     else:
-        journal, count = journal[:-2] + b",\n" + line + b"\n]", count + 1
+        journal, count = b"".join((memoryview(journal)[:-2], b",\n", line, b"\n]")), count + 1
     if count <= policy.max_entries and len(journal) <= policy.max_bytes:
         return journal, count
     lines = journal[2:-2].split(b",\n")  # entries never hold a raw newline: JSON escapes it
-    keep = len(lines)
-    size = len(journal)
-    while keep > 1 and (keep > policy.max_entries or size > policy.max_bytes):
+    keep, size = len(lines), len(journal)
+    while keep > 1 and (keep > policy.max_entries // 2 or size > policy.max_bytes // 2):
         size -= len(lines[len(lines) - keep]) + 2
         keep -= 1
     first = len(lines) - keep
     while first < len(lines) - 1 and _CHECKPOINT not in lines[first][:40]:
-        first += 1  # replay starts at a checkpoint: cut where one begins (the newest line always is one)
+        first += 1  # replay starts at a checkpoint: cut where one begins
     kept = lines[first:]
     return b"[\n" + b",\n".join(kept) + b"\n]", len(kept)
 
 
 def is_checkpoint_due(count: int, policy: JournalPolicy, journal: bytes) -> bool:
     """Whether the next entry holds the full snapshot: the first, every ``checkpoint_every``-th, and one
-    whose append will trim (the trimmed journal must start at a checkpoint)."""
-    return count == 0 or (count + 1) % policy.checkpoint_every == 0 or count + 1 > policy.max_entries or (
-        len(journal) > policy.max_bytes * 3 // 4
+    whose append will cut the journal (what is kept must start at a checkpoint)."""
+    return (
+        count == 0
+        or (count + 1) % policy.checkpoint_every == 0
+        or count + 1 > policy.max_entries
+        or len(journal) + _LINE_ALLOWANCE > policy.max_bytes
     )
+
+
+_LINE_ALLOWANCE = 4096  # bytes: an entry bigger than this may cut the journal without being a checkpoint,
+# in which case the cut keeps it alone (it is the newest) and replay starts at the next checkpoint
 
 
 def entries(record: StoredRecord) -> list[JournalEntry]:
