@@ -45,6 +45,7 @@ from ..errors import (
 from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
+from . import telemetry
 from .index import index_entry
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
@@ -117,6 +118,14 @@ class PersistableActor:
         self._revision = 0  # the revision this run's save writes
         self._emitted = 0  # events emitted in this run (outbox ids)
         self.fired_on_init = False  # whether a stored timer fell due and fired during init
+        # OpenTelemetry (persistence/telemetry.py): all None/False unless it is installed and configured
+        self._tel = telemetry.active()
+        self._step: Any = None  # the step span: init .. close, or with_persistable_actor's
+        self._step_owned = False
+        self._watch: Any = None
+        self._outcome: str | None = None
+        if self._tel is not None:
+            self.storage = telemetry.TracedStorage(storage, self._tel)  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -144,6 +153,7 @@ class PersistableActor:
         return [*stored, *self._new_outbox]
 
     # ------------------------------------------------------------------ lifecycle
+    @telemetry.traced_load
     async def init(self) -> Actor:
         """(Lock,) read, create the actor from the stored snapshot, start it, fire the timers that fell due."""
         if self._initiated:
@@ -184,6 +194,8 @@ class PersistableActor:
         revision = self._revision = self.record.revision + 1
         self._emitted = 0
         actor.on("*", self._capture)
+        if self._tel is not None:
+            self._watch = self._tel.watch(actor)
         if self.prepare is not None:
             self.prepare(actor, revision)
         actor.start()
@@ -195,7 +207,11 @@ class PersistableActor:
         self._changes = actor.system.changes  # what is stored; timers firing now are changes to save
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
+            if self._watch is not None:
+                self._watch.before_fire()
             fire()
+            if self._watch is not None:
+                self._watch.after_fire()
         # only timers fire here (the durable clock arms nothing), so any change means one fired
         self.fired_on_init = actor.system.changes != self._changes
         return actor
@@ -259,6 +275,7 @@ class PersistableActor:
                 continue
             scheduler.schedule(source, target, timer.event, timer.delay, timer.id, started_at=timer.started_at)
 
+    @telemetry.traced_save
     async def save(self) -> str:
         """Write the record: compare-and-set against the version read at ``init`` (fenced in read-write).
 
@@ -368,6 +385,7 @@ class PersistableActor:
             record.life,
         )
 
+    @telemetry.traced_close
     async def close(self) -> None:
         """Stop the actor and release whatever was taken. Safe to call more than once."""
         if not self._initiated and self._actor is None and self.lease is None:
@@ -604,22 +622,46 @@ async def with_persistable_actor(
     save re-runs the callback on a fresh load.
     """
     attempt = 0
-    while True:
-        pa = PersistableActor(**options)
-        await pa.init()
-        try:
-            result = callback(pa.actor)
-            if inspect.isawaitable(result):
-                result = await result
-            await pa.save()
-            return result
-        except WriteConflict:
-            if attempt >= retries_on_conflict:
-                raise
-            attempt += 1
-        finally:
-            await pa.close()
-        await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+    step: Any = None  # the step span, when telemetry is on: one for all attempts, conflicts as events
+    try:
+        while True:
+            pa = PersistableActor(**options)
+            tel = pa._tel
+            if tel is not None:
+                step = step or tel.start_step(pa.id)
+                pa._step = step
+            await pa.init()
+            try:
+                if tel is None:
+                    result = callback(pa.actor)
+                    if inspect.isawaitable(result):
+                        result = await result
+                else:
+                    with tel.child("durable_xstate.events", step, {telemetry.ACTOR_ID: pa.id}):
+                        result = callback(pa.actor)
+                        if inspect.isawaitable(result):
+                            result = await result
+                await pa.save()
+                return result
+            except WriteConflict:
+                if attempt >= retries_on_conflict:
+                    raise
+                attempt += 1
+                if tel is not None:
+                    tel.retries.add(1)
+                    step.add_event("durable_xstate.retry", {telemetry.ATTEMPTS: attempt + 1})
+            finally:
+                await pa.close()
+            await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+    except BaseException as err:
+        if step is not None and pa._tel is not None:
+            pa._tel.fail(step, err)
+            pa._outcome = pa._outcome or "failed"
+        raise
+    finally:
+        if step is not None and pa._tel is not None:
+            step.set_attribute(telemetry.ATTEMPTS, attempt + 1)
+            pa._tel.end_step(step, pa._outcome or "failed")
 
 
 @functools.cache
