@@ -373,3 +373,35 @@ def test_absent_opentelemetry_in_a_fresh_process_imports_nothing_and_works() -> 
     done = subprocess.run([sys.executable, "-c", ABSENT], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False None []"
+
+
+GLOBAL = """
+import asyncio
+from durable_xstate import create_actor, with_persistable_actor, assign, setup
+from durable_xstate.persistence import telemetry
+from durable_xstate.stores import LockableStorage, MemoryStore
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+M = setup(actions={"inc": assign({"n": lambda a, p: a.context["n"] + 1})}).create_machine(
+    {"id": "c", "initial": "on", "context": {"n": 0}, "states": {"on": {"on": {"INC": {"actions": "inc"}}}}})
+m = MemoryStore(); s = LockableStorage(m, m)
+step = lambda: with_persistable_actor(lambda a: a.send({"type": "INC"}), id="x", storage=s,
+                                      actor_creator=lambda id, snap: create_actor(M, id=id, snapshot=snap))
+asyncio.run(step())  # no provider yet: off
+before = telemetry.active()
+exporter = InMemorySpanExporter()
+provider = TracerProvider(); provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)  # set by the application after importing durable_xstate
+asyncio.run(step())
+print(before, sorted({sp.name for sp in exporter.get_finished_spans()}))
+"""
+
+
+def test_a_global_provider_set_after_import_is_picked_up() -> None:
+    done = subprocess.run([sys.executable, "-c", GLOBAL], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("None ['durable_xstate.events', 'durable_xstate.load', 'durable_xstate.save', "
+                                   "'durable_xstate.step', 'durable_xstate.store.read', 'durable_xstate.store.write']")

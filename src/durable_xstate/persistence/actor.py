@@ -66,6 +66,12 @@ class PersistableActor:
     >>> await pa.init(); pa.actor.send({"type": "PAY"}); await pa.save(); await pa.close()
     """
 
+    # set by telemetry.instrument, and only when telemetry is on
+    _step: Any  # the step span
+    _step_owned: bool
+    _watch: Any
+    _outcome: str | None
+
     def __init__(
         self,
         *,
@@ -118,14 +124,11 @@ class PersistableActor:
         self._revision = 0  # the revision this run's save writes
         self._emitted = 0  # events emitted in this run (outbox ids)
         self.fired_on_init = False  # whether a stored timer fell due and fired during init
-        # OpenTelemetry (persistence/telemetry.py): all None/False unless it is installed and configured
+        # OpenTelemetry (persistence/telemetry.py): None unless it is installed and configured; only then
+        # are this instance's store calls, init, save and close wrapped (the spans' state lives there)
         self._tel = telemetry.active()
-        self._step: Any = None  # the step span: init .. close, or with_persistable_actor's
-        self._step_owned = False
-        self._watch: Any = None
-        self._outcome: str | None = None
         if self._tel is not None:
-            self.storage = telemetry.TracedStorage(storage, self._tel)  # type: ignore[assignment]
+            telemetry.instrument(self, self._tel)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -153,7 +156,6 @@ class PersistableActor:
         return [*stored, *self._new_outbox]
 
     # ------------------------------------------------------------------ lifecycle
-    @telemetry.traced_load
     async def init(self) -> Actor:
         """(Lock,) read, create the actor from the stored snapshot, start it, fire the timers that fell due."""
         if self._initiated:
@@ -207,11 +209,12 @@ class PersistableActor:
         self._changes = actor.system.changes  # what is stored; timers firing now are changes to save
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
-            if self._watch is not None:
-                self._watch.before_fire()
+            watch = self._watch if self._tel is not None else None  # telemetry counts the timers fired
+            if watch is not None:
+                watch.before_fire()
             fire()
-            if self._watch is not None:
-                self._watch.after_fire()
+            if watch is not None:
+                watch.after_fire()
         # only timers fire here (the durable clock arms nothing), so any change means one fired
         self.fired_on_init = actor.system.changes != self._changes
         return actor
@@ -275,7 +278,6 @@ class PersistableActor:
                 continue
             scheduler.schedule(source, target, timer.event, timer.delay, timer.id, started_at=timer.started_at)
 
-    @telemetry.traced_save
     async def save(self) -> str:
         """Write the record: compare-and-set against the version read at ``init`` (fenced in read-write).
 
@@ -385,7 +387,6 @@ class PersistableActor:
             record.life,
         )
 
-    @telemetry.traced_close
     async def close(self) -> None:
         """Stop the actor and release whatever was taken. Safe to call more than once."""
         if not self._initiated and self._actor is None and self.lease is None:
