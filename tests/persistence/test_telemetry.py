@@ -239,6 +239,24 @@ async def test_direct_use_spans_init_to_close_and_a_failed_load(otel: Otel) -> N
     assert await s.read("bad.json") is not None  # the bad record is left as it is
 
 
+async def test_a_failing_callback_or_action_is_a_failed_step(otel: Otel) -> None:
+    s = store()
+
+    def boom(actor: Any) -> None:
+        actor.send({"type": "ADD"})
+        raise ValueError("the callback broke")
+
+    with pytest.raises(ValueError, match="callback broke"):
+        await with_persistable_actor(boom, id="o-7", storage=s, actor_creator=creator)
+    step = otel.one("durable_xstate.step")
+    assert step.attributes[telemetry.OUTCOME] == "failed" and step.status.status_code.name == "ERROR"
+    assert [e.attributes["exception.type"] for e in step.events] == ["ValueError"]
+    assert otel.spans("durable_xstate.save") == [] and await s.read("o-7.json") is None
+    events = otel.one("durable_xstate.events")
+    assert parent_of(events) == step.context.span_id and events.status.status_code.name == "ERROR"
+    assert otel.total("durable_xstate.steps", outcome="failed") == 1
+
+
 @settings(max_examples=15)
 @given(st.lists(st.sampled_from(["ADD", "PAY", "CANCEL"]), min_size=1, max_size=6))
 def test_the_step_reports_what_was_stored(events: list[str]) -> None:
