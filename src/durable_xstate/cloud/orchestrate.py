@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import InvalidCloudEvent, InvalidKey, OrchestrationError, SubjectError, WriteConflict
+from ..persistence import telemetry
 from ..persistence.actor import Locking, PersistableActor
 from ..stores.base import LockableStorage, validate_key
 from .actor import CloudOrchestrationActor
@@ -192,6 +193,7 @@ async def orchestrate_cloud_events(
             )
 
         pa: PersistableActor | None = None
+        trace_token = _continue_trace(init[2] if init is not None else None, batch)
 
         def prepare(actor: Any, revision: int) -> None:
             # command ids: stable across redeliveries of one revision, unique per life of the subject
@@ -226,7 +228,7 @@ async def orchestrate_cloud_events(
                 actor.cloudevent(ce)
                 outcome.applied += 1
             for ce in actor.events_to_emit:
-                pa.add_to_outbox(event_to_dict(ce), id=ce.get_id())
+                pa.add_to_outbox(telemetry.with_traceparent(event_to_dict(ce), pa), id=ce.get_id())
             snapshot = actor.get_snapshot()
             if on_snapshot is not None:
                 on_snapshot(subject, snapshot)
@@ -252,11 +254,28 @@ async def orchestrate_cloud_events(
         finally:
             if pa is not None:
                 await pa.close()
+            telemetry.detach(trace_token)
 
     jobs = [run(subject, (n, init_id, init), []) for n, subject, init_id, init in valid_inits]
     jobs += [run(s, None, batch) for s, batch in by_subject.items()]
     await asyncio.gather(*jobs)
     return result
+
+
+def _continue_trace(init: Mapping[str, Any] | None, batch: list[tuple[int, CloudEvent]]) -> Any:
+    """Make the W3C trace context of the init, or of the first event of the batch that carries one
+    (CloudEvents distributed tracing extension), the current one: the step's span continues it."""
+    if telemetry.active() is None:
+        return None
+    if init is not None:
+        return telemetry.attach_traceparent(init)
+    for _, ce in batch:
+        traceparent = ce.get_extension("traceparent")
+        if traceparent:
+            return telemetry.attach_traceparent(
+                {"traceparent": traceparent, "tracestate": ce.get_extension("tracestate")}
+            )
+    return None
 
 
 async def pending_commands(storage: LockableStorage, subject: str) -> list[CloudEvent]:

@@ -45,6 +45,7 @@ from ..errors import (
 from ..machine.limits import check_event_depth
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
+from . import telemetry
 from .index import index_entry
 from .journal import JournalPolicy, append, entry_line, is_checkpoint_due
 from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
@@ -65,6 +66,12 @@ class PersistableActor:
     >>> pa = PersistableActor(id="order-42", storage=store, actor_creator=make, locking="read-write")
     >>> await pa.init(); pa.actor.send({"type": "PAY"}); await pa.save(); await pa.close()
     """
+
+    # set by telemetry.instrument, and only when telemetry is on
+    _step: Any  # the step span
+    _step_owned: bool
+    _watch: Any
+    _outcome: str | None
 
     def __init__(
         self,
@@ -125,6 +132,11 @@ class PersistableActor:
         self._revision = 0  # the revision this run's save writes
         self._emitted = 0  # events emitted in this run (outbox ids)
         self.fired_on_init = False  # whether a stored timer fell due and fired during init
+        # OpenTelemetry (persistence/telemetry.py): None unless it is installed and configured; only then
+        # are this instance's store calls, init, save and close wrapped (the spans' state lives there)
+        self._tel = telemetry.active()
+        if self._tel is not None:
+            telemetry.instrument(self, self._tel)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -192,6 +204,8 @@ class PersistableActor:
         revision = self._revision = self.record.revision + 1
         self._emitted = 0
         actor.on("*", self._capture)
+        if self._tel is not None:
+            self._watch = self._tel.watch(actor)
         if self.prepare is not None:
             self.prepare(actor, revision)
         if self.journal is not None:
@@ -205,7 +219,12 @@ class PersistableActor:
         self._changes = actor.system.changes  # what is stored; timers firing now are changes to save
         fire = getattr(self.clock, "fire_due", None)
         if fire is not None:
+            watch = self._watch if self._tel is not None else None  # telemetry counts the timers fired
+            if watch is not None:
+                watch.before_fire()
             fire()
+            if watch is not None:
+                watch.after_fire()
         # only timers fire here (the durable clock arms nothing), so any change means one fired
         self.fired_on_init = actor.system.changes != self._changes
         return actor
@@ -631,22 +650,46 @@ async def with_persistable_actor(
     save re-runs the callback on a fresh load.
     """
     attempt = 0
-    while True:
-        pa = PersistableActor(**options)
-        await pa.init()
-        try:
-            result = callback(pa.actor)
-            if inspect.isawaitable(result):
-                result = await result
-            await pa.save()
-            return result
-        except WriteConflict:
-            if attempt >= retries_on_conflict:
-                raise
-            attempt += 1
-        finally:
-            await pa.close()
-        await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+    step: Any = None  # the step span, when telemetry is on: one for all attempts, conflicts as events
+    try:
+        while True:
+            pa = PersistableActor(**options)
+            tel = pa._tel
+            if tel is not None:
+                step = step or tel.start_step(pa.id)
+                pa._step = step
+            await pa.init()
+            try:
+                if tel is None:
+                    result = callback(pa.actor)
+                    if inspect.isawaitable(result):
+                        result = await result
+                else:
+                    with tel.child("durable_xstate.events", step, {telemetry.ACTOR_ID: pa.id}):
+                        result = callback(pa.actor)
+                        if inspect.isawaitable(result):
+                            result = await result
+                await pa.save()
+                return result
+            except WriteConflict:
+                if attempt >= retries_on_conflict:
+                    raise
+                attempt += 1
+                if tel is not None:
+                    tel.retries.add(1)
+                    step.add_event("durable_xstate.retry", {telemetry.ATTEMPTS: attempt + 1})
+            finally:
+                await pa.close()
+            await asyncio.sleep(min(0.001 * 2**attempt, 0.05) * (0.5 + time.time() % 0.5))
+    except BaseException as err:
+        if step is not None and pa._tel is not None:
+            pa._tel.fail(step, err)
+            pa._outcome = pa._outcome or "failed"
+        raise
+    finally:
+        if step is not None and pa._tel is not None:
+            step.set_attribute(telemetry.ATTEMPTS, attempt + 1)
+            pa._tel.end_step(step, pa._outcome or "failed")
 
 
 @functools.cache
