@@ -34,7 +34,12 @@ def state_label(value: Any) -> str:
 
 def index_entry(record: Any) -> IndexEntry:
     """The index entry of a :class:`~durable_xstate.persistence.record.StoredRecord` about to be written."""
-    dues = [d for d in (record.next_due_at, record.expires_at) if d is not None and math.isfinite(d)]
+    due = record.next_due_at
+    if due is not None and not math.isfinite(due):
+        due = None
+    expires = record.expires_at
+    if expires is not None and math.isfinite(expires) and (due is None or expires < due):
+        due = expires  # the earlier of the two finite ones
     labels: dict[str, str] = {}
     if record.machine_id is not None:
         labels["machine"] = str(record.machine_id)
@@ -44,8 +49,9 @@ def index_entry(record: Any) -> IndexEntry:
         if isinstance(status, str):
             labels["status"] = status
         if "value" in snapshot:
-            labels["state"] = state_label(snapshot["value"])
-    return IndexEntry(min(dues) if dues else None, labels)
+            value = snapshot["value"]
+            labels["state"] = value if isinstance(value, str) else state_label(value)
+    return IndexEntry(due, labels)
 
 
 async def due_keys(store: LockableStorage, prefix: str, now: float, *, page_size: int = 1000) -> AsyncIterator[str]:

@@ -56,6 +56,9 @@ RECORD_FORMAT = "durable-xstate.record/1"
 MAX_DEPTH = 256  # nesting levels of a record's JSON: deeper would overflow Python's stack in the engine
 MAX_INT_DIGITS = 4300  # Python's default int <-> str limit, which the decoder applies (sys.set_int_max_str_digits)
 _ECHO = 120  # characters of a bad value an error message repeats
+#: a JSON text of at most this many bytes cannot nest deeper than MAX_DEPTH (each level takes an opening
+#: and a closing bracket), so the depth check is skipped for it: the usual record is shorter
+_SHALLOW_BYTES = 2 * MAX_DEPTH + 1
 _HEAD = b'{"format":"durable-xstate.record/1","timersBytes":'
 _TIMERS_KEY = b'"timers":'
 
@@ -109,7 +112,7 @@ def check_depth(data: bytes, limit: int = MAX_DEPTH) -> int | None:
     Iterative (no recursion), and nearly free for the usual record: only a text with more than
     ``limit`` brackets is looked at. Strings are blanked out, brackets kept, and each round removes
     every innermost pair (``[]``) at C speed: the rounds needed are the depth."""
-    if data.count(b"[") + data.count(b"{") <= limit:
+    if len(data) <= 2 * limit + 1 or data.count(b"[") + data.count(b"{") <= limit:
         return None
     brackets = _brackets_outside_strings(data)
     depth = 0
@@ -166,7 +169,7 @@ def _number(value: Any) -> bool:
 
 
 def _strings(value: Any) -> bool:
-    return type(value) is list and all(type(x) is str for x in value)
+    return type(value) is list and (not value or all(type(x) is str for x in value))
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -259,6 +262,8 @@ class StoredTimers(Sequence[Timer]):
 
     @property
     def next_due(self) -> float | None:
+        if not self._more:
+            return self._next_due
         dues = [t.due_at for t in self._more]
         if self._next_due is not None:
             dues.append(self._next_due)
@@ -365,13 +370,16 @@ class StoredRecord:
     @property
     def next_due_at(self) -> float | None:
         timers = self.timers
-        if isinstance(timers, StoredTimers) and not timers.is_parsed:
-            return timers.next_due
+        if isinstance(timers, StoredTimers):
+            if not timers.is_parsed:
+                return timers.next_due
+        elif not timers:
+            return None
         return min((t.due_at for t in timers), default=None)
 
     def _fields(self) -> dict[str, Any]:
         """Every field but ``format`` and ``timers``, in the order they are written."""
-        return {
+        fields = {
             "id": self.id,
             "machine": {"id": self.machine_id, "version": self.machine_version},
             "snapshot": self.snapshot,
@@ -382,8 +390,10 @@ class StoredRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "expiresAt": self.expires_at,
-            **({"life": self.life} if self.life is not None else {}),
         }
+        if self.life is not None:
+            fields["life"] = self.life
+        return fields
 
     def to_json(self) -> dict[str, Any]:
         timers = self.timers
@@ -393,23 +403,29 @@ class StoredRecord:
             **self._fields(),
         }
 
+    @property
+    def _snapshot_where(self) -> str:
+        return f"{self.id}.json: snapshot"
+
     def encode(self) -> bytes:
         """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest.
 
         RecordError (nothing to write) for what ``decode`` would refuse to read back; the timers kept
         unparsed were read from a record that passed this check when it was written."""
-        where = f"{self.id}.json: snapshot"
         timers = self.timers
+        stored = timers if isinstance(timers, StoredTimers) else None
         try:
-            timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
+            timers_json = stored.json_text() if stored is not None else _timers_text(timers)
             rest_json = _encode_json(self._fields()).encode()
         except RecursionError:
-            raise RecordError(where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
+            raise RecordError(self._snapshot_where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
-            raise RecordError(where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
-        fresh = timers.fresh_text() if isinstance(timers, StoredTimers) and not timers.is_parsed else timers_json
-        if check_depth(rest_json) is not None or check_depth(fresh) is not None:
-            raise RecordError(where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
+            raise RecordError(self._snapshot_where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
+        fresh = stored.fresh_text() if stored is not None and not stored.is_parsed else timers_json
+        if (len(rest_json) > _SHALLOW_BYTES or len(fresh) > _SHALLOW_BYTES) and (
+            check_depth(rest_json) is not None or check_depth(fresh) is not None
+        ):
+            raise RecordError(self._snapshot_where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
 
     @classmethod
@@ -448,9 +464,10 @@ class StoredRecord:
             machine = {}
         if type(machine) is not dict:
             raise RecordError(f"{key}: machine", f"must be an object {{id, version}}, got {_echo(machine)}")
-        for part in ("id", "version"):
-            if machine.get(part) is not None and type(machine[part]) is not str:
-                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(machine[part])}")
+        machine_id, machine_version = machine.get("id"), machine.get("version")
+        for part, value in (("id", machine_id), ("version", machine_version)):
+            if value is not None and type(value) is not str:
+                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(value)}")
         snapshot = raw.get("snapshot")
         if snapshot is not None:
             if type(snapshot) is not dict:
@@ -475,15 +492,16 @@ class StoredRecord:
             raise RecordError(f"{key}: outbox", f"must be a list, got {_echo(outbox)}")
         if not _strings(seen):
             raise RecordError(f"{key}: seen", "must be a list of idempotency keys (strings)")
-        for i, o in enumerate(outbox):
+        for i, o in enumerate(outbox) if outbox else ():
             if type(o) is not dict or type(o.get("id")) is not str or "event" not in o:
                 raise RecordError(f"{key}: outbox[{i}]", f"must be an object with a string id and an event, got {_echo(o)}")
         revision = raw.get("revision") or 0
         if type(revision) is not int or revision < 0:
             raise RecordError(f"{key}: revision", f"must be a non-negative integer, got {_echo(revision)}")
-        for stamp in ("createdAt", "updatedAt"):
-            if raw.get(stamp) is not None and type(raw[stamp]) is not str:
-                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(raw[stamp])}")
+        created, updated = raw.get("createdAt"), raw.get("updatedAt")
+        for stamp, value in (("createdAt", created), ("updatedAt", updated)):
+            if value is not None and type(value) is not str:
+                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(value)}")
         expires = raw.get("expiresAt")
         if expires is not None and not _number(expires):
             raise RecordError(f"{key}: expiresAt", f"must be epoch milliseconds or null, got {_echo(expires)}")
@@ -492,15 +510,15 @@ class StoredRecord:
             raise RecordError(f"{key}: life", f"must be a string, got {_echo(life)}")
         return cls(
             str(record_id),
-            machine.get("id"),
-            machine.get("version"),
+            machine_id,
+            machine_version,
             snapshot,
             timers,
             outbox,  # fresh from JSON: ours to keep
             seen,
             revision,
-            raw.get("createdAt"),
-            raw.get("updatedAt"),
+            created,
+            updated,
             expires,
             version,
             life,
@@ -519,11 +537,10 @@ def _split(data: bytes) -> tuple[bytes, bytes | None]:
         return data, None
     begin = comma + 1 + len(_TIMERS_KEY)
     end = begin + int(digits)
-    if (
-        data[comma + 1 : begin] != _TIMERS_KEY
-        or data[begin : begin + 1] != b"["
-        or data[end - 1 : end] != b"]"
-        or data[end : end + 1] != b","
+    if (  # startswith at an offset: no slice copies
+        not data.startswith(_TIMERS_KEY, comma + 1)
+        or not data.startswith(b"[", begin)
+        or not data.startswith(b"],", end - 1)
     ):
         return data, None  # not what the length says: read it the slow way (and fail there if broken)
     return b"{" + data[end + 1 :], data[begin:end]

@@ -1,0 +1,101 @@
+"""The durable step's fast paths give exactly what the full computations give.
+
+The common case skips work (a short text skips the nesting count, the index entry's due time is
+picked without building a list, the memory store keeps its index as plain tuples); these properties
+hold the shortcuts to the answers of the plain definitions, on both sides of every threshold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_xstate.persistence import StoredRecord
+from durable_xstate.persistence.index import index_entry, state_label
+from durable_xstate.persistence.record import check_depth
+from durable_xstate.stores import IndexEntry, MemoryStore
+
+FAST = settings(max_examples=80)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value by its definition: a scalar is 0, a container one more than its items."""
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+_text = st.text(alphabet='[]{}"\\ab', max_size=4)
+_nested = st.recursive(
+    st.none() | st.integers(-5, 5) | _text,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(_text, kids, max_size=2),
+    max_leaves=12,
+)
+
+
+@FAST
+@given(value=_nested, limit=st.integers(0, 6))
+def test_check_depth_matches_the_nesting_of_the_value_whatever_the_length(value: Any, limit: int) -> None:
+    data = json.dumps(value, separators=(",", ":")).encode()
+    depth = _depth(value)
+    found = check_depth(data, limit)
+    assert (found is not None) == (depth > limit), (data, depth, found)
+
+
+@given(limit=st.integers(0, 40))
+def test_check_depth_at_the_length_threshold(limit: int) -> None:
+    # the shortest text nested limit + 1 deep is 2 * limit + 2 bytes: one byte past what is skipped
+    deep = b"[" * (limit + 1) + b"]" * (limit + 1)
+    assert check_depth(deep, limit) == limit + 1
+    assert check_depth(b"[" * limit + b"]" * limit, limit) is None
+
+
+_times = st.none() | st.floats(allow_nan=True) | st.integers(-(10**6), 10**6)
+
+
+@FAST
+@given(next_due=_times, expires=_times, value=st.none() | st.text(max_size=5) | st.dictionaries(
+    st.text(max_size=3), st.text(max_size=3), max_size=2))
+def test_index_entry_due_is_the_earliest_finite_time(next_due: Any, expires: Any, value: Any) -> None:
+    class Record:
+        machine_id = "m"
+        next_due_at = next_due
+        expires_at = expires
+        snapshot = {"status": "active", "value": value}
+
+    entry = index_entry(Record())
+    finite = [d for d in (next_due, expires) if d is not None and math.isfinite(d)]
+    assert entry.due == (min(finite) if finite else None)
+    assert entry.labels == {"machine": "m", "status": "active", "state": state_label(value)}
+
+
+def test_a_record_with_no_timers_left_keeps_its_stored_next_due_time() -> None:
+    # a stored record whose timers were all cancelled unparsed keeps its (early) nextDueAt: a later run
+    # looks and finds nothing due; the fast path for "no timers" must not change that
+    record = StoredRecord(id="a", machine_id="m", machine_version="1", snapshot={"status": "active", "value": "on"})
+    record.timers = []
+    assert record.next_due_at is None
+    data = record.encode()
+    head = data.replace(b'"nextDueAt":null', b'"nextDueAt":5')
+    stored = StoredRecord.decode(head, key="a.json", version="1")
+    assert not stored.timers
+    assert stored.next_due_at == 5
+
+
+def test_memory_store_keeps_its_own_copy_of_the_labels() -> None:
+    async def run() -> None:
+        store = MemoryStore()
+        labels = {"machine": "m", "status": "active"}
+        await store.write("a.json", b"{}", index=IndexEntry(7.0, labels))
+        labels["status"] = "done"  # the caller's dict changes after the write
+        assert (await store.find_page("", {"status": "active"})).keys == ["a.json"]
+        assert (await store.find_page("", {"status": "done"})).keys == []
+        assert (await store.due_page("", 7.0)).keys == ["a.json"]
+
+    asyncio.run(run())
