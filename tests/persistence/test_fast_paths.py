@@ -11,12 +11,20 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from durable_xstate.errors import RecordError
 from durable_xstate.persistence import StoredRecord
 from durable_xstate.persistence.index import index_entry, state_label
-from durable_xstate.persistence.record import check_depth
+from durable_xstate.persistence.record import (
+    _encode_json,
+    check_depth,
+    decode_json,
+    decode_json_fast,
+    encode_json_fast,
+)
 from durable_xstate.stores import IndexEntry, MemoryStore
 
 FAST = settings(max_examples=80)
@@ -99,3 +107,40 @@ def test_memory_store_keeps_its_own_copy_of_the_labels() -> None:
         assert (await store.due_page("", 7.0)).keys == ["a.json"]
 
     asyncio.run(run())
+
+
+def _outcome(fn: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(value)
+    except Exception as err:  # the same error, by type and message, is the property
+        return type(err).__name__, str(err)
+
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+    max_leaves=10,
+)
+
+
+@FAST
+@given(value=_json_like)
+def test_fast_encoding_gives_the_checking_encoders_text_and_errors(value: Any) -> None:
+    assert _outcome(encode_json_fast, value) == _outcome(_encode_json, value)
+
+
+def test_fast_encoding_of_a_cycle_fails_as_the_checking_encoder_does() -> None:
+    cyclic: dict[str, Any] = {"a": 1}
+    cyclic["self"] = cyclic
+    assert _outcome(encode_json_fast, cyclic) == _outcome(_encode_json, cyclic) == (
+        "ValueError", "Circular reference detected")
+    record = StoredRecord(id="a", machine_id="m", machine_version="1", snapshot={"context": cyclic})
+    with pytest.raises(RecordError, match="not JSON-serialisable: 'Circular reference detected'"):
+        record.encode()
+
+
+@FAST
+@given(value=_json_like, pad=st.sampled_from(["", " ", "\n", "x", " 1", "]"]), front=st.sampled_from(["", " "]))
+def test_fast_decoding_gives_the_decoders_value_and_errors(value: Any, pad: str, front: str) -> None:
+    text = front + json.dumps(value) + pad
+    assert _outcome(decode_json_fast, text) == _outcome(decode_json, text)

@@ -34,8 +34,9 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, cast
 
 from ..errors import RecordError
@@ -100,7 +101,20 @@ def _parse_constant(text: str) -> Any:
 
 # one decoder object, shared (the persistence actor uses it too): no NaN/Infinity; integers longer than
 # Python's int/str limit (MAX_INT_DIGITS by default) fail in the decoder itself, a hook per integer costs 3x
-decode_json = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant).decode
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+decode_json = _DECODER.decode
+_scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def decode_json_fast(text: str) -> Any:
+    """``decode_json(text)``, without its whitespace matching when the value fills the text exactly (a
+    record as this module writes it). Anything else, including every error, goes the ``decode_json``
+    way, so results and errors are the same."""
+    try:
+        value, end = _scan_once(text, 0)
+    except Exception:  # decode_json raises the right error for it
+        return decode_json(text)
+    return value if end == len(text) else decode_json(text)
 _NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'[]{}"')
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 
@@ -145,7 +159,7 @@ def parse_json(data: bytes, *, key: str) -> Any:
     if depth is not None:
         raise RecordError(key, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        return decode_json(data.decode("utf-8"))
+        return decode_json_fast(data.decode("utf-8"))
     except RecordError as err:  # from the decoder hooks, which do not know the key
         raise RecordError(key, f"not a record: {err.problem}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -172,7 +186,27 @@ def _strings(value: Any) -> bool:
     return type(value) is list and (not value or all(type(x) is str for x in value))
 
 
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encode_json = _ENCODER.encode
+# the C encoder behind _encode_json, made once instead of per call, and without its circular-reference
+# bookkeeping (see encode_json_fast); None where the C accelerator is missing
+_unchecked_encoder = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def encode_json_fast(value: Any) -> str:
+    """``_encode_json(value)``, with less per-call work. A cyclic value recurses here until RecursionError
+    and is then encoded the checking way, which raises what ``_encode_json`` raises (ValueError for a
+    cycle, RecursionError for a too deep value): the same results and the same errors."""
+    if _unchecked_encoder is None:
+        return _encode_json(value)
+    try:
+        return "".join(_unchecked_encoder(value, 0))
+    except RecursionError:
+        return _encode_json(value)
 
 
 def now_iso() -> str:
@@ -416,7 +450,7 @@ class StoredRecord:
         stored = timers if isinstance(timers, StoredTimers) else None
         try:
             timers_json = stored.json_text() if stored is not None else _timers_text(timers)
-            rest_json = _encode_json(self._fields()).encode()
+            rest_json = encode_json_fast(self._fields()).encode()
         except RecursionError:
             raise RecordError(self._snapshot_where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
