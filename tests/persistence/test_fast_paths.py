@@ -122,6 +122,12 @@ _json_like = st.recursive(
     max_leaves=10,
 )
 
+_storable = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+    max_leaves=10,
+)
+
 
 @FAST
 @given(value=_json_like)
@@ -144,3 +150,14 @@ def test_fast_encoding_of_a_cycle_fails_as_the_checking_encoder_does() -> None:
 def test_fast_decoding_gives_the_decoders_value_and_errors(value: Any, pad: str, front: str) -> None:
     text = front + json.dumps(value) + pad
     assert _outcome(decode_json_fast, text) == _outcome(decode_json, text)
+
+
+@FAST
+@given(context=_storable, life=st.none() | st.text(max_size=4))
+def test_a_record_without_timers_is_written_in_the_one_layout(context: Any, life: Any) -> None:
+    record = StoredRecord(id="a", machine_id="m", machine_version="1",
+                          snapshot={"status": "active", "value": "on", "context": context}, life=life)
+    fields = json.dumps(record._fields(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert record.encode() == b'{"format":"durable-xstate.record/1","timersBytes":2,"timers":[],' + fields[1:]
+    back = StoredRecord.decode(record.encode(), key="a.json", version="1")
+    assert (back.snapshot, back.life, list(back.timers)) == (record.snapshot, life, [])

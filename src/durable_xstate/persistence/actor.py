@@ -352,12 +352,16 @@ class PersistableActor:
         updated = now_iso()
         scheduler = actor.system.scheduler
         kept = scheduler.deferred
+        if kept is None and not scheduler.has_pending():
+            timers: Sequence[Timer] = []  # the usual step: no timer at all
+        else:
+            timers = _all_timers(actor, kept.timers if isinstance(kept, _KeptTimers) else None)
         return StoredRecord(
             self.id,
             getattr(logic, "id", record.machine_id),
             getattr(logic, "version", record.machine_version),
             snapshot,
-            _all_timers(actor, kept.timers if isinstance(kept, _KeptTimers) else None),
+            timers,
             [*record.outbox, *self._new_outbox] if self._new_outbox else record.outbox,
             seen,
             record.revision + 1,

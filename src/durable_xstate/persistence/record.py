@@ -62,6 +62,8 @@ _ECHO = 120  # characters of a bad value an error message repeats
 _SHALLOW_BYTES = 2 * MAX_DEPTH + 1
 _HEAD = b'{"format":"durable-xstate.record/1","timersBytes":'
 _TIMERS_KEY = b'"timers":'
+_NO_TIMERS = b"[]"
+_NO_TIMERS_HEAD = _HEAD + b"2," + _TIMERS_KEY + _NO_TIMERS + b","  # what encode writes before the rest when no timer is pending
 
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
@@ -379,7 +381,7 @@ class StoredTimers(Sequence[Timer]):
 
 
 def _timers_text(timers: Sequence[Timer]) -> bytes:
-    return b"[\n" + b",\n".join(_timer_lines(timers)) + b"\n]" if timers else b"[]"
+    return b"[\n" + b",\n".join(_timer_lines(timers)) + b"\n]" if timers else _NO_TIMERS
 
 
 @dataclass(slots=True)
@@ -460,6 +462,8 @@ class StoredRecord:
             check_depth(rest_json) is not None or check_depth(fresh) is not None
         ):
             raise RecordError(self._snapshot_where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
+        if timers_json == b"[]":
+            return _NO_TIMERS_HEAD + rest_json[1:]
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
 
     @classmethod
