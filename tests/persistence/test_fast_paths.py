@@ -161,3 +161,27 @@ def test_a_record_without_timers_is_written_in_the_one_layout(context: Any, life
     assert record.encode() == b'{"format":"durable-xstate.record/1","timersBytes":2,"timers":[],' + fields[1:]
     back = StoredRecord.decode(record.encode(), key="a.json", version="1")
     assert (back.snapshot, back.life, list(back.timers)) == (record.snapshot, life, [])
+
+
+@pytest.mark.parametrize(("path", "where"), [
+    (("machine", "id"), "machine.id"), (("machine", "version"), "machine.version"),
+    (("createdAt",), "createdAt"), (("updatedAt",), "updatedAt"),
+])
+@given(bad=st.integers() | st.lists(st.text(max_size=2), max_size=2) | st.booleans())
+@settings(max_examples=15)
+def test_each_text_field_is_named_when_it_is_not_text(path: tuple[str, ...], where: str, bad: Any) -> None:
+    record = StoredRecord(id="a", machine_id="m", machine_version="1", snapshot={"status": "active", "value": "on"},
+                          created_at="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:00.000Z")
+    raw = json.loads(record.encode())
+    target = raw
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = bad
+    data = json.dumps(raw).encode()
+    with pytest.raises(RecordError) as caught:
+        StoredRecord.decode(data, key="a.json", version="1")
+    assert caught.value.where == f"a.json: {where}"
+    if where.startswith("machine"):
+        assert "must be a string or null" in str(caught.value)
+    else:
+        assert "must be an ISO-8601 string or null" in str(caught.value)

@@ -184,6 +184,11 @@ def _number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
+def _not_text(value: Any) -> bool:
+    """Neither a string nor null (what an optional text field of a record must be)."""
+    return value is not None and type(value) is not str
+
+
 def _strings(value: Any) -> bool:
     return type(value) is list and (not value or all(type(x) is str for x in value))
 
@@ -503,9 +508,11 @@ class StoredRecord:
         if type(machine) is not dict:
             raise RecordError(f"{key}: machine", f"must be an object {{id, version}}, got {_echo(machine)}")
         machine_id, machine_version = machine.get("id"), machine.get("version")
-        for part, value in (("id", machine_id), ("version", machine_version)):
-            if value is not None and type(value) is not str:
-                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(value)}")
+        if (machine_id is not None and type(machine_id) is not str) or (
+            machine_version is not None and type(machine_version) is not str
+        ):
+            part, value = ("id", machine_id) if _not_text(machine_id) else ("version", machine_version)
+            raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(value)}")
         snapshot = raw.get("snapshot")
         if snapshot is not None:
             if type(snapshot) is not dict:
@@ -517,7 +524,7 @@ class StoredRecord:
             if next_due is not None and not _number(next_due):
                 raise RecordError(f"{key}: nextDueAt", f"must be epoch milliseconds or null, got {_echo(next_due)}")
             timers = StoredTimers(stored_timers, next_due, key)
-            if next_due is None and timers:
+            if next_due is None and stored_timers != _NO_TIMERS:  # i.e. `timers` is not empty
                 raise RecordError(f"{key}: nextDueAt", "missing, but the record has timers")
         else:
             listed = raw.get("timers") or []
@@ -537,9 +544,9 @@ class StoredRecord:
         if type(revision) is not int or revision < 0:
             raise RecordError(f"{key}: revision", f"must be a non-negative integer, got {_echo(revision)}")
         created, updated = raw.get("createdAt"), raw.get("updatedAt")
-        for stamp, value in (("createdAt", created), ("updatedAt", updated)):
-            if value is not None and type(value) is not str:
-                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(value)}")
+        if (created is not None and type(created) is not str) or (updated is not None and type(updated) is not str):
+            stamp, value = ("createdAt", created) if _not_text(created) else ("updatedAt", updated)
+            raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(value)}")
         expires = raw.get("expiresAt")
         if expires is not None and not _number(expires):
             raise RecordError(f"{key}: expiresAt", f"must be epoch milliseconds or null, got {_echo(expires)}")
