@@ -185,3 +185,16 @@ def test_each_text_field_is_named_when_it_is_not_text(path: tuple[str, ...], whe
         assert "must be a string or null" in str(caught.value)
     else:
         assert "must be an ISO-8601 string or null" in str(caught.value)
+
+
+def test_stored_timers_without_a_next_due_time_are_refused() -> None:
+    timer = {"id": "t", "source": [], "target": [], "event": {"type": "T"}, "delay": 5, "startedAt": 0, "dueAt": 5}
+    timers = json.dumps([timer], separators=(",", ":")).encode()
+    empty = StoredRecord(id="a", machine_id="m", machine_version="1", snapshot={"status": "active", "value": "on"})
+    rest = empty.encode()[len(b'{"format":"durable-xstate.record/1","timersBytes":2,"timers":[],'):]
+    data = b'{"format":"durable-xstate.record/1","timersBytes":%d,"timers":%s,%s' % (len(timers), timers, rest)
+    with pytest.raises(RecordError) as caught:
+        StoredRecord.decode(data, key="a.json", version="1")
+    assert (caught.value.where, caught.value.problem) == ("a.json: nextDueAt", "missing, but the record has timers")
+    # the same record with no timer is fine
+    assert not StoredRecord.decode(empty.encode(), key="a.json", version="1").timers
