@@ -411,7 +411,7 @@ class StoredRecord:
     @property
     def next_due_at(self) -> float | None:
         timers = self.timers
-        if isinstance(timers, StoredTimers):
+        if type(timers) is not list and isinstance(timers, StoredTimers):  # a list is never: skip the ABC check
             if not timers.is_parsed:
                 return timers.next_due
         elif not timers:
@@ -454,7 +454,7 @@ class StoredRecord:
         RecordError (nothing to write) for what ``decode`` would refuse to read back; the timers kept
         unparsed were read from a record that passed this check when it was written."""
         timers = self.timers
-        stored = timers if isinstance(timers, StoredTimers) else None
+        stored = timers if type(timers) is not list and isinstance(timers, StoredTimers) else None
         try:
             timers_json = stored.json_text() if stored is not None else _timers_text(timers)
             rest_json = encode_json_fast(self._fields()).encode()
