@@ -79,7 +79,7 @@ class AdoptableSnapshot(dict):  # type: ignore[type-arg]
     __slots__ = ("adopted", "has_refs")
 
     def __init__(self, data: Mapping[str, Any], *, has_refs: bool) -> None:
-        super().__init__(data)
+        dict.__init__(self, data)  # not super(): this runs for every record read
         self.has_refs = has_refs
         self.adopted = False
 
