@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from durable_xstate.actors.actor import create_actor
 from durable_xstate.cloud import make_tick_handler
@@ -38,14 +41,17 @@ async def _context(url: str, actor_id: str) -> tuple[Any, Any]:
     return snapshot["value"], snapshot["context"].get("count")
 
 
-def test_a_scheduled_invocation_fires_what_fell_due_once(tmp_path: Path) -> None:
+def test_a_scheduled_invocation_fires_what_fell_due_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the wall clock stands still unless the test moves it: "not due yet" must not depend on the machine's speed
+    now = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: now[0])
     url = f"file://{tmp_path}"
     asyncio.run(_seed(url, MACHINE, "r1"))
     asyncio.run(_seed(url, MACHINE, "r2"))
     asyncio.run(_seed(url, OTHER, "o1"))
     handler = make_tick_handler(url, [MACHINE])
     assert handler({}, None)["fired"] == []  # nothing due yet (the timers are 50 ms away)
-    asyncio.run(asyncio.sleep(0.1))
+    now[0] += 0.1
     result = handler({"source": "aws.scheduler"}, None)
     assert sorted(result["fired"]) == ["r1", "r2"]
     assert "o1" in result["skipped"] and "other" in result["skipped"]["o1"]  # no machine given for it

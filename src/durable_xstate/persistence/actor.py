@@ -396,12 +396,16 @@ class PersistableActor:
                 checkpoint=is_checkpoint_due(journal_count, policy, journal),
             )
             journal, journal_count = append(journal, journal_count, line, policy)
+        if kept is None and not scheduler.has_pending():
+            timers: Sequence[Timer] = []  # the usual step: no timer at all
+        else:
+            timers = _all_timers(actor, kept.timers if isinstance(kept, _KeptTimers) else None)
         return StoredRecord(
             self.id,
             getattr(logic, "id", record.machine_id),
             getattr(logic, "version", record.machine_version),
             snapshot,
-            _all_timers(actor, kept.timers if isinstance(kept, _KeptTimers) else None),
+            timers,
             [*record.outbox, *self._new_outbox] if self._new_outbox else record.outbox,
             seen,
             record.revision + 1,

@@ -22,6 +22,7 @@ from .record import StoredRecord
 __all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due_key", "reindex", "state_label"]
 
 RECORD_SUFFIX = ".json"
+_NO_VALUE = object()  # a snapshot without a "value"
 _LAST = "\U0010ffff"  # after every key: a cursor (due, _LAST) starts strictly after that due time
 
 
@@ -34,18 +35,24 @@ def state_label(value: Any) -> str:
 
 def index_entry(record: Any) -> IndexEntry:
     """The index entry of a :class:`~durable_xstate.persistence.record.StoredRecord` about to be written."""
-    dues = [d for d in (record.next_due_at, record.expires_at) if d is not None and math.isfinite(d)]
-    labels: dict[str, str] = {}
-    if record.machine_id is not None:
-        labels["machine"] = str(record.machine_id)
+    due = record.next_due_at
+    expires = record.expires_at
+    if due is not None or expires is not None:  # else (the usual case) never due
+        if due is not None and not math.isfinite(due):
+            due = None
+        if expires is not None and math.isfinite(expires) and (due is None or expires < due):
+            due = expires  # the earlier of the two finite ones
+    machine = record.machine_id
+    labels: dict[str, str] = {} if machine is None else {"machine": str(machine)}
     snapshot = record.snapshot
     if isinstance(snapshot, dict):
         status = snapshot.get("status")
         if isinstance(status, str):
             labels["status"] = status
-        if "value" in snapshot:
-            labels["state"] = state_label(snapshot["value"])
-    return IndexEntry(min(dues) if dues else None, labels)
+        value = snapshot.get("value", _NO_VALUE)
+        if value is not _NO_VALUE:
+            labels["state"] = value if isinstance(value, str) else state_label(value)
+    return IndexEntry(due, labels)
 
 
 async def due_keys(store: LockableStorage, prefix: str, now: float, *, page_size: int = 1000) -> AsyncIterator[str]:

@@ -34,8 +34,9 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, cast
 
 from ..errors import RecordError
@@ -56,10 +57,15 @@ RECORD_FORMAT = "durable-xstate.record/1"
 MAX_DEPTH = 256  # nesting levels of a record's JSON: deeper would overflow Python's stack in the engine
 MAX_INT_DIGITS = 4300  # Python's default int <-> str limit, which the decoder applies (sys.set_int_max_str_digits)
 _ECHO = 120  # characters of a bad value an error message repeats
+#: a JSON text of at most this many bytes cannot nest deeper than MAX_DEPTH (each level takes an opening
+#: and a closing bracket), so the depth check is skipped for it: the usual record is shorter
+_SHALLOW_BYTES = 2 * MAX_DEPTH + 1
 _HEAD = b'{"format":"durable-xstate.record/1","timersBytes":'
 _TIMERS_KEY = b'"timers":'
 _JOURNAL_HEAD = b'"journalBytes":'
 _JOURNAL_KEY = b'"journal":'
+_NO_TIMERS = b"[]"
+_NO_TIMERS_HEAD = _HEAD + b"2," + _TIMERS_KEY + _NO_TIMERS + b","  # what encode writes before the rest when no timer is pending
 
 
 _ISO_SECOND: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text), reused within a second
@@ -75,7 +81,7 @@ class AdoptableSnapshot(dict):  # type: ignore[type-arg]
     __slots__ = ("adopted", "has_refs")
 
     def __init__(self, data: Mapping[str, Any], *, has_refs: bool) -> None:
-        super().__init__(data)
+        dict.__init__(self, data)  # not super(): this runs for every record read
         self.has_refs = has_refs
         self.adopted = False
 
@@ -99,7 +105,20 @@ def _parse_constant(text: str) -> Any:
 
 # one decoder object, shared (the persistence actor uses it too): no NaN/Infinity; integers longer than
 # Python's int/str limit (MAX_INT_DIGITS by default) fail in the decoder itself, a hook per integer costs 3x
-decode_json = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant).decode
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+decode_json = _DECODER.decode
+_scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def decode_json_fast(text: str) -> Any:
+    """``decode_json(text)``, without its whitespace matching when the value fills the text exactly (a
+    record as this module writes it). Anything else, including every error, goes the ``decode_json``
+    way, so results and errors are the same."""
+    try:
+        value, end = _scan_once(text, 0)
+    except Exception:  # decode_json raises the right error for it
+        return decode_json(text)
+    return value if end == len(text) else decode_json(text)
 _NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'[]{}"')
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 
@@ -111,7 +130,7 @@ def check_depth(data: bytes, limit: int = MAX_DEPTH) -> int | None:
     Iterative (no recursion), and nearly free for the usual record: only a text with more than
     ``limit`` brackets is looked at. Strings are blanked out, brackets kept, and each round removes
     every innermost pair (``[]``) at C speed: the rounds needed are the depth."""
-    if data.count(b"[") + data.count(b"{") <= limit:
+    if len(data) <= 2 * limit + 1 or data.count(b"[") + data.count(b"{") <= limit:
         return None
     brackets = _brackets_outside_strings(data)
     depth = 0
@@ -144,7 +163,7 @@ def parse_json(data: bytes, *, key: str) -> Any:
     if depth is not None:
         raise RecordError(key, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        return decode_json(data.decode("utf-8"))
+        return decode_json_fast(data.decode("utf-8"))
     except RecordError as err:  # from the decoder hooks, which do not know the key
         raise RecordError(key, f"not a record: {err.problem}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -167,11 +186,36 @@ def _number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
+def _not_text(value: Any) -> bool:
+    """Neither a string nor null (what an optional text field of a record must be)."""
+    return value is not None and type(value) is not str
+
+
 def _strings(value: Any) -> bool:
-    return type(value) is list and all(type(x) is str for x in value)
+    return type(value) is list and (not value or all(type(x) is str for x in value))
 
 
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encode_json = _ENCODER.encode
+# the C encoder behind _encode_json, made once instead of per call, and without its circular-reference
+# bookkeeping (see encode_json_fast); None where the C accelerator is missing
+_unchecked_encoder = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def encode_json_fast(value: Any) -> str:
+    """``_encode_json(value)``, with less per-call work. A cyclic value recurses here until RecursionError
+    and is then encoded the checking way, which raises what ``_encode_json`` raises (ValueError for a
+    cycle, RecursionError for a too deep value): the same results and the same errors."""
+    if _unchecked_encoder is None:
+        return _encode_json(value)
+    try:
+        return "".join(_unchecked_encoder(value, 0))
+    except RecursionError:
+        return _encode_json(value)
 
 
 def now_iso() -> str:
@@ -261,6 +305,8 @@ class StoredTimers(Sequence[Timer]):
 
     @property
     def next_due(self) -> float | None:
+        if not self._more:
+            return self._next_due
         dues = [t.due_at for t in self._more]
         if self._next_due is not None:
             dues.append(self._next_due)
@@ -342,7 +388,7 @@ class StoredTimers(Sequence[Timer]):
 
 
 def _timers_text(timers: Sequence[Timer]) -> bytes:
-    return b"[\n" + b",\n".join(_timer_lines(timers)) + b"\n]" if timers else b"[]"
+    return b"[\n" + b",\n".join(_timer_lines(timers)) + b"\n]" if timers else _NO_TIMERS
 
 
 @dataclass(slots=True)
@@ -370,13 +416,16 @@ class StoredRecord:
     @property
     def next_due_at(self) -> float | None:
         timers = self.timers
-        if isinstance(timers, StoredTimers) and not timers.is_parsed:
-            return timers.next_due
+        if type(timers) is not list and isinstance(timers, StoredTimers):  # a list is never: skip the ABC check
+            if not timers.is_parsed:
+                return timers.next_due
+        elif not timers:
+            return None
         return min((t.due_at for t in timers), default=None)
 
     def _fields(self) -> dict[str, Any]:
         """Every field but ``format`` and ``timers``, in the order they are written."""
-        return {
+        fields = {
             "id": self.id,
             "machine": {"id": self.machine_id, "version": self.machine_version},
             "snapshot": self.snapshot,
@@ -387,9 +436,12 @@ class StoredRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "expiresAt": self.expires_at,
-            **({"life": self.life} if self.life is not None else {}),
-            **({"journalCount": self.journal_count} if self.journal_count else {}),
         }
+        if self.life is not None:
+            fields["life"] = self.life
+        if self.journal_count:
+            fields["journalCount"] = self.journal_count
+        return fields
 
     def to_json(self) -> dict[str, Any]:
         timers = self.timers
@@ -400,29 +452,37 @@ class StoredRecord:
             **self._fields(),
         }
 
+    @property
+    def _snapshot_where(self) -> str:
+        return f"{self.id}.json: snapshot"
+
     def encode(self) -> bytes:
         """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest.
 
         RecordError (nothing to write) for what ``decode`` would refuse to read back; the timers kept
         unparsed were read from a record that passed this check when it was written."""
-        where = f"{self.id}.json: snapshot"
         timers = self.timers
+        stored = timers if type(timers) is not list and isinstance(timers, StoredTimers) else None
         try:
-            timers_json = timers.json_text() if isinstance(timers, StoredTimers) else _timers_text(timers)
-            rest_json = _encode_json(self._fields()).encode()
+            timers_json = stored.json_text() if stored is not None else _timers_text(timers)
+            rest_json = encode_json_fast(self._fields()).encode()
         except RecursionError:
-            raise RecordError(where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
+            raise RecordError(self._snapshot_where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
-            raise RecordError(where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
-        fresh = timers.fresh_text() if isinstance(timers, StoredTimers) and not timers.is_parsed else timers_json
-        if check_depth(rest_json) is not None or check_depth(fresh) is not None:
-            raise RecordError(where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
-        journal = self.journal
+            raise RecordError(self._snapshot_where, f"the actor's state is not JSON-serialisable: {_echo(str(err))}") from err
+        fresh = stored.fresh_text() if stored is not None and not stored.is_parsed else timers_json
+        if (len(rest_json) > _SHALLOW_BYTES or len(fresh) > _SHALLOW_BYTES) and (
+            check_depth(rest_json) is not None or check_depth(fresh) is not None
+        ):
+            raise RecordError(self._snapshot_where, f"the actor's state is nested more than {MAX_DEPTH} levels deep")
         if self.journal_count:  # written by this version's journal code, from JSON it encoded itself
+            journal = self.journal
             return b"".join((
                 _HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",",
                 _JOURNAL_HEAD, str(len(journal)).encode(), b",", _JOURNAL_KEY, journal, b",", rest_json[1:],
             ))
+        if timers_json == b"[]":
+            return _NO_TIMERS_HEAD + rest_json[1:]
         return b"".join((_HEAD, str(len(timers_json)).encode(), b",", _TIMERS_KEY, timers_json, b",", rest_json[1:]))
 
     @classmethod
@@ -472,9 +532,12 @@ class StoredRecord:
             machine = {}
         if type(machine) is not dict:
             raise RecordError(f"{key}: machine", f"must be an object {{id, version}}, got {_echo(machine)}")
-        for part in ("id", "version"):
-            if machine.get(part) is not None and type(machine[part]) is not str:
-                raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(machine[part])}")
+        machine_id, machine_version = machine.get("id"), machine.get("version")
+        if (machine_id is not None and type(machine_id) is not str) or (
+            machine_version is not None and type(machine_version) is not str
+        ):
+            part, value = ("id", machine_id) if _not_text(machine_id) else ("version", machine_version)
+            raise RecordError(f"{key}: machine.{part}", f"must be a string or null, got {_echo(value)}")
         snapshot = raw.get("snapshot")
         if snapshot is not None:
             if type(snapshot) is not dict:
@@ -486,7 +549,7 @@ class StoredRecord:
             if next_due is not None and not _number(next_due):
                 raise RecordError(f"{key}: nextDueAt", f"must be epoch milliseconds or null, got {_echo(next_due)}")
             timers = StoredTimers(stored_timers, next_due, key)
-            if next_due is None and timers:
+            if next_due is None and stored_timers != _NO_TIMERS:  # i.e. `timers` is not empty
                 raise RecordError(f"{key}: nextDueAt", "missing, but the record has timers")
         else:
             listed = raw.get("timers") or []
@@ -499,15 +562,16 @@ class StoredRecord:
             raise RecordError(f"{key}: outbox", f"must be a list, got {_echo(outbox)}")
         if not _strings(seen):
             raise RecordError(f"{key}: seen", "must be a list of idempotency keys (strings)")
-        for i, o in enumerate(outbox):
+        for i, o in enumerate(outbox) if outbox else ():
             if type(o) is not dict or type(o.get("id")) is not str or "event" not in o:
                 raise RecordError(f"{key}: outbox[{i}]", f"must be an object with a string id and an event, got {_echo(o)}")
         revision = raw.get("revision") or 0
         if type(revision) is not int or revision < 0:
             raise RecordError(f"{key}: revision", f"must be a non-negative integer, got {_echo(revision)}")
-        for stamp in ("createdAt", "updatedAt"):
-            if raw.get(stamp) is not None and type(raw[stamp]) is not str:
-                raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(raw[stamp])}")
+        created, updated = raw.get("createdAt"), raw.get("updatedAt")
+        if (created is not None and type(created) is not str) or (updated is not None and type(updated) is not str):
+            stamp, value = ("createdAt", created) if _not_text(created) else ("updatedAt", updated)
+            raise RecordError(f"{key}: {stamp}", f"must be an ISO-8601 string or null, got {_echo(value)}")
         expires = raw.get("expiresAt")
         if expires is not None and not _number(expires):
             raise RecordError(f"{key}: expiresAt", f"must be epoch milliseconds or null, got {_echo(expires)}")
@@ -516,15 +580,15 @@ class StoredRecord:
             raise RecordError(f"{key}: life", f"must be a string, got {_echo(life)}")
         return cls(
             str(record_id),
-            machine.get("id"),
-            machine.get("version"),
+            machine_id,
+            machine_version,
             snapshot,
             timers,
             outbox,  # fresh from JSON: ours to keep
             seen,
             revision,
-            raw.get("createdAt"),
-            raw.get("updatedAt"),
+            created,
+            updated,
             expires,
             version,
             life,
@@ -562,11 +626,10 @@ def _segment(data: bytes, start: int, name: bytes) -> tuple[int, int] | None:
         return None
     begin = comma + 1 + len(name)
     end = begin + int(digits)
-    if (
-        data[comma + 1 : begin] != name
-        or data[begin : begin + 1] != b"["
-        or data[end - 1 : end] != b"]"
-        or data[end : end + 1] != b","
+    if (  # startswith at an offset: no slice copies
+        not data.startswith(name, comma + 1)
+        or not data.startswith(b"[", begin)
+        or not data.startswith(b"],", end - 1)
     ):
         return None
     return begin, end

@@ -79,6 +79,7 @@ class Lease:
 
 #: The labels an index entry may carry, the ones ``find_page`` filters on.
 INDEX_LABELS = ("machine", "status", "state")
+_LABEL_NAMES = frozenset(INDEX_LABELS)  # for the membership test of every write
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def parse_due_cursor(cursor: str) -> tuple[float, str]:
 def check_labels(labels: Mapping[str, str]) -> None:
     """InvalidArgument unless every label is one of :data:`INDEX_LABELS` with a string value."""
     for name, value in labels.items():
-        if name not in INDEX_LABELS or type(value) is not str:
+        if name not in _LABEL_NAMES or type(value) is not str:
             raise InvalidArgument(
                 f"index labels are {', '.join(INDEX_LABELS)} with string values, got {short_repr(name)}={short_repr(value)}"
             )

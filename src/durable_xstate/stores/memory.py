@@ -43,7 +43,9 @@ class MemoryStore(Storage, Lock):
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._values: dict[str, tuple[bytes, int]] = {}
-        self._index: dict[str, IndexEntry] = {}  # written with the value, under the same mutex
+        # key -> (due, a copy of the labels): an IndexEntry's fields, kept as a plain tuple (cheaper to make);
+        # written with the value, under the same mutex
+        self._index: dict[str, tuple[float | None, dict[str, str]]] = {}
         self._leases: dict[str, tuple[str, int, float]] = {}  # key -> (owner, token, expires_at)
         self._tokens: dict[str, int] = {}  # key -> highest token ever issued
         self._counter = 0
@@ -75,7 +77,8 @@ class MemoryStore(Storage, Lock):
         validate_key(key)
         check_size(key, data, self.max_value_bytes)
         if index is not None:
-            check_labels(index.labels)
+            labels = dict(index.labels)  # our copy: the caller may change its dict later
+            check_labels(labels)
         async with self._mutex:
             self._fence(key, lease)
             current = self._values.get(key)
@@ -87,7 +90,7 @@ class MemoryStore(Storage, Lock):
             if index is None:
                 self._index.pop(key, None)
             else:
-                self._index[key] = IndexEntry(index.due, dict(index.labels))
+                self._index[key] = (index.due, labels)
             return str(self._counter)
 
     async def delete(self, key: str, expected_version: str | None = None, *, lease: Lease | None = None) -> None:
@@ -108,8 +111,8 @@ class MemoryStore(Storage, Lock):
             raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         after = parse_due_cursor(cursor) if cursor is not None else None
         due = sorted(
-            (e.due, k) for k, e in self._index.items()
-            if e.due is not None and e.due <= until and k.startswith(prefix) and (after is None or (e.due, k) > after)
+            (d, k) for k, (d, _) in self._index.items()
+            if d is not None and d <= until and k.startswith(prefix) and (after is None or (d, k) > after)
         )
         page = due[:limit]
         return Page([k for _, k in page], due_cursor(*page[-1]) if len(due) > limit else None)
@@ -122,9 +125,9 @@ class MemoryStore(Storage, Lock):
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
         keys = sorted(
-            k for k, e in self._index.items()
+            k for k, (_, kept) in self._index.items()
             if k.startswith(prefix) and (cursor is None or k > cursor)
-            and all(e.labels.get(n) == v for n, v in labels.items())
+            and all(kept.get(n) == v for n, v in labels.items())
         )
         page = keys[:limit]
         return Page(page, page[-1] if len(keys) > limit else None)
