@@ -44,7 +44,10 @@ __all__ = [
     "Storage",
     "Versioned",
     "check_labels",
+    "check_limit",
     "due_cursor",
+    "due_key_page",
+    "key_page",
     "parse_due_cursor",
     "validate_key",
 ]
@@ -99,6 +102,24 @@ class Page:
 
     keys: list[str]
     cursor: str | None
+
+
+def check_limit(limit: int) -> None:
+    """InvalidArgument unless a page ``limit`` is at least 1."""
+    if limit < 1:
+        raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+
+
+def key_page(keys: list[str], limit: int) -> Page:
+    """The page of the first ``limit`` of ``keys`` (fetched ``limit + 1`` at most: one more means more)."""
+    page = keys[:limit]
+    return Page(page, page[-1] if len(keys) > limit else None)
+
+
+def due_key_page(rows: list[Any], limit: int) -> Page:
+    """The page of the first ``limit`` ``(due, key)`` rows, in due order (one more row means more)."""
+    page = rows[:limit]
+    return Page([str(row[1]) for row in page], due_cursor(page[-1][0], page[-1][1]) if len(rows) > limit else None)
 
 
 def due_cursor(due: float, key: str) -> str:

@@ -75,6 +75,7 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
     due_cursor,
     parse_due_cursor,
@@ -522,8 +523,7 @@ class DynamoDBStore(Storage, Lock):
         """A Scan filtered on ``begins_with(path, ...)``: it reads the whole table, so it is for tools
         and clean-up, not hot paths. The cursor is the last path returned."""
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         full_prefix = (f"{self.prefix}/" if self.prefix else "") + prefix
         keys: list[str] = []
         start = cursor
@@ -625,8 +625,7 @@ class DynamoDBStore(Storage, Lock):
         """Up to ``limit`` matches over every shard in sort order, and the sort value to go on from (None:
         nothing is left). Each shard gives its first limit + 1 matches (or stops at its share of the
         budget); only matches up to the lowest place a shard stopped at are sure to be complete."""
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         share = max(1, SCAN_BUDGET // len(parts))
         walks = await asyncio.gather(
             *(self._walk_shard(index, part, (operation, sort), low, high, take, limit + 1, share) for part in parts)
@@ -641,8 +640,7 @@ class DynamoDBStore(Storage, Lock):
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
         after = parse_due_cursor(cursor) if cursor is not None else None
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         if math.isnan(until):
             return Page([], None)
         low = None if after is None else (_sortable_due(after[0]) + after[1], True)
@@ -665,8 +663,7 @@ class DynamoDBStore(Storage, Lock):
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         if not labels:
             return await self._find_any(prefix, cursor, limit)
         low: tuple[str, bool] | None = None

@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
 from ..errors import (
-    InvalidArgument,
     InvalidKey,
     LeaseLost,
     StoreConfigError,
@@ -57,9 +56,11 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
     due_cursor,
     is_inline_io,
+    key_page,
     parse_due_cursor,
     parse_io,
     validate_key,
@@ -492,8 +493,7 @@ class LocalFileStore(Storage, Lock):
             )
         finally:
             close_all(dirs)
-        page = keys[:limit]
-        return Page(page, page[-1] if len(keys) > limit else None)
+        return key_page(keys, limit)
 
     @staticmethod
     def _walk(base: str, base_fd: int) -> Iterator[str]:
@@ -530,8 +530,7 @@ class LocalFileStore(Storage, Lock):
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         after = parse_due_cursor(cursor) if cursor is not None else None
         found, more = await self._run("due_page", self._index.due, prefix, float(until), after, limit)
         return Page([key for _, key in found], due_cursor(*found[-1]) if more else None)
@@ -541,8 +540,7 @@ class LocalFileStore(Storage, Lock):
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         keys, more = await self._run("find_page", self._index.find, prefix, dict(labels), cursor, limit)
         return Page(keys, keys[-1] if more else None)
 

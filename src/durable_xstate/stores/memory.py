@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from ..errors import InvalidArgument, LeaseLost, WriteConflict
+from ..errors import LeaseLost, WriteConflict
 from .base import (
     IndexEntry,
     Lease,
@@ -19,8 +19,10 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
-    due_cursor,
+    due_key_page,
+    key_page,
     parse_due_cursor,
     validate_key,
     validate_prefix,
@@ -107,38 +109,32 @@ class MemoryStore(Storage, Lock):
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         after = parse_due_cursor(cursor) if cursor is not None else None
         due = sorted(
             (d, k) for k, (d, _) in self._index.items()
             if d is not None and d <= until and k.startswith(prefix) and (after is None or (d, k) > after)
         )
-        page = due[:limit]
-        return Page([k for _, k in page], due_cursor(*page[-1]) if len(due) > limit else None)
+        return due_key_page(due, limit)
 
     async def find_page(
         self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         keys = sorted(
             k for k, (_, kept) in self._index.items()
             if k.startswith(prefix) and (cursor is None or k > cursor)
             and all(kept.get(n) == v for n, v in labels.items())
         )
-        page = keys[:limit]
-        return Page(page, page[-1] if len(keys) > limit else None)
+        return key_page(keys, limit)
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         keys = sorted(k for k in self._values if k.startswith(prefix) and (cursor is None or k > cursor))
-        page = keys[:limit]
-        return Page(page, page[-1] if len(keys) > limit else None)
+        return key_page(keys, limit)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:

@@ -43,8 +43,10 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
-    due_cursor,
+    due_key_page,
+    key_page,
     parse_due_cursor,
     validate_key,
     validate_prefix,
@@ -426,8 +428,7 @@ class PostgresStore(Storage, Lock):
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         query = self._sql_list
         params: list[Any] = [self.prefix, prefix]
         upper = _successor(prefix)
@@ -445,8 +446,7 @@ class PostgresStore(Storage, Lock):
             return [str(row[0]) for row in await cur.fetchall()]
 
         found = await self._run("list", work, read_only=True)
-        page = found[:limit]
-        return Page(page, page[-1] if len(found) > limit else None)
+        return key_page(found, limit)
 
     async def _keys(self, operation: str, query: str, params: list[Any]) -> list[tuple[Any, ...]]:
         async def work(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
@@ -457,8 +457,7 @@ class PostgresStore(Storage, Lock):
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         after = parse_due_cursor(cursor) if cursor is not None else None
         if after is not None and not storable_text(after[1]):
             raise InvalidArgument(f"not a due_page cursor: {cursor!r}")
@@ -479,16 +478,14 @@ class PostgresStore(Storage, Lock):
         query += " ORDER BY due, key LIMIT %s"
         params.append(limit + 1)
         rows = await self._keys("due_page", query, params)
-        page = rows[:limit]
-        return Page([str(row[1]) for row in page], due_cursor(*page[-1]) if len(rows) > limit else None)
+        return due_key_page(rows, limit)
 
     async def find_page(
         self, prefix: str, labels: Mapping[str, str], cursor: str | None = None, limit: int = 1000
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         if cursor is not None and not storable_text(cursor):
             raise InvalidArgument(f"not a find_page cursor: {cursor!r}")
         if not all(storable_text(value) for value in labels.values()):

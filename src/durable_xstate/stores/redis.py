@@ -49,8 +49,10 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
     due_cursor,
+    key_page,
     parse_due_cursor,
     validate_key,
     validate_prefix,
@@ -449,8 +451,7 @@ class RedisStore(Storage, Lock):
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         low: bytes = b"[" + prefix.encode() if prefix else b"-"
         high: bytes = b"(" + _prefix_upper_bound(prefix.encode()) if prefix else b"+"
         if cursor is not None and cursor.encode() >= prefix.encode():
@@ -461,8 +462,7 @@ class RedisStore(Storage, Lock):
             return result
 
         found = [_text(k) or "" for k in await self._call("list", run)]
-        page = found[:limit]
-        return Page(page, page[-1] if len(found) > limit else None)
+        return key_page(found, limit)
 
     async def _page(
         self, operation: str, keys: list[str], low: bytes, high: bytes, limit: int, head: int, prefix: str,
@@ -470,8 +470,7 @@ class RedisStore(Storage, Lock):
     ) -> tuple[list[bytes], bytes | None]:
         """Run the page script: (matching members, at most limit + 1; the last member looked at when the
         scan budget ran out first)."""
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         found = await self._script(
             operation, "page", keys, [low, high, limit, head, prefix.encode(), SCAN_BUDGET, *heads]
         )
@@ -501,8 +500,7 @@ class RedisStore(Storage, Lock):
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         entry_keys = self._entry_keys
         sets = dict(zip(INDEX_LABELS, entry_keys[2:], strict=True))
         wanted = [(sets[name], _label_head(value)) for name, value in sorted(labels.items())]

@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..errors import (
-    InvalidArgument,
     InvalidKey,
     StoreConfigError,
     StoreNotConfigured,
@@ -45,6 +44,7 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
     due_cursor,
     parse_due_cursor,
@@ -269,8 +269,7 @@ class S3Storage(Storage):
         """Keys in key order; the cursor is the last key returned. The index's objects (``.index/``) are
         stepped over in one jump, so they cost no listing."""
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         await self._ready()
         index_dir = self.prefix + INDEX_DIR + "/"
         start = None if cursor is None else self.prefix + cursor
@@ -299,8 +298,7 @@ class S3Storage(Storage):
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         after = parse_due_cursor(cursor) if cursor is not None else None
         await self._ready()
         found, more = await self._index.due(prefix, float(until), after, limit)
@@ -311,8 +309,7 @@ class S3Storage(Storage):
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         await self._ready()
         keys, more = await self._index.find(prefix, dict(labels), cursor, limit)
         return Page(keys, keys[-1] if more else None)

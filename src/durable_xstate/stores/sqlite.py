@@ -51,9 +51,11 @@ from .base import (
     Versioned,
     check_labels,
     check_lease_key,
+    check_limit,
     check_size,
-    due_cursor,
+    due_key_page,
     is_inline_io,
+    key_page,
     parse_due_cursor,
     parse_io,
     validate_key,
@@ -330,8 +332,7 @@ class SQLiteStore(Storage, Lock):
 
     async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         clauses, params = _prefix_range(prefix)
         if cursor is not None:
             clauses.append("key > ?")
@@ -340,15 +341,13 @@ class SQLiteStore(Storage, Lock):
 
         def op(conn: sqlite3.Connection) -> Page:
             keys = [row[0] for row in conn.execute(sql, (*params, limit + 1))]
-            page = keys[:limit]
-            return Page(page, page[-1] if len(keys) > limit else None)
+            return key_page(keys, limit)
 
         return await self._run("list", op)
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         after = parse_due_cursor(cursor) if cursor is not None else None
         until_ms = due_limit(until)
         if until_ms is None or (after is not None and not storable_text(after[1])):
@@ -366,8 +365,7 @@ class SQLiteStore(Storage, Lock):
 
         def op(conn: sqlite3.Connection) -> Page:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
-            page = rows[:limit]
-            return Page([row[1] for row in page], due_cursor(*page[-1]) if len(rows) > limit else None)
+            return due_key_page(rows, limit)
 
         return await self._run("due_page", op, inline=True)
 
@@ -376,8 +374,7 @@ class SQLiteStore(Storage, Lock):
     ) -> Page:
         validate_prefix(prefix)
         check_labels(labels)
-        if limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, got {limit!r}")
+        check_limit(limit)
         if not all(storable_text(value) for value in labels.values()):
             return Page([], None)  # no entry can carry such a label (write refuses it)
         # with a label, a range scan of store_values_<label> in key order (SQLite picks the label)
@@ -395,8 +392,7 @@ class SQLiteStore(Storage, Lock):
 
         def op(conn: sqlite3.Connection) -> Page:
             keys = [row[0] for row in conn.execute(sql, (*params, limit + 1))]
-            page = keys[:limit]
-            return Page(page, page[-1] if len(keys) > limit else None)
+            return key_page(keys, limit)
 
         return await self._run("find_page", op, inline=True)
 
