@@ -52,6 +52,10 @@ LockOption = Annotated[
                  help="Lock URL, for stores that have no locks of their own (e.g. S3)."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+MachinesOption = Annotated[list[str] | None, typer.Option(
+    "--machine", "-m", metavar="MACHINE",
+    help="A machine whose actors may be advanced (file or package.module:attribute); repeat for more.",
+)]
 LockTimeoutOption = Annotated[
     float, typer.Option("--lock-timeout", metavar="SECONDS", help="How long to wait for the actor's lock.")
 ]

@@ -21,6 +21,7 @@ from .app import (
     DEFAULT_STORE,
     JsonFlag,
     LockOption,
+    MachinesOption,
     StoreOption,
     _friendly_errors,
     _library_logging,
@@ -204,10 +205,7 @@ def render_tick(console: Console, report: TickReport, *, indent: str = "") -> No
 @app.command()
 @_friendly_errors
 def tick(
-    machine: Annotated[list[str] | None, typer.Option(
-        "--machine", "-m", metavar="MACHINE",
-        help="A machine whose actors may be advanced (file or package.module:attribute); repeat for more.",
-    )] = None,
+    machine: MachinesOption = None,
     store: StoreOption = DEFAULT_STORE,
     lock: LockOption = None,
     as_json: JsonFlag = False,

@@ -17,7 +17,16 @@ import typer
 from ..loader import load_machine
 from ..machine.machine import StateMachine
 from ..persistence import WorkerStats, run_worker
-from .app import DEFAULT_STORE, CliError, LockOption, StoreOption, _friendly_errors, _opened, app
+from .app import (
+    DEFAULT_STORE,
+    CliError,
+    LockOption,
+    MachinesOption,
+    StoreOption,
+    _friendly_errors,
+    _opened,
+    app,
+)
 
 _FIELDS = ("event", "actor", "machine", "error")
 
@@ -96,10 +105,7 @@ async def _serve(
 @app.command()
 @_friendly_errors
 def worker(
-    machine: Annotated[list[str] | None, typer.Option(
-        "--machine", "-m", metavar="MACHINE",
-        help="A machine whose actors may be advanced (file or package.module:attribute); repeat for more.",
-    )] = None,
+    machine: MachinesOption = None,
     store: StoreOption = DEFAULT_STORE,
     lock: LockOption = None,
     poll: Annotated[float, typer.Option(
