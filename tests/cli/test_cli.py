@@ -48,23 +48,6 @@ states:
 """
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> str:
-    return f"file://{tmp_path / 'store'}"
-
-
-@pytest.fixture
-def toggle(tmp_path: Path) -> str:
-    path = tmp_path / "toggle.yaml"
-    path.write_text(TOGGLE_YAML)
-    return str(path)
-
-
 class FakeTime:
     """The wall clock the commands read (``time.time``), moved only by the test and by the commands' own
     ``asyncio.sleep``: what a test proves about timers does not depend on how fast the machine is."""
@@ -84,11 +67,6 @@ class FakeTime:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    return FakeTime(monkeypatch)
 
 
 def run(runner: CliRunner, *args: str) -> Any:

@@ -9,30 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import ok
 from typer.testing import CliRunner
 
 from durable_xstate import create_actor
 from durable_xstate.actors import DurableClock
-from durable_xstate.cli import app
 from durable_xstate.cli.timers import tick_store
 from durable_xstate.loader import load_machine
 from durable_xstate.persistence import PersistableActor, reindex
 from durable_xstate.stores import LockableStorage, MemoryStore, Versioned
-
-TOGGLE = """\
-id: toggle
-initial: off
-states:
-  off:
-    on:
-      FLIP: on
-  on:
-    after:
-      200: off
-    on:
-      FLIP: off
-"""
-
 
 SWITCH = """\
 id: toggle
@@ -53,19 +38,6 @@ def switch(tmp_path: Path) -> str:
     path = tmp_path / "switch.yaml"
     path.write_text(SWITCH)
     return str(path)
-
-
-@pytest.fixture
-def toggle(tmp_path: Path) -> str:
-    path = tmp_path / "toggle.yaml"
-    path.write_text(TOGGLE)
-    return str(path)
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return str(result.stdout)
 
 
 def ids(out: str) -> list[str]:

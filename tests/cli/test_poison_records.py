@@ -19,29 +19,6 @@ from test_hardening import POISON
 from durable_xstate.stores import IndexEntry
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> str:
-    return f"file://{tmp_path / 'store'}"
-
-
-@pytest.fixture
-def toggle(tmp_path: Path) -> str:
-    path = tmp_path / "toggle.json"
-    path.write_text(json.dumps({"id": "toggle", "initial": "off", "states": {
-        "off": {"on": {"FLIP": "on"}}, "on": {"after": {"200": "off"}, "on": {"FLIP": "off"}}}}))
-    return str(path)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    return FakeTime(monkeypatch)
-
-
 @pytest.mark.parametrize("name", sorted(POISON))
 def test_show_prints_one_line_for_a_poison_record(runner: CliRunner, store: str, name: str) -> None:
     write(store, "p.json", POISON[name])
