@@ -89,9 +89,8 @@ async def test_a_state_entered_after_a_promise_settles_emits_without_manual_coll
     actor.start()
     assert actor.events_to_emit == []
     settled.set()
-    for _ in range(100):
-        if actor.get_snapshot().value == "Notify":
-            break
+    deadline = time.monotonic() + HANG_SECONDS  # a cap for a hang only: the loop ends when the promise settles
+    while actor.get_snapshot().value != "Notify" and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert actor.get_snapshot().value == "Notify"
     assert [e.get_type() for e in actor.events_to_emit] == ["cmd.notify"]

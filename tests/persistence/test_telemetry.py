@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import MeterProvider
@@ -193,7 +194,7 @@ async def test_lock_waits_are_spanned_and_timed(otel: Otel) -> None:
 
     releasing = asyncio.create_task(release_soon())
     await with_persistable_actor(lambda a: a.send({"type": "ADD"}), id="o-3", storage=s, actor_creator=creator,
-                                 locking="read-write", acquire_lock_timeout=2.0)
+                                 locking="read-write", acquire_lock_timeout=HANG_SECONDS)  # a cap only
     await releasing
     load = otel.one("durable_xstate.load")
     acquire = otel.one("durable_xstate.lock.acquire")

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
-from harness import HELD, run_lock_race
+from harness import HELD, TIME_FACTOR, run_lock_race
 
 from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, UnsafePath, WriteConflict
 from durable_xstate.stores import Lease, SyncStore, open_backend, open_store
@@ -320,7 +320,7 @@ async def test_symlinked_lock_directory_or_lock_files_are_refused(tmp_path: Path
     assert got is not None and got.data == b"v"
 
 
-def _finishes(call: Callable[[], Awaitable[object]], seconds: float = 10.0) -> BaseException | object:
+def _finishes(call: Callable[[], Awaitable[object]], seconds: float = 10.0 * TIME_FACTOR) -> BaseException | object:
     """Run ``call`` in its own event loop on a daemon thread; fail if it has not finished in ``seconds``
     (a read blocked on a FIFO blocks its whole loop, so a timeout inside that loop could never fire)."""
     outcome: list[BaseException | object] = []
