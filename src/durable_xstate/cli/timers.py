@@ -15,7 +15,8 @@ from rich.text import Text
 from ..loader import load_machine
 from ..machine.machine import StateMachine
 from ..persistence import RunDueResult, StoredRecord, Timer, cleanup, run_due
-from ..persistence.index import due_keys, next_due_key
+from ..persistence.index import due_keys
+from ..persistence.index import next_due as next_due_actor
 from ..stores import LockableStorage
 from .app import (
     DEFAULT_STORE,
@@ -141,7 +142,7 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
             later.append((actor_id, after.next_due_at))
     report.deleted = await cleanup(store, now_ms=now)
     if store.indexes:  # the index names the next due actor; nothing else was read
-        upcoming = await _next_due(store, now)
+        upcoming = await next_due_actor(store, "", now)
         if upcoming is not None:
             later.append(upcoming)
     if later:
@@ -158,16 +159,6 @@ async def _due_records(store: LockableStorage, now: float) -> list[_Listed]:
     async for key in due_keys(store, "", now):
         found.extend(await _read_listed(store, key))
     return found
-
-
-async def _next_due(store: LockableStorage, now: float) -> tuple[str, float] | None:
-    """(id, due time) of the actor due first after ``now``, from the index."""
-    key = await next_due_key(store, "", now)
-    listed = await _read_listed(store, key) if key is not None else []
-    record = listed[0].record if listed else None
-    if record is None or record.next_due_at is None or record.next_due_at <= now:
-        return None  # none, or a stale or unreadable entry: no guess rather than a wrong one
-    return listed[0].actor_id, record.next_due_at
 
 
 def render_tick(console: Console, report: TickReport, *, indent: str = "") -> None:

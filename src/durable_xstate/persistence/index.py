@@ -19,7 +19,7 @@ from ..errors import RecordError, WriteConflict
 from ..stores.base import IndexEntry, LockableStorage, due_cursor
 from .record import StoredRecord
 
-__all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due_key", "reindex", "state_label"]
+__all__ = ["RECORD_SUFFIX", "due_keys", "index_entry", "next_due", "next_due_key", "reindex", "state_label"]
 
 RECORD_SUFFIX = ".json"
 _NO_VALUE = object()  # a snapshot without a "value"
@@ -80,6 +80,23 @@ async def next_due_key(store: LockableStorage, prefix: str, after: float) -> str
         return None
     page = await store.due_page(prefix, math.inf, due_cursor(after, _LAST), 1)
     return page.keys[0] if page.keys else None
+
+
+async def next_due(store: LockableStorage, prefix: str, after: float) -> tuple[str, float] | None:
+    """(actor id, due time) of the actor due first strictly after ``after`` (epoch ms), as its record says;
+    None when nothing is, when the store keeps no index, or when the entry is stale or its record
+    unreadable (no guess rather than a wrong one: the next pass sees the truth, run_due reports poison)."""
+    key = await next_due_key(store, prefix, after)
+    stored = await store.read(key) if key is not None else None
+    if key is None or stored is None:
+        return None
+    try:
+        due = index_entry(StoredRecord.decode(stored.data, key=key, version=stored.version)).due
+    except RecordError:
+        return None
+    if due is None or due <= after:
+        return None
+    return key[: -len(RECORD_SUFFIX)], due
 
 
 async def reindex(store: LockableStorage, prefix: str = "") -> tuple[int, dict[str, BaseException]]:

@@ -17,11 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgument, RecordError, StoreError
+from ..errors import InvalidArgument, StoreError
 from ..machine.machine import StateMachine
 from ..stores.base import LockableStorage
-from .index import index_entry, next_due_key
-from .record import StoredRecord
+from .index import next_due
 from .scheduler import MachineResolver, cleanup, run_due
 
 __all__ = ["WorkerStats", "machine_resolver", "run_worker", "seconds_until_next_due"]
@@ -56,17 +55,10 @@ async def seconds_until_next_due(store: LockableStorage, now: float, poll: float
     """How long a worker that ran a pass at ``now`` (epoch ms) may sleep: until the record whose index
     entry is due first after ``now`` is due, never longer than ``poll`` (so a new, earlier timer written by
     another process is noticed within ``poll``), and ``poll`` on a store without an index or with nothing due."""
-    key = await next_due_key(store, prefix, now)
-    if key is None:
+    found = await next_due(store, prefix, now)
+    if found is None:
         return poll
-    try:
-        stored = await store.read(key)
-        record = StoredRecord.decode(stored.data, key=key, version=stored.version) if stored is not None else None
-    except RecordError:
-        return poll  # a poison record: run_due reports it; it must not make the worker spin
-    due = index_entry(record).due if record is not None else None
-    if due is None or due <= now:
-        return poll  # a stale entry (the record changed meanwhile): the next pass sees the truth
+    due = found[1]
     return max(0.0, min(poll, (due - now) / 1000))
 
 
