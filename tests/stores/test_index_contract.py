@@ -1,7 +1,5 @@
 """The index contract (issue 13): a value's index entry is written with it, and due / labelled listings
-answer from the index, on every backend that keeps one (``store.indexes``), each on its real server.
-
-A backend that keeps no index says so: its ``due_page`` / ``find_page`` raise ImplementationMissing.
+answer from the index, on every backend (each keeps one: ``store.indexes``), each on its real server.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from durable_xstate.errors import ImplementationMissing, InvalidArgument, WriteConflict
+from durable_xstate.errors import InvalidArgument, WriteConflict
 from durable_xstate.stores import IndexEntry, LockableStorage
 
 
@@ -43,19 +41,13 @@ def entry(due: float | None, **labels: str) -> IndexEntry:
     return IndexEntry(due, labels)
 
 
-async def test_a_store_without_an_index_says_so(store: LockableStorage) -> None:
-    if store.indexes:
-        assert (await store.due_page("", 0.0)).keys == []
-        return
-    with pytest.raises(ImplementationMissing):
-        await store.due_page("", 0.0)
-    with pytest.raises(ImplementationMissing):
-        await store.find_page("", {"status": "active"})
+async def test_every_backend_keeps_an_index(store: LockableStorage) -> None:
+    assert store.indexes  # else run_due, tick and list read every record (the tests below would be moot)
+    assert (await store.due_page("", 0.0)).keys == []
+    assert (await store.find_page("", {"status": "active"})).keys == []
 
 
 async def test_due_keys_come_earliest_first_and_only_up_to_until(store: LockableStorage) -> None:
-    if not store.indexes:
-        return
     await store.write("a.json", b"a", index=entry(300.0, status="active"))
     await store.write("b.json", b"b", index=entry(100.0, status="active"))
     await store.write("c.json", b"c", index=entry(None, status="done"))
@@ -68,8 +60,6 @@ async def test_due_keys_come_earliest_first_and_only_up_to_until(store: Lockable
 
 
 async def test_the_entry_follows_every_write_and_delete(store: LockableStorage) -> None:
-    if not store.indexes:
-        return
     v1 = await store.write("k.json", b"1", index=entry(100.0, machine="m", status="active", state="a"))
     assert await all_due(store, "", 150.0) == ["k.json"]
     v2 = await store.write("k.json", b"2", v1, index=entry(500.0, machine="m", status="active", state="b"))
@@ -91,8 +81,6 @@ async def test_the_entry_follows_every_write_and_delete(store: LockableStorage) 
 
 
 async def test_listings_respect_the_prefix_and_every_label(store: LockableStorage) -> None:
-    if not store.indexes:
-        return
     await store.write("orders/1.json", b"x", index=entry(1.0, machine="order", status="active", state="cart"))
     await store.write("orders/2.json", b"x", index=entry(2.0, machine="order", status="done", state="paid"))
     await store.write("users/1.json", b"x", index=entry(1.0, machine="user", status="active", state="new"))
@@ -104,8 +92,6 @@ async def test_listings_respect_the_prefix_and_every_label(store: LockableStorag
 
 
 async def test_bad_labels_and_cursors_are_invalid_arguments(store: LockableStorage) -> None:
-    if not store.indexes:
-        return
     with pytest.raises(InvalidArgument):
         await store.write("k.json", b"x", index=IndexEntry(1.0, {"colour": "red"}))
     assert await store.read("k.json") is None  # nothing written
@@ -132,8 +118,6 @@ entries = st.one_of(
 async def test_the_index_answers_what_the_last_writes_say(
     store: LockableStorage, writes: list[tuple[str, IndexEntry | None]], until: int, limit: int
 ) -> None:
-    if not store.indexes:
-        return
     prefix = f"p{next(_examples)}/"  # the store lives across examples: each example its own keys
     last: dict[str, Any] = {}
     versions: dict[str, str] = {}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..actors.clock import DurableClock
 from ..errors import InvalidArgument, RecordError
 from ..stores.base import LockableStorage
 from .record import StoredRecord, parse_json
@@ -234,8 +235,6 @@ def replay(
         raise InvalidArgument(
             f"replay of {record.id!r}: revision {end} is not in the journal ({base.revision}..{found[-1].revision})"
         )
-    from ..actors.clock import DurableClock
-
     actor = actor_creator(record.id, base.snapshot)
     actor.use_clock(DurableClock(lambda: 0.0))  # time stands still: journaled timer events are replayed as events
     actor.start()
