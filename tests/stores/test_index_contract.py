@@ -8,10 +8,11 @@ import itertools
 from typing import Any
 
 import pytest
+from harness import HELD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from durable_xstate.errors import InvalidArgument, WriteConflict
+from durable_xstate.errors import InvalidArgument, LeaseLost, WriteConflict
 from durable_xstate.stores import IndexEntry, LockableStorage
 
 
@@ -78,6 +79,21 @@ async def test_the_entry_follows_every_write_and_delete(store: LockableStorage) 
     await store.delete("k.json")
     assert await all_due(store, "", 1e15) == []
     assert await all_found(store, "", {"status": "active"}) == []
+
+
+async def test_fenced_writes_carry_the_entry_and_a_stale_lease_changes_none(store: LockableStorage) -> None:
+    old = await store.acquire("k.json", "a", HELD, HELD)
+    v = await store.write("k.json", b"1", lease=old, index=IndexEntry(1.0, {"state": "one"}))
+    await store.release(old)
+    new = await store.acquire("k.json", "b", HELD, HELD)
+    with pytest.raises(LeaseLost):
+        await store.write("k.json", b"2", v, lease=old, index=IndexEntry(2.0, {"state": "two"}))
+    assert (await store.due_page("", 1.0)).keys == ["k.json"]
+    assert (await store.find_page("", {"state": "two"})).keys == []
+    await store.write("k.json", b"3", v, lease=new, index=IndexEntry(3.0, {"state": "three"}))
+    assert (await store.due_page("", 2.0)).keys == []
+    assert (await store.find_page("", {"state": "three"})).keys == ["k.json"]
+    await store.release(new)
 
 
 async def test_listings_respect_the_prefix_and_every_label(store: LockableStorage) -> None:

@@ -252,21 +252,3 @@ async def test_nan_and_infinite_due_times(tmp_path: Path) -> None:
         assert (await store.due_page("", math.inf, page.cursor)).keys == ["inf.json"]
     finally:
         await store.close()
-
-
-async def test_fenced_writes_carry_the_entry_and_a_stale_lease_changes_none(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
-    try:
-        old = await store.acquire("k.json", "a", HELD, HELD)
-        v = await store.write("k.json", b"1", lease=old, index=IndexEntry(1.0, {"state": "one"}))
-        await store.release(old)
-        new = await store.acquire("k.json", "b", HELD, HELD)
-        with pytest.raises(LeaseLost):
-            await store.write("k.json", b"2", v, lease=old, index=IndexEntry(2.0, {"state": "two"}))
-        assert (await store.due_page("", 1.0)).keys == ["k.json"]
-        assert (await store.find_page("", {"state": "two"})).keys == []
-        await store.write("k.json", b"3", v, lease=new, index=IndexEntry(3.0, {"state": "three"}))
-        assert (await store.due_page("", 2.0)).keys == []
-        assert (await store.find_page("", {"state": "three"})).keys == ["k.json"]
-    finally:
-        await store.close()
