@@ -426,10 +426,9 @@ class PostgresStore(Storage, Lock):
 
         await self._run("delete", work)
 
-    async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
-        validate_prefix(prefix)
-        check_limit(limit)
-        query = self._sql_list
+    def _key_range(self, query: str, prefix: str, cursor: str | None) -> tuple[str, list[Any]]:
+        """``query`` (which binds the namespace and the prefix) narrowed to the keys with ``prefix`` after
+        ``cursor``, and its parameters."""
         params: list[Any] = [self.prefix, prefix]
         upper = _successor(prefix)
         if upper is not None:
@@ -438,6 +437,12 @@ class PostgresStore(Storage, Lock):
         if cursor is not None:
             query += " AND key > %s"
             params.append(cursor)
+        return query, params
+
+    async def list_page(self, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> Page:
+        validate_prefix(prefix)
+        check_limit(limit)
+        query, params = self._key_range(self._sql_list, prefix, cursor)
         query += " ORDER BY key LIMIT %s"
         params.append(limit + 1)
 
@@ -492,15 +497,7 @@ class PostgresStore(Storage, Lock):
             return Page([], None)  # no entry can carry such a label (write refuses it)
         seek = next((name for name in _SEEK_ORDER if name in labels), None)
         if seek is None:  # every key with an entry: the primary key's order, filtered
-            query = self._sql_find
-            params: list[Any] = [self.prefix, prefix]
-            upper = _successor(prefix)
-            if upper is not None:
-                query += " AND key < %s"
-                params.append(upper)
-            if cursor is not None:
-                query += " AND key > %s"
-                params.append(cursor)
+            query, params = self._key_range(self._sql_find, prefix, cursor)
             query += " AND indexed ORDER BY key LIMIT %s"
         else:  # a range of <table>_values_<seek>: md5(v) || '/' || [max(prefix, cursor), successor(prefix))
             expr, value = _label_key(seek), labels[seek]
@@ -519,8 +516,7 @@ class PostgresStore(Storage, Lock):
             query += f" ORDER BY {expr} LIMIT %s"
         params.append(limit + 1)
         rows = await self._keys("find_page", query, params)
-        page = [str(row[0]) for row in rows[:limit]]
-        return Page(page, page[-1] if len(rows) > limit else None)
+        return key_page([str(row[0]) for row in rows], limit)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:

@@ -334,16 +334,7 @@ class SQLiteStore(Storage, Lock):
         validate_prefix(prefix)
         check_limit(limit)
         clauses, params = _prefix_range(prefix)
-        if cursor is not None:
-            clauses.append("key > ?")
-            params.append(cursor)
-        sql = f"SELECT key FROM store_values WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
-
-        def op(conn: sqlite3.Connection) -> Page:
-            keys = [row[0] for row in conn.execute(sql, (*params, limit + 1))]
-            return key_page(keys, limit)
-
-        return await self._run("list", op)
+        return await self._run("list", _keys_after(clauses, params, cursor, limit))
 
     async def due_page(self, prefix: str, until: float, cursor: str | None = None, limit: int = 1000) -> Page:
         validate_prefix(prefix)
@@ -385,16 +376,7 @@ class SQLiteStore(Storage, Lock):
             if name in labels:
                 clauses.append(f"{name} = ?")
                 params.append(labels[name])
-        if cursor is not None:
-            clauses.append("key > ?")
-            params.append(cursor)
-        sql = f"SELECT key FROM store_values WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
-
-        def op(conn: sqlite3.Connection) -> Page:
-            keys = [row[0] for row in conn.execute(sql, (*params, limit + 1))]
-            return key_page(keys, limit)
-
-        return await self._run("find_page", op, inline=True)
+        return await self._run("find_page", _keys_after(clauses, params, cursor, limit), inline=True)
 
     # ------------------------------------------------------------------ lock
     async def try_acquire(self, key: str, owner: str, lease_seconds: float) -> Lease | None:
@@ -513,6 +495,21 @@ _SQL_UPDATE = (
     f"UPDATE store_values SET data = ?, version = ?, {', '.join(f'{c} = ?' for c in ENTRY_COLUMNS)}"
     " WHERE key = ? AND version = ?"
 )
+
+
+def _keys_after(
+    clauses: list[str], params: list[Any], cursor: str | None, limit: int
+) -> Callable[[sqlite3.Connection], Page]:
+    """The work of one page of keys matching ``clauses``, in key order, after ``cursor``."""
+    if cursor is not None:
+        clauses = [*clauses, "key > ?"]
+        params = [*params, cursor]
+    sql = f"SELECT key FROM store_values WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
+
+    def op(conn: sqlite3.Connection) -> Page:
+        return key_page([row[0] for row in conn.execute(sql, (*params, limit + 1))], limit)
+
+    return op
 
 
 def _prefix_range(prefix: str) -> tuple[list[str], list[Any]]:
