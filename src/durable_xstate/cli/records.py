@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -15,13 +14,12 @@ from rich.text import Text
 
 from ..errors import (
     RecordError,
-    StoreUnavailable,
 )
 from ..persistence import StoredRecord
-from ..persistence.index import index_entry, state_label
 from ..persistence.index import reindex as reindex_store
+from ..persistence.index import state_label
+from ..persistence.listing import ListedActor, list_actors
 from ..persistence.record import parse_json
-from ..stores import LockableStorage
 from .app import (
     _OWNER,
     DEFAULT_STORE,
@@ -69,35 +67,6 @@ def show(
     render_record(_stdout(), record)
 
 
-@dataclass
-class _Listed:
-    actor_id: str
-    record: StoredRecord | None
-    problem: str | None = None
-
-
-async def _all_records(store: LockableStorage) -> list[_Listed]:
-    found: list[_Listed] = []
-    keys = sorted([key async for key in store.list()])
-    for key in keys:
-        found.extend(await _read_listed(store, key))
-    return found
-
-
-async def _read_listed(store: LockableStorage, key: str) -> list[_Listed]:
-    """The record at ``key`` as a listing row (none if it is not a record or was deleted meanwhile)."""
-    if not key.endswith(".json"):
-        return []
-    actor_id = key[: -len(".json")]
-    try:
-        stored = await store.read(key)
-        if stored is None:  # deleted while we listed
-            return []
-        return [_Listed(actor_id, StoredRecord.decode(stored.data, key=key, version=stored.version))]
-    except (RecordError, StoreUnavailable) as err:  # one bad value must not hide the others
-        return [_Listed(actor_id, None, _one_line(err))]
-
-
 @app.command("list")
 @_friendly_errors
 def list_(
@@ -124,9 +93,9 @@ def list_(
         except ValueError:
             raise CliError(f"--state {state!r} is neither a state name nor JSON") from None
 
-    async def run() -> tuple[list[_Listed], bool]:
+    async def run() -> tuple[list[ListedActor], bool]:
         async with _opened(store, lock) as opened:
-            return await _listing(opened, labels, prefix, after, limit)
+            return await list_actors(opened, labels, prefix=prefix, after=after, limit=limit)
 
     listed, more = asyncio.run(run())
     now = time.time() * 1000
@@ -143,12 +112,12 @@ def list_(
     for item in listed:
         record = item.record
         if record is None:  # its problem goes on a line of its own below the table
-            table.add_row(Text(item.actor_id), Text("-"), Text("-"),
+            table.add_row(Text(item.id), Text("-"), Text("-"),
                           Text("unreadable", style="bold red"), Text("-"), Text("-"), Text("-"))
             continue
         snapshot = record.snapshot or {}
         table.add_row(
-            Text(item.actor_id),
+            Text(item.id),
             Text(_machine_name(record)),
             Text(format_value(snapshot.get("value"))),
             _status_text(snapshot.get("status", "-")),
@@ -159,50 +128,18 @@ def list_(
     console.print(table)
     for item in listed:
         if item.record is None:
-            console.print(Text(f"unreadable {item.actor_id}: {item.problem}", style="red"))
+            console.print(Text(f"unreadable {item.id}: {_one_line(item.error) if item.error else '-'}", style="red"))
     if more:
-        console.print(Text(f"more: --after {listed[-1].actor_id}", style="dim"))
+        console.print(Text(f"more: --after {listed[-1].id}", style="dim"))
 
 
-def _labels_of(record: StoredRecord) -> dict[str, str]:
-    return dict(index_entry(record).labels)
-
-
-async def _listing(
-    store: LockableStorage, labels: dict[str, str], prefix: str, after: str | None, limit: int
-) -> tuple[list[_Listed], bool]:
-    """Up to ``limit`` records (ids after ``after``) having ``labels``, and whether there are more."""
-    cursor = None if after is None else f"{after}.json"
-    found: list[_Listed] = []
-    if labels and store.indexes:  # a page of the index: costs what it lists
-        while len(found) <= limit:
-            page = await store.find_page(prefix, labels, cursor, limit + 1 - len(found))
-            for key in page.keys:
-                found.extend(await _read_listed(store, key))
-            if page.cursor is None:
-                break
-            cursor = page.cursor
-        return found[:limit], len(found) > limit
-    keys = sorted([key async for key in store.list(prefix)])  # no index to ask: read and filter
-    for key in keys:
-        if cursor is not None and key <= cursor:
-            continue
-        for item in await _read_listed(store, key):
-            if labels and (item.record is None or not labels.items() <= _labels_of(item.record).items()):
-                continue
-            found.append(item)
-        if len(found) > limit:
-            break
-    return found[:limit], len(found) > limit
-
-
-def _listed_json(item: _Listed) -> dict[str, Any]:
+def _listed_json(item: ListedActor) -> dict[str, Any]:
     record = item.record
     if record is None:
-        return {"id": item.actor_id, "error": item.problem}
+        return {"id": item.id, "error": _one_line(item.error) if item.error else None}
     snapshot = record.snapshot or {}
     return {
-        "id": item.actor_id,
+        "id": item.id,
         "machine": {"id": record.machine_id, "version": record.machine_version},
         "value": snapshot.get("value"),
         "status": snapshot.get("status"),

@@ -17,6 +17,7 @@ from ..machine.machine import StateMachine
 from ..persistence import RunDueResult, StoredRecord, Timer, cleanup, run_due
 from ..persistence.index import due_keys
 from ..persistence.index import next_due as next_due_actor
+from ..persistence.listing import ListedActor, all_actors, read_listed
 from ..stores import LockableStorage
 from .app import (
     DEFAULT_STORE,
@@ -32,7 +33,6 @@ from .app import (
     _stdout,
     app,
 )
-from .records import _all_records, _Listed, _read_listed
 from .render import (
     _dumps,
     _event_text,
@@ -102,18 +102,18 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
     for item in await _due_records(store, now):
         record = item.record
         if record is None:
-            report.unreadable.append((item.actor_id, item.problem or ""))
+            report.unreadable.append((item.id, _one_line(item.error) if item.error else ""))
             continue
         next_due = record.next_due_at
         if next_due is None:
             continue
         if next_due > now:
-            later.append((item.actor_id, next_due))
+            later.append((item.id, next_due))
         elif resolve(record.machine_id, record.machine_version) is None:
-            report.skipped.append((item.actor_id, f"machine {_machine_name(record)} was not given "
+            report.skipped.append((item.id, f"machine {_machine_name(record)} was not given "
                                                   f"(--machine; given: {known})"))
         else:
-            due[item.actor_id] = record
+            due[item.id] = record
     result = await run_due(store, resolve, now_ms=now) if due else RunDueResult()
     fired = set(result)
     for actor_id, before in due.items():
@@ -150,14 +150,16 @@ async def tick_store(store: LockableStorage, machines: list[StateMachine], *, no
     return report
 
 
-async def _due_records(store: LockableStorage, now: float) -> list[_Listed]:
+async def _due_records(store: LockableStorage, now: float) -> list[ListedActor]:
     """The records that may be due at ``now``: what the index says is due (a stale entry is re-checked
     by the caller), or every record of a store without an index."""
     if not store.indexes:
-        return await _all_records(store)
-    found: list[_Listed] = []
+        return await all_actors(store)
+    found: list[ListedActor] = []
     async for key in due_keys(store, "", now):
-        found.extend(await _read_listed(store, key))
+        item = await read_listed(store, key)
+        if item is not None:
+            found.append(item)
     return found
 
 

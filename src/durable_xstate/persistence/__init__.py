@@ -1,8 +1,9 @@
-"""Durable actors: the stored record, PersistableActor, with_persistable_actor, running due timers, and the worker that runs them."""
+"""Durable actors: the stored record, PersistableActor, with_persistable_actor, running due timers, and the worker that runs them, listing them."""
 
 from .actor import Locking, OnError, PersistableActor, with_persistable_actor
 from .index import reindex
 from .journal import JournalEntry, JournalPolicy, ReplayReport, journal, replay
+from .listing import ListedActor, list_actors
 from .record import RECORD_FORMAT, StoredRecord, Timer
 from .scheduler import RunDueResult, cleanup, run_due
 from .worker import WorkerStats, machine_resolver, run_worker, seconds_until_next_due
@@ -11,6 +12,7 @@ __all__ = [
     "RECORD_FORMAT",
     "JournalEntry",
     "JournalPolicy",
+    "ListedActor",
     "Locking",
     "OnError",
     "PersistableActor",
@@ -21,6 +23,7 @@ __all__ = [
     "WorkerStats",
     "cleanup",
     "journal",
+    "list_actors",
     "machine_resolver",
     "reindex",
     "replay",
