@@ -10,6 +10,7 @@
     durable-xstate reindex                               write every actor's index entry again
     durable-xstate delete ID --yes                       delete an actor's record
     durable-xstate diagram MACHINE [ID]                  a Mermaid state diagram, ID's active states marked
+    durable-xstate serve [-m MACHINE ...] [--port N]     a local web inspector of the store's actors
     durable-xstate demo                                  an order machine, one short-lived process per event
 
 MACHINE is a JSON/YAML config file or ``package.module:attribute`` (see :mod:`durable_xstate.loader`).
@@ -18,12 +19,12 @@ and ``--lock URL`` for stores without locks of their own. Errors from the librar
 and exit with status 1.
 
 Modules: ``app`` (the Typer app, options, plumbing), ``render`` (tables and values), ``step`` (send),
-``records`` (show, list, reindex, delete), ``journal`` (history, replay), ``timers`` (tick), ``worker`` (worker), ``machines`` (diagram, demo).
+``records`` (show, list, reindex, delete), ``journal`` (history, replay), ``timers`` (tick), ``worker`` (worker), ``machines`` (diagram, demo), ``serve`` (the web inspector).
 """
 
 from __future__ import annotations
 
-from . import journal, machines, records, step, timers, worker  # noqa: F401  (each registers its commands on the app)
+from . import journal, machines, records, serve, step, timers, worker  # noqa: F401  (each registers its commands on the app)
 from .app import DEFAULT_STORE, CliError, app, normalize_store_url
 from .render import format_value, render_record
 from .step import StepOutcome, apply_event

@@ -13,19 +13,11 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
-from ..persistence import StoredRecord, Timer
-
+from ..describe import state_text, timer_name
+from ..persistence import StoredRecord
 
 # ---------------------------------------------------------------------------------------------- formatting
-def format_value(value: Any) -> str:
-    """A state value in one line: ``cart``, ``fulfilment.packing.picking, fulfilment.invoicing.drafting``."""
-    if isinstance(value, Mapping):
-        leaves: list[str] = []
-        for key, sub in value.items():
-            inner = format_value(sub)
-            leaves += [f"{key}.{leaf}" for leaf in inner.split(", ")] if inner else [str(key)]
-        return ", ".join(leaves)
-    return "" if value is None else str(value)
+format_value = state_text
 
 
 def _iso(ms: float) -> str:
@@ -52,18 +44,7 @@ def _when(ms: float | None, now_ms: float) -> str:
     return "-" if ms is None else f"{_iso(ms)} ({_relative(ms - now_ms)})"
 
 
-def _timer_name(timer: Timer, machine_id: str | None = None) -> str:
-    """``after paymentTimeout (awaitingPayment)`` for an ``after`` timer, else the event type."""
-    event_type = str(timer.event.get("type", "?"))
-    prefix = "xstate.after."
-    if machine_id and event_type.startswith(prefix):
-        rest = event_type[len(prefix):]
-        for marker in (f".{machine_id}.", f".{machine_id}"):
-            delay, found, state = rest.partition(marker)
-            if found and (marker.endswith(".") or not state):
-                unit = "ms" if delay.replace(".", "", 1).isdigit() else ""
-                return f"after {delay}{unit} ({state or machine_id})"
-    return event_type
+_timer_name = timer_name
 
 
 def _event_text(event: Mapping[str, Any]) -> str:
