@@ -73,7 +73,8 @@ def actor_summary(item: ListedActor) -> dict[str, Any]:
     """A row of the actor list."""
     record = item.record
     if record is None:
-        return {"id": item.id, "error": " ".join(str(item.error).split()) if item.error else "unreadable"}
+        error = item.error
+        return {"id": item.id, "error": f"{type(error).__name__}: {' '.join(str(error).split())}" if error else "unreadable"}
     snapshot = record.snapshot or {}
     return {
         "id": item.id,
