@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ORDER, changed_order_machine, fill
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from order_store import ORDER, changed_order_machine, fill
 from starlette.testclient import TestClient
 
 from durable_xstate.inspector import create_app
