@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from durable_xstate.cli.step import apply_event
@@ -36,7 +37,8 @@ def fill(url: str, actors: dict[str, list[dict[str, Any]]] = ACTORS, machine: St
         finally:
             await store.close()
 
-    asyncio.run(run())
+    with ThreadPoolExecutor(1) as thread:  # its own loop, even beside Playwright's (which runs one here)
+        thread.submit(asyncio.run, run()).result()
 
 
 def changed_order_machine() -> StateMachine:

@@ -47,6 +47,14 @@ function show(sel, on) { $(sel).hidden = !on; }
 
 function json(value) { return value === undefined ? "" : JSON.stringify(value, null, 2); }
 
+function duration(ms) {
+  const s = Math.abs(ms) / 1000;
+  if (s < 1) return `${ms} ms`;
+  const units = [[86400, "d"], [3600, "h"], [60, "m"], [1, "s"]];
+  const [size, unit] = units.find(([size]) => s >= size);
+  return `${Number((s / size).toFixed(1))}${unit}`;
+}
+
 function when(ms) {
   if (ms === null || ms === undefined) return "-";
   const delta = ms - Date.now();
@@ -159,7 +167,7 @@ function renderTimers(timers) {
   body.replaceChildren();
   for (const t of timers) {
     const row = el("tr");
-    row.append(el("td", when(t.dueAt)), el("td", t.name), el("td", `${t.delay} ms`));
+    row.append(el("td", when(t.dueAt)), el("td", t.name), el("td", duration(t.delay)));
     body.append(row);
   }
   show("#timers", timers.length > 0);
