@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from durable_xstate import LockTimeout, WriteConflict, assign, create_actor, setup, with_persistable_actor
+from durable_xstate import (
+    LockTimeout,
+    WriteConflict,
+    assign,
+    create_actor,
+    setup,
+    with_persistable_actor,
+)
 from durable_xstate.stores import open_store
 
 REQUESTS = 20
