@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import load_example
+from examples_support import load_example
 from fastapi.testclient import TestClient
 
 from durable_xstate.persistence import journal

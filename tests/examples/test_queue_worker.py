@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_example
+from examples_support import load_example
 
 from durable_xstate.persistence import journal
 from durable_xstate.stores import open_store
