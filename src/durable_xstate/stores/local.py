@@ -3,7 +3,7 @@
 Each value is one file under the root at the key's path (``orders/42.json`` ->
 ``<root>/orders/42.json``) holding exactly the value's bytes, so a record is plain JSON that ``jq`` or
 another program reads as it is. The version is not stored beside the value but derived from the file
-itself: its inode number, its modification time in nanoseconds and a hash of its bytes
+itself: its inode number, its modification time in nanoseconds, its size and a CRC-32 of its bytes
 (:func:`file_version`). A write puts the data in a temporary file in the same directory, sets its
 modification time to a fresh stamp (later than the replaced file's), fsyncs it and renames it over the
 old one (``os.replace``, then an fsync of the directory): one rename, so a crash leaves the old file or
@@ -38,6 +38,7 @@ import re
 import secrets
 import stat
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
@@ -653,10 +654,10 @@ _PRESENT = Versioned(b"", "")  # what ``_read_sync`` answers for ``exists`` of a
 
 
 def file_version(info: os.stat_result, data: bytes) -> str:
-    """The version of a plain value file: ``<inode>.<mtime_ns>.<hash>`` (hexadecimal; the hash is a 64-bit
-    BLAKE2b of the bytes). Every write makes a new inode with a later modification time; the hash makes
-    a file rewritten in place by another program within one clock tick differ too."""
-    return f"{info.st_ino:x}.{info.st_mtime_ns:x}.{hashlib.blake2b(data, digest_size=8).hexdigest()}"
+    """The version of a plain value file: ``<inode>.<mtime_ns>.<size>.<crc32>`` (hexadecimal; size and CRC-32
+    of the bytes read). Every write of ours makes a new inode with a later modification time; the size
+    and checksum tell apart contents that another program rewrote in place within one clock tick."""
+    return f"{info.st_ino:x}.{info.st_mtime_ns:x}.{len(data):x}.{zlib.crc32(data):08x}"
 
 
 def decode_value(info: os.stat_result, blob: bytes) -> Versioned:
