@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -311,8 +312,10 @@ _OPEN_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 class PlainFile:
-    """os/fcntl calls on the library's file layout: a header line with the version, then the data;
-    writes under an flock, through a temp file, fsync, rename and fsync of the directory."""
+    """os/fcntl calls on the library's file layout: the file holds the value's bytes, the version is
+    derived from the file (inode, modification time in ns, BLAKE2b of the bytes; a file of the previous
+    format carries it in a header line); writes under an flock, through a temp file given a fresh
+    modification time, fsync, rename and fsync of the directory."""
 
     is_async = False
 
@@ -326,33 +329,37 @@ class PlainFile:
     def _lock_base(self, key: str) -> str:
         return os.path.join(self.locks, hashlib.sha256(key.encode()).hexdigest())
 
-    def read(self, key: str) -> tuple[bytes, str] | None:
+    @staticmethod
+    def _load(path: str) -> tuple[bytes, str, int] | None:
+        """(data, version, mtime_ns) of the file, or None when missing."""
         try:
-            with open(self._path(key), "rb") as f:
+            with open(path, "rb") as f:
+                info = os.fstat(f.fileno())
                 blob = f.read()
         except FileNotFoundError:
             return None
-        end = blob.index(b"\n", len(MAGIC))
-        return blob[end + 1 :], blob[len(MAGIC) : end].decode()
+        if blob.startswith(MAGIC):  # the previous format
+            end = blob.index(b"\n", len(MAGIC))
+            return blob[end + 1 :], blob[len(MAGIC) : end].decode(), info.st_mtime_ns
+        return blob, f"{info.st_ino:x}.{info.st_mtime_ns:x}.{len(blob):x}.{zlib.crc32(blob):08x}", info.st_mtime_ns
+
+    def read(self, key: str) -> tuple[bytes, str] | None:
+        found = self._load(self._path(key))
+        return None if found is None else found[:2]
 
     @staticmethod
-    def _version(path: str) -> str | None:
-        try:
-            with open(path, "rb") as f:
-                head = f.read(len(MAGIC) + 64)
-        except FileNotFoundError:
-            return None
-        return head[len(MAGIC) : head.index(b"\n", len(MAGIC))].decode()
-
-    @staticmethod
-    def _replace(path: str, blob: bytes) -> None:
+    def _replace(path: str, blob: bytes, stamp: int | None = None) -> os.stat_result | None:
         directory = os.path.dirname(path)
         tmp = os.path.join(directory, ".tmp-" + secrets.token_hex(8))
         fd = os.open(tmp, _OPEN_TMP, 0o666)
+        info = None
         try:
             view = memoryview(blob)
             while view:
                 view = view[os.write(fd, view) :]
+            if stamp is not None:
+                os.utime(fd, ns=(stamp, stamp))
+                info = os.fstat(fd)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -362,6 +369,7 @@ class PlainFile:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+        return info
 
     @staticmethod
     def _lease(base: str) -> tuple[str | None, int, float]:
@@ -380,11 +388,12 @@ class PlainFile:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if token is not None and self._lease(base)[1] != token:
                 raise StaleToken(key)
-            if self._version(path) != expected:
+            found = self._load(path)
+            if (None if found is None else found[1]) != expected:
                 return None
-            version = f"{time.time_ns():x}-{secrets.token_hex(6)}"
-            self._replace(path, MAGIC + version.encode() + b"\n" + data)
-            return version
+            info = self._replace(path, data, max(time.time_ns(), found[2] + 1 if found else 0))
+            assert info is not None
+            return f"{info.st_ino:x}.{info.st_mtime_ns:x}.{len(data):x}.{zlib.crc32(data):08x}"
         finally:
             os.close(fd)
 

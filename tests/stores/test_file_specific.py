@@ -17,21 +17,22 @@ from harness import HELD, TIME_FACTOR, run_lock_race
 
 from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, UnsafePath, WriteConflict
 from durable_xstate.stores import Lease, SyncStore, open_backend, open_store
-from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, from_url
+from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, file_version, from_url
 
 
 def url_of(root: Path) -> str:
     return "file://" + quote(str(root))
 
 
-async def test_value_file_carries_its_version_and_no_temp_file_is_left(tmp_path: Path) -> None:
+async def test_value_file_holds_exactly_the_bytes_and_no_temp_file_is_left(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path / "root")
     v = await store.write("orders/42.json", b'{"a": 1}')
     path = tmp_path / "root" / "orders" / "42.json"
-    assert path.read_bytes() == MAGIC + v.encode() + b"\n" + b'{"a": 1}'
+    assert path.read_bytes() == b'{"a": 1}'
+    assert v == file_version(os.stat(path), b'{"a": 1}')  # derived from the file: nothing stored beside it
     v2 = await store.write("orders/42.json", b"two", v)
-    assert path.read_bytes() == MAGIC + v2.encode() + b"\n" + b"two"
-    assert os.listdir(path.parent) == ["42.json"]  # no temp files
+    assert path.read_bytes() == b"two" and v2 != v
+    assert os.listdir(path.parent) == ["42.json"]  # no temp files, no sidecar
     locks = os.listdir(tmp_path / "root" / LOCK_DIR)
     assert len(locks) == 1 and locks[0].endswith(".lock")
 
@@ -122,11 +123,12 @@ async def test_temp_hidden_and_foreign_files(tmp_path: Path) -> None:
     (tmp_path / ".hidden").write_bytes(b"")
     (tmp_path / "x" / "foreign.json").write_bytes(b"written by someone else")
     assert sorted([k async for k in store.list("")]) == ["x/foreign.json", "x/ok.json"]
-    with pytest.raises(StoreUnavailable) as info:  # not "absent", not garbage: a fault
-        await store.read("x/foreign.json")
-    assert isinstance(info.value.cause, OSError)
-    with pytest.raises(StoreUnavailable):
+    got = await store.read("x/foreign.json")  # a value written by another program, not a fault
+    assert got is not None and got.data == b"written by someone else"
+    with pytest.raises(WriteConflict) as info:
         await store.write("x/foreign.json", b"2", "whatever")
+    assert info.value.found == got.version
+    await store.write("x/foreign.json", b"2", got.version)
 
 
 async def test_a_segment_too_long_for_a_file_name_is_an_invalid_key(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ class FileIndex:
     """Index files of one store root; ``replace(dir_fd, name, chunks)`` writes a file atomically and
     ``fsync(fd)`` syncs when the store does (both the store's own)."""
 
-    def __init__(self, root: str, replace: Callable[[int, str, tuple[bytes, ...]], None], fsync: Callable[[int], None]):
+    def __init__(self, root: str, replace: Callable[[int, str, tuple[bytes, ...]], object], fsync: Callable[[int], None]):
         self.root = root
         self._replace = replace
         self._fsync = fsync

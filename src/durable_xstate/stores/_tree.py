@@ -24,7 +24,7 @@ import stat
 
 from ..errors import UnsafePath
 
-__all__ = ["close_all", "describe", "open_dir", "open_file", "open_root", "refuse_non_directory"]
+__all__ = ["close_all", "describe", "open_dir", "open_file", "open_regular", "open_root", "refuse_non_directory"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -97,6 +97,13 @@ def open_file(key: str, dir_fd: int, name: str, where: str, flags: int, mode: in
     Raises FileNotFoundError when missing, IsADirectoryError for a directory, UnsafePath for a
     symbolic link or any other non-regular file (which is closed unread).
     """
+    return open_regular(key, dir_fd, name, where, flags, mode)[0]
+
+
+def open_regular(
+    key: str, dir_fd: int, name: str, where: str, flags: int, mode: int = 0o666
+) -> tuple[int, os.stat_result]:
+    """:func:`open_file`, with the ``fstat`` of the opened descriptor (the file's identity and times)."""
     try:
         fd = os.open(name, flags | _FILE_FLAGS, mode, dir_fd=dir_fd)
     except OSError as err:
@@ -106,16 +113,17 @@ def open_file(key: str, dir_fd: int, name: str, where: str, flags: int, mode: in
             refuse_non_directory(key, dir_fd, name, where)
         raise
     try:
-        found = os.fstat(fd).st_mode
+        info = os.fstat(fd)
     except BaseException:
         os.close(fd)
         raise
+    found = info.st_mode
     if not stat.S_ISREG(found):
         os.close(fd)
         if stat.S_ISDIR(found):
             raise IsADirectoryError(errno.EISDIR, "a directory where a file should be", where)
         raise UnsafePath(key, where, describe(found))
-    return fd
+    return fd, info
 
 
 def close_all(fds: list[int]) -> None:

@@ -1,11 +1,17 @@
 """Local files: the embedded default (``file:///abs/dir`` or ``file://./relative/dir``).
 
 Each value is one file under the root at the key's path (``orders/42.json`` ->
-``<root>/orders/42.json``). The file starts with a one-line header that carries the version, so the
-version travels WITH the bytes: a write builds header + data in a temporary file in the same directory,
-fsyncs it and renames it over the old one (``os.replace``, then an fsync of the directory). A reader
-opens one inode and gets a header and data written together; it can never pair a value with another
-write's version (a sidecar file would need two renames, which are not atomic together).
+``<root>/orders/42.json``) holding exactly the value's bytes, so a record is plain JSON that ``jq`` or
+another program reads as it is. The version is not stored beside the value but derived from the file
+itself: its inode number, its modification time in nanoseconds, its size and a CRC-32 of its bytes
+(:func:`file_version`). A write puts the data in a temporary file in the same directory, sets its
+modification time to a fresh stamp (later than the replaced file's), fsyncs it and renames it over the
+old one (``os.replace``, then an fsync of the directory): one rename, so a crash leaves the old file or
+the new one, each with its own version. A reader opens one inode, ``fstat``s and reads it: the version
+and the data come from the same file, whatever renames happen meanwhile. A file of the previous format
+(a ``durable-xstate/1 <version>`` header line, then the data) is read with the header's version and
+rewritten plainly on the next write. Why this design and not a sidecar file:
+docs/decisions/0010-plain-value-files.md.
 
 Compare-and-set, leases and fencing take an OS file lock (``fcntl.flock``) on ``<root>/.locks/<h>.lock``
 (``h`` = SHA-256 of the key) around read-compare-write, so they are safe across threads AND processes on
@@ -28,9 +34,11 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import stat
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, unquote
@@ -46,7 +54,7 @@ from ..errors import (
     short_repr,
 )
 from ._file_index import FileIndex
-from ._tree import close_all, describe, open_dir, open_file, open_root
+from ._tree import close_all, describe, open_dir, open_file, open_regular, open_root
 from .base import (
     IndexEntry,
     Lease,
@@ -67,20 +75,20 @@ from .base import (
     validate_prefix,
 )
 
-__all__ = ["LocalFileStore", "from_url"]
+__all__ = ["LocalFileStore", "file_version", "from_url"]
 
 T = TypeVar("T")
 
-#: Every value file starts with this, then the version, then a newline, then the data.
+#: The previous format's header: this, then the version, then a newline, then the data. Still read; also
+#: written for a value whose own bytes begin with it, so that reading it back cannot mistake it for a header.
 MAGIC = b"durable-xstate/1 "
-_MAX_HEADER = len(MAGIC) + 64
+_HEADER = re.compile(re.escape(MAGIC) + rb"([!-~]{1,64})\n")
 #: Store-internal directory under the root (keys cannot reach it: no key segment may start with '.').
 LOCK_DIR = ".locks"
 _TMP_PREFIX = ".tmp-"
 _NAME_MAX = 255  # bytes per file name on ext4, xfs, btrfs, apfs ...
 _RETRIES = 8  # directory races with a concurrent delete that prunes empty directories
 _CREATE_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_FIRST_READ = 1 << 15  # most records fit; below malloc's mmap threshold
 _READ_CHUNK = 1 << 20
 # key -> its path segments: a pure function of the key, bounded (cleared when full)
 _NAMES: dict[str, tuple[str, ...]] = {}
@@ -218,42 +226,20 @@ class LocalFileStore(Storage, Lock):
             "a key cannot be both a value and a prefix of other keys here",
         )
 
-    @staticmethod
-    def _corrupt(key: str, why: str) -> OSError:
-        return OSError(errno.EIO, f"value file of {short_repr(key)} is not a durable-xstate value ({why})")
-
     # ------------------------------------------------------------------ value files
-    def _parse(self, key: str, blob: bytes) -> Versioned:
-        if not blob.startswith(MAGIC):
-            raise self._corrupt(key, "no header")
-        end = blob.find(b"\n", len(MAGIC), _MAX_HEADER)
-        if end < 0:
-            raise self._corrupt(key, "header not terminated")
-        return Versioned(blob[end + 1 :], blob[len(MAGIC) : end].decode("ascii"))
-
-    def _load(self, key: str, dir_fd: int, name: str, header_only: bool) -> Versioned | None:
-        """The value file ``name`` in ``dir_fd``: None when missing; IsADirectoryError for a directory."""
+    @staticmethod
+    def _load(key: str, dir_fd: int, name: str) -> tuple[Versioned, os.stat_result] | None:
+        """The value file ``name`` in ``dir_fd`` and its ``fstat``: None when missing; IsADirectoryError
+        for a directory; UnsafePath for anything that is not a regular file."""
         try:
-            fd = open_file(key, dir_fd, name, key, os.O_RDONLY)
+            fd, info = open_regular(key, dir_fd, name, key, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
-            if header_only:
-                blob = os.read(fd, _MAX_HEADER)
-            else:
-                blob = os.read(fd, _FIRST_READ)
-                if len(blob) == _FIRST_READ:  # a large value: read on
-                    chunks = [blob]
-                    while chunk := os.read(fd, _READ_CHUNK):
-                        chunks.append(chunk)
-                    blob = b"".join(chunks)
+            blob = _read_all(fd, info.st_size)
         finally:
             os.close(fd)
-        return self._parse(key, blob)
-
-    def _version_at(self, key: str, dir_fd: int, name: str) -> str | None:
-        found = self._load(key, dir_fd, name, header_only=True)
-        return None if found is None else found.version
+        return decode_value(info, blob), info
 
     @staticmethod
     def _new_version() -> str:
@@ -261,18 +247,26 @@ class LocalFileStore(Storage, Lock):
         # version a stale writer might still hold (no ABA).
         return f"{time.time_ns():x}-{secrets.token_hex(6)}"
 
-    def _replace(self, dir_fd: int, name: str, chunks: tuple[bytes, ...]) -> None:
+    def _replace(
+        self, dir_fd: int, name: str, chunks: tuple[bytes, ...], stamp: int | None = None
+    ) -> os.stat_result | None:
         """Write ``chunks`` to a temp file in ``dir_fd``, fsync it, rename it over ``name``, fsync the directory.
 
-        The rename replaces whatever entry is there (a symbolic link included) without following it."""
+        With ``stamp`` (nanoseconds), set the file's access and modification times to it first and
+        return its ``fstat`` (what a reader's ``fstat`` will see: the rename keeps both). The rename
+        replaces whatever entry is there (a symbolic link included) without following it."""
         tmp = _TMP_PREFIX + secrets.token_hex(8)
         fd = os.open(tmp, _CREATE_TMP, 0o666, dir_fd=dir_fd)
+        info = None
         try:
             try:
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
+                if stamp is not None:
+                    os.utime(fd, ns=(stamp, stamp))
+                    info = os.fstat(fd)  # the time as the file system keeps it (some round it)
                 if self.fsync:
                     os.fsync(fd)
             finally:
@@ -283,6 +277,7 @@ class LocalFileStore(Storage, Lock):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
         self._fsync(dir_fd)
+        return info
 
     @staticmethod
     def _prune(names: tuple[str, ...], dirs: list[int]) -> None:
@@ -346,12 +341,16 @@ class LocalFileStore(Storage, Lock):
         validate_key(key)
         return await self._run("exists", self._read_sync, key, True, inline=True) is not None
 
-    def _read_sync(self, key: str, header_only: bool) -> Versioned | None:
+    def _read_sync(self, key: str, exists_only: bool) -> Versioned | None:
         names = self._names(key)
         dirs = [open_root(self.root, lookup_only=True)]
         try:
             parent = self._descend(key, names, dirs, create=False, lookup_only=True) if len(names) > 1 else dirs[0]
-            return self._load(key, parent, names[-1], header_only)
+            if exists_only:  # a regular file is there (nothing to read)
+                os.close(open_file(key, parent, names[-1], key, os.O_RDONLY))
+                return _PRESENT
+            found = self._load(key, parent, names[-1])
+            return None if found is None else found[0]
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None  # absent; or a value where a directory would be, or a directory where a value would be
         finally:
@@ -384,10 +383,13 @@ class LocalFileStore(Storage, Lock):
             with self._locked(key, dirs[0]) as locks_fd:
                 self._fence(key, lease, locks_fd)
                 found: str | None = None
+                after_ns = 0  # the replaced file's modification time: the new one's is later
                 is_dir = False
                 try:
                     parent: int | None = self._descend(key, names, dirs, create=False)
-                    found = self._version_at(key, dirs[-1], names[-1])
+                    current = self._load(key, dirs[-1], names[-1])
+                    if current is not None:
+                        found, after_ns = current[0].version, current[1].st_mtime_ns
                 except FileNotFoundError:
                     parent = None  # (a missing directory is made below, once the version matched)
                 except NotADirectoryError as err:
@@ -404,7 +406,7 @@ class LocalFileStore(Storage, Lock):
                 plan = self._index.begin(dirs[0], key, index)
                 written = False
                 try:
-                    version = self._put_value(key, names, dirs, parent, data)
+                    version = self._put_value(key, names, dirs, parent, data, after_ns)
                     written = True
                     return version
                 finally:
@@ -413,17 +415,26 @@ class LocalFileStore(Storage, Lock):
         finally:
             close_all(dirs)
 
-    def _put_value(self, key: str, names: tuple[str, ...], dirs: list[int], parent: int | None, data: bytes) -> str:
-        version = self._new_version()
-        chunks = (MAGIC + version.encode("ascii") + b"\n", data)
+    def _put_value(
+        self, key: str, names: tuple[str, ...], dirs: list[int], parent: int | None, data: bytes, after_ns: int
+    ) -> str:
+        # a stamp later than the replaced file's, so that a new inode given the old one's number still
+        # gets another version (the flock orders the writes of a key)
+        stamp = max(time.time_ns(), after_ns + 1)
+        headed: str | None = None
+        chunks: tuple[bytes, ...] = (data,)
+        if data.startswith(MAGIC):  # would read back as a header: keep it as the previous format did
+            headed = self._new_version()
+            chunks = (MAGIC + headed.encode("ascii") + b"\n", data)
         for _ in range(_RETRIES):
             try:
                 if parent is None:
                     close_all(dirs[1:])
                     del dirs[1:]
                     parent = self._descend(key, names, dirs, create=True)
-                self._replace(parent, names[-1], chunks)
-                return version
+                info = self._replace(parent, names[-1], chunks, stamp)
+                assert info is not None
+                return headed if headed is not None else file_version(info, data)
             except FileNotFoundError:
                 # a concurrent delete of another key pruned a directory we opened: walk again
                 parent = None
@@ -448,7 +459,8 @@ class LocalFileStore(Storage, Lock):
                 try:
                     parent = self._descend(key, names, dirs, create=False)
                     if expected is not None:
-                        found = self._version_at(key, parent, names[-1])
+                        current = self._load(key, parent, names[-1])
+                        found = None if current is None else current[0].version
                     else:  # no need to read it, only to know it is a value of ours
                         mode = os.stat(names[-1], dir_fd=parent, follow_symlinks=False).st_mode
                         if not stat.S_ISREG(mode):
@@ -636,6 +648,37 @@ class LocalFileStore(Storage, Lock):
             raise LeaseLost(lease.key, "not held by this owner and token")
         if expires <= time.time():
             raise LeaseLost(lease.key, "expired")
+
+
+_PRESENT = Versioned(b"", "")  # what ``_read_sync`` answers for ``exists`` of a present key
+
+
+def file_version(info: os.stat_result, data: bytes) -> str:
+    """The version of a plain value file: ``<inode>.<mtime_ns>.<size>.<crc32>`` (hexadecimal; size and CRC-32
+    of the bytes read). Every write of ours makes a new inode with a later modification time; the size
+    and checksum tell apart contents that another program rewrote in place within one clock tick."""
+    return f"{info.st_ino:x}.{info.st_mtime_ns:x}.{len(data):x}.{zlib.crc32(data):08x}"
+
+
+def decode_value(info: os.stat_result, blob: bytes) -> Versioned:
+    """The value and version of a file's bytes: a file of the previous format (header line) carries its
+    version; any other file is the value itself, versioned by :func:`file_version`."""
+    if blob.startswith(MAGIC):
+        header = _HEADER.match(blob)
+        if header is not None:
+            return Versioned(blob[header.end() :], header.group(1).decode("ascii"))
+    return Versioned(blob, file_version(info, blob))
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file: ``size`` (from its fstat) in one read when it has not changed meanwhile."""
+    blob = os.read(fd, size + 1)
+    if len(blob) == size:
+        return blob
+    chunks = [blob]  # grew or shrank since the fstat (another program writing in place), or a short read
+    while chunk := os.read(fd, _READ_CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _lock_name(key: str) -> str:
