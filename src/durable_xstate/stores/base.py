@@ -236,6 +236,8 @@ class Storage(ABC):
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     #: True when ``write(..., lease=...)`` rejects a stale lease atomically on the server.
     fences_writes: bool = False
+    #: the backend a wrapping storage (a CodecStore) passes its calls to; LockableStorage looks through it
+    wraps: Storage | None = None
 
     @abstractmethod
     async def read(self, key: str) -> Versioned | None:
@@ -394,8 +396,11 @@ class LockableStorage:
 
     @property
     def fenced_atomically(self) -> bool:
-        storage: object = self.storage
-        return storage is not None and storage is self.lock and self.storage is not None and self.storage.fences_writes
+        storage = self.storage
+        if storage is None:
+            return False
+        backend: object = storage.wraps or storage  # a CodecStore is fenced by the backend it wraps
+        return backend is self.lock and storage.fences_writes
 
     # storage
     async def read(self, key: str) -> Versioned | None:
@@ -468,6 +473,7 @@ class LockableStorage:
         for part in (self.storage, self.lock):
             if part is not None and id(part) not in closed:
                 closed.add(id(part))
+                closed.add(id(getattr(part, "wraps", None) or part))  # closing a wrapper closes its backend
                 await part.close()
 
     async def __aenter__(self) -> LockableStorage:

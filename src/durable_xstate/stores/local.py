@@ -5,7 +5,9 @@ Each value is one file under the root at the key's path (``orders/42.json`` ->
 version travels WITH the bytes: a write builds header + data in a temporary file in the same directory,
 fsyncs it and renames it over the old one (``os.replace``, then an fsync of the directory). A reader
 opens one inode and gets a header and data written together; it can never pair a value with another
-write's version (a sidecar file would need two renames, which are not atomic together).
+write's version (a sidecar file would need two renames, which are not atomic together). A file
+without the header (the original's bare ``<id>.json``) is read as it is, with a version made from a
+hash of its bytes, so a compare-and-set can replace it (``durable-xstate import``) but never blindly.
 
 Compare-and-set, leases and fencing take an OS file lock (``fcntl.flock``) on ``<root>/.locks/<h>.lock``
 (``h`` = SHA-256 of the key) around read-compare-write, so they are safe across threads AND processes on
@@ -224,8 +226,8 @@ class LocalFileStore(Storage, Lock):
 
     # ------------------------------------------------------------------ value files
     def _parse(self, key: str, blob: bytes) -> Versioned:
-        if not blob.startswith(MAGIC):
-            raise self._corrupt(key, "no header")
+        if not blob.startswith(MAGIC):  # written by someone else (e.g. the original): see foreign_version
+            return Versioned(blob, foreign_version(blob))
         end = blob.find(b"\n", len(MAGIC), _MAX_HEADER)
         if end < 0:
             raise self._corrupt(key, "header not terminated")
@@ -240,6 +242,11 @@ class LocalFileStore(Storage, Lock):
         try:
             if header_only:
                 blob = os.read(fd, _MAX_HEADER)
+                if not blob.startswith(MAGIC) and len(blob) == _MAX_HEADER:  # foreign: its version is its hash
+                    chunks = [blob]
+                    while chunk := os.read(fd, _READ_CHUNK):
+                        chunks.append(chunk)
+                    blob = b"".join(chunks)
             else:
                 blob = os.read(fd, _FIRST_READ)
                 if len(blob) == _FIRST_READ:  # a large value: read on
@@ -636,6 +643,13 @@ class LocalFileStore(Storage, Lock):
             raise LeaseLost(lease.key, "not held by this owner and token")
         if expires <= time.time():
             raise LeaseLost(lease.key, "expired")
+
+
+def foreign_version(blob: bytes) -> str:
+    """The version of a file this store did not write (no header: e.g. a record the original wrote as
+    bare JSON): a hash of its bytes, so a compare-and-set against it (``import`` adopting the file)
+    fails if anyone changed the file since it was read. Never equal to a version this store makes."""
+    return "foreign-" + hashlib.sha256(blob).hexdigest()[:32]
 
 
 def _lock_name(key: str) -> str:
