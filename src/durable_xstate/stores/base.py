@@ -10,6 +10,7 @@ key. :class:`LockableStorage` combines any storage with any lock (the original's
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import random
 import re
@@ -137,6 +138,13 @@ def parse_due_cursor(cursor: str) -> tuple[float, str]:
     if not sep or math.isnan(value):
         raise InvalidArgument(f"not a due_page cursor: {short_repr(cursor)}")
     return value, key
+
+
+def foreign_version(blob: bytes) -> str:
+    """The version of a value the backend did not write (no header, no version attribute: e.g. a record
+    the original wrote): a hash of its bytes, so a compare-and-set against it (``import`` adopting the
+    value) fails if anyone changed the value since it was read. Never equal to a version a store makes."""
+    return "foreign-" + hashlib.sha256(blob).hexdigest()[:32]
 
 
 def check_labels(labels: Mapping[str, str]) -> None:

@@ -61,6 +61,7 @@ from .base import (
     check_limit,
     check_size,
     due_cursor,
+    foreign_version,
     is_inline_io,
     key_page,
     parse_due_cursor,
@@ -643,13 +644,6 @@ class LocalFileStore(Storage, Lock):
             raise LeaseLost(lease.key, "not held by this owner and token")
         if expires <= time.time():
             raise LeaseLost(lease.key, "expired")
-
-
-def foreign_version(blob: bytes) -> str:
-    """The version of a file this store did not write (no header: e.g. a record the original wrote as
-    bare JSON): a hash of its bytes, so a compare-and-set against it (``import`` adopting the file)
-    fails if anyone changed the file since it was read. Never equal to a version this store makes."""
-    return "foreign-" + hashlib.sha256(blob).hexdigest()[:32]
 
 
 def _lock_name(key: str) -> str:
