@@ -16,7 +16,7 @@ import pytest
 from harness import HELD, TIME_FACTOR, run_lock_race
 
 from durable_xstate.errors import InvalidKey, LeaseLost, StoreUnavailable, UnsafePath, WriteConflict
-from durable_xstate.stores import Lease, SyncStore, open_backend, open_store
+from durable_xstate.stores import Lease, SyncStore, Versioned, open_backend, open_store
 from durable_xstate.stores.local import LOCK_DIR, MAGIC, LocalFileStore, from_url
 
 
@@ -122,11 +122,19 @@ async def test_temp_hidden_and_foreign_files(tmp_path: Path) -> None:
     (tmp_path / ".hidden").write_bytes(b"")
     (tmp_path / "x" / "foreign.json").write_bytes(b"written by someone else")
     assert sorted([k async for k in store.list("")]) == ["x/foreign.json", "x/ok.json"]
-    with pytest.raises(StoreUnavailable) as info:  # not "absent", not garbage: a fault
-        await store.read("x/foreign.json")
-    assert isinstance(info.value.cause, OSError)
-    with pytest.raises(StoreUnavailable):
+    # a file without the header (e.g. the original's bare JSON): its bytes, versioned by their hash
+    foreign = await store.read("x/foreign.json")
+    assert foreign is not None and foreign.data == b"written by someone else"
+    assert foreign.version.startswith("foreign-") and await store.exists("x/foreign.json")
+    with pytest.raises(WriteConflict):
         await store.write("x/foreign.json", b"2", "whatever")
+    (tmp_path / "x" / "foreign.json").write_bytes(b"written by someone else, again")
+    with pytest.raises(WriteConflict) as info:  # changed since it was read: never overwritten blindly
+        await store.write("x/foreign.json", b"2", foreign.version)
+    assert info.value.found is not None and info.value.found != foreign.version
+    assert (tmp_path / "x" / "foreign.json").read_bytes() == b"written by someone else, again"
+    version = await store.write("x/foreign.json", b"2", info.value.found)
+    assert await store.read("x/foreign.json") == Versioned(b"2", version)
 
 
 async def test_a_segment_too_long_for_a_file_name_is_an_invalid_key(tmp_path: Path) -> None:
