@@ -115,7 +115,7 @@ def main() -> None:
         "",
         "The record holds a 2 KB order in its context and a full journal (100 entries): about 19 KB plain.",
         "gzip (level 6) shrinks it about tenfold for a few hundred microseconds of CPU per step (compressing",
-        "on save, decompressing on load); AES-GCM adds 45 bytes (version, key id, nonce, tag) and a few",
+        "on save, decompressing on load); AES-GCM adds about 40 bytes (header name, version, key id, nonce, tag) and a few",
         "microseconds. `GzipCodec(level=1)` compresses about 3x faster for output about 15% larger.",
         "",
     ])
