@@ -320,13 +320,16 @@ class StoreError(DurableXStateError):
 
 class WriteConflict(StoreError):
     """A compare-and-set found another version than the one expected (None means "absent"). ``reason``,
-    when given, says what happened where the two versions alone would not (e.g. retries used up)."""
+    when given, says what happened where the two versions alone would not (e.g. retries used up);
+    ``hint``, when given, says what the caller can do about it (appended in parentheses)."""
 
-    def __init__(self, key: str, expected: str | None, found: str | None, *, reason: str | None = None) -> None:
+    def __init__(self, key: str, expected: str | None, found: str | None, *, reason: str | None = None,
+                 hint: str | None = None) -> None:
         self.key = key
         self.expected = expected
         self.found = found
         self.reason = reason
+        self.hint = hint
         exp = "nothing (create-only)" if expected is None else short_repr(expected)
         fnd = "nothing" if found is None else short_repr(found)
         if reason is not None:
@@ -336,6 +339,8 @@ class WriteConflict(StoreError):
                        f"but shows {fnd} again (a concurrent writer changed it in between)")
         else:
             message = f"write conflict on {short_repr(key)}: expected version {exp}, found {fnd}"
+        if hint is not None:
+            message = f"{message} ({hint})"
         super().__init__(message)
 
 

@@ -184,3 +184,40 @@ def test_confirming_published_commands_against_a_busy_writer_says_why_it_gave_up
         background_loop().run(confirm_published(s, "b", ids, locking="write"))
     assert info.value.reason is not None and "20 compare-and-set writes in a row" in str(info.value)
     assert "expected version nothing" not in str(info.value) and "found nothing" not in str(info.value)
+
+
+def test_every_failed_record_is_logged_on_one_line_with_its_id_and_reason(
+    store: LockableStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    parked: list[str] = []
+    for handler_options in ({}, {"on_permanent_failure": lambda outcome, record: parked.append(record["messageId"])}):
+        caplog.clear()
+        handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION,
+                                      **handler_options)
+        batch = {"Records": [sqs("ok", good("book-1", 1)), sqs("bad-json", "{not json\nat all"),
+                             sqs("no-subject", good("nobody", 1))]}
+        with caplog.at_level(logging.WARNING, logger="durable_xstate.cloud"):
+            assert handler(batch, None) == {"batchItemFailures": [{"itemIdentifier": "no-subject"}]}
+        lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "durable_xstate.cloud"]
+        assert len(lines) == 2 and all("\n" not in message for _, message in lines)
+        (permanent_level, permanent), (transient_level, transient) = lines
+        assert permanent_level == logging.ERROR
+        assert "message bad-json" in permanent and "InvalidCloudEvent: not a CloudEvent" in permanent
+        assert transient_level == logging.WARNING
+        assert "SQS redelivers it" in transient and "message no-subject" in transient
+        assert "event nobody-1" in transient and "SubjectError: The subject=nobody not already initiated" in transient
+    assert parked == ["bad-json"]  # the custom handler is called besides the log line, not instead of it
+
+
+def test_a_failed_eventbridge_event_is_logged_before_the_invocation_fails(
+    store: LockableStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = make_lambda_handler(statemachine=STATEMACHINE, storage=store, on_orchestration_state=ORCHESTRATION)
+    envelope = {"version": "0", "id": "eb-9", "detail-type": "books.evt.fetch.success", "source": "books",
+                "time": "2026-11-28T10:00:00Z", "detail": {"subject": "nobody"}}
+    with caplog.at_level(logging.WARNING, logger="durable_xstate.cloud"), pytest.raises(InvocationFailed):
+        handler(envelope, None)
+    [record] = [r for r in caplog.records if r.name == "durable_xstate.cloud"]
+    assert record.levelno == logging.WARNING
+    assert "retried whole" in record.getMessage() and "event eb-9" in record.getMessage()
+    assert "not already initiated" in record.getMessage()

@@ -8,6 +8,7 @@ from ..errors import (
 )
 from .actor import (
     CloudOrchestrationActor,
+    check_orchestration_keys,
     create_cloud_orchestration_actor,
     state_key,
     state_keys,
@@ -58,6 +59,7 @@ __all__ = [
     "StateMachineVersionMismatch",
     "SubjectError",
     "SubjectResult",
+    "check_orchestration_keys",
     "confirm_published",
     "create_cloud_event",
     "create_cloud_orchestration_actor",

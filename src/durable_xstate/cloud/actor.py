@@ -10,8 +10,9 @@ id, the record revision and the state key, so a re-delivered batch produces the 
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..actors.actor import Actor
@@ -19,6 +20,7 @@ from ..errors import (
     CloudEventError,
     InvalidArgumentType,
     InvalidCloudEvent,
+    MachineConfigError,
     StateMachineVersionMismatch,
 )
 from ..machine.node import StateNode
@@ -27,6 +29,7 @@ from .events import CLOUDEVENTS_JSON, CloudEvent, event_from_dict, event_to_dict
 __all__ = [
     "CloudEventError",
     "CloudOrchestrationActor",
+    "check_orchestration_keys",
     "create_cloud_orchestration_actor",
     "state_key",
     "state_keys",
@@ -78,6 +81,34 @@ def state_keys(value: str | Mapping[str, Any]) -> list[str]:
     return keys
 
 
+def check_orchestration_keys(logic: Any, keys: Iterable[str]) -> None:
+    """Refuse orchestration middleware keys that name no state of ``logic``, as unknown implementation names
+    are refused: MachineConfigError (a ValueError) naming the key, the nearest state key and the known ones.
+
+    The middleware runs for entered leaf states only, so the known keys are those of the atomic and final
+    states. Logic that is not a state machine (no ``id_map``) is not checked."""
+    id_map = getattr(logic, "id_map", None)
+    if not isinstance(id_map, Mapping):
+        return
+    nodes = [node for node in id_map.values() if node.type != "history"]
+    known = [state_key(node) for node in nodes if node.is_atomic]
+    inner = {state_key(node): node.type for node in nodes if not node.is_atomic and node.parent is not None}
+    for key in keys:
+        if key in known:
+            continue
+        if key in inner:
+            why = f"{key!r} is a {inner[key]} state, and the middleware runs for entered leaf states only."
+        else:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            why = f"no state of machine {getattr(logic, 'id', '?')!r} has it" + (
+                f"; did you mean {near[0]!r}?" if near else "."
+            )
+        raise MachineConfigError(
+            f"middleware.orchestration[{key!r}]",
+            f"unknown state key {key!r}: {why} The leaf state keys: {', '.join(known)}",
+        )
+
+
 class CloudOrchestrationActor(Actor):
     """An actor driven by CloudEvents that emits the commands of the states it enters."""
 
@@ -103,6 +134,7 @@ class CloudOrchestrationActor(Actor):
         middleware = middleware or {}
         self.cloudevent_middleware: Mapping[str, CloudEventMiddleware] = middleware.get("cloudevent") or {}
         self.orchestration_middleware: Mapping[str, OrchestrationMiddleware] = middleware.get("orchestration") or {}
+        check_orchestration_keys(logic, self.orchestration_middleware)
         self.source = source or f"/durable-xstate/{getattr(logic, 'id', 'machine')}/{version}"
         # the record revision this run writes ("life/revision" once the subject has a life): part of every
         # command id, so ids are stable across redeliveries; set by orchestrate_cloud_events

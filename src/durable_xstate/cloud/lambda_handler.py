@@ -17,8 +17,11 @@ initiated, a failing action: nothing of that subject was saved, and idempotency 
 A *permanent* failure (an invalid record or CloudEvent: not JSON, no ``id``, no subject, a wrong
 ``specversion`` or state machine version...) can never succeed, so SQS must not redeliver it until
 it reaches a dead-letter queue: it is reported as handled and given to
-``on_permanent_failure(outcome, record)`` (default: logged at ERROR on the ``durable_xstate.cloud``
-logger), where it may be parked somewhere for a human.
+``on_permanent_failure(outcome, record)`` (default: nothing beyond the log line below), where it may be
+parked somewhere for a human.
+
+Every failed record is logged on the ``durable_xstate.cloud`` logger, one line each with its message id,
+event id, subject and reason: a permanent failure at ERROR, a transient one at WARNING.
 
 A transient failure that cannot be named in ``batchItemFailures`` (an SQS record without a
 ``messageId``, or an EventBridge event, which is retried per invocation) raises
@@ -40,6 +43,7 @@ from ..errors import InvalidCloudEvent, InvocationFailed, short_repr
 from ..persistence.actor import Locking
 from ..stores.base import LockableStorage
 from ..stores.sync import background_loop
+from .actor import check_orchestration_keys
 from .events import CloudEvent
 from .orchestrate import EventOutcome, confirm_published, orchestrate_cloud_events
 from .validation import read_cloud_event
@@ -62,11 +66,22 @@ class LambdaRecord:
     error: InvalidCloudEvent | None = None
 
 
+def _one_line(outcome: EventOutcome, message_id: str | None) -> str:
+    error = outcome.error
+    reason = f"{type(error).__name__}: {error}" if error is not None else outcome.status
+    return (f"(message {message_id}, event {outcome.event_id}, subject {outcome.subject}): "
+            + " ".join(reason.split()))  # one line, whatever the error's text holds
+
+
 def log_permanent_failure(outcome: EventOutcome, record: Any) -> None:
-    """The default ``on_permanent_failure``: one ERROR line on the ``durable_xstate.cloud`` logger."""
+    """The line the adapter logs for a permanent failure: one ERROR line on the ``durable_xstate.cloud`` logger."""
     message_id = record.get("messageId") if isinstance(record, Mapping) else None
-    _log.error("CloudEvent dropped for good (message %s, event %s, subject %s): %s",
-               message_id, outcome.event_id, outcome.subject, outcome.error)
+    _log.error("CloudEvent dropped for good %s", _one_line(outcome, message_id))
+
+
+def _log_transient_failure(outcome: EventOutcome, message_id: str | None) -> None:
+    retry = "SQS redelivers it" if message_id is not None else "the invocation fails to be retried whole"
+    _log.warning("CloudEvent not applied, %s %s", retry, _one_line(outcome, message_id))
 
 
 def _structured(body: Any) -> Mapping[str, Any] | None:
@@ -189,11 +204,13 @@ def make_lambda_handler(
     locking: Locking = "read-write",
     lease_seconds: float = 30.0,
     acquire_lock_timeout: float = 10.0,
-    on_permanent_failure: PermanentFailureHandler = log_permanent_failure,
+    on_permanent_failure: PermanentFailureHandler | None = None,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
     """A Lambda entry point applying the delivered CloudEvents with ``orchestrate_cloud_events``.
 
-    ``lease_seconds`` bounds how long a crashed invocation blocks its subjects (with read-write locking)."""
+    ``lease_seconds`` bounds how long a crashed invocation blocks its subjects (with read-write locking).
+    An ``on_orchestration_state`` key that names no leaf state raises MachineConfigError here, at cold start."""
+    check_orchestration_keys(statemachine["logic"], on_orchestration_state or {})
 
     async def handle(event: Mapping[str, Any]) -> dict[str, Any]:
         store = storage() if callable(storage) else storage
@@ -231,10 +248,14 @@ def make_lambda_handler(
             if outcome.status in ("applied", "duplicate"):
                 continue
             if outcome.permanent:
-                handled = on_permanent_failure(outcome, item.record)
-                if inspect.isawaitable(handled):
-                    await handled
-            elif item.message_id is not None:
+                log_permanent_failure(outcome, item.record)
+                if on_permanent_failure is not None and on_permanent_failure is not log_permanent_failure:
+                    handled = on_permanent_failure(outcome, item.record)
+                    if inspect.isawaitable(handled):
+                        await handled
+                continue
+            _log_transient_failure(outcome, item.message_id)
+            if item.message_id is not None:
                 failures.append(item.message_id)
             else:
                 unreportable.append(outcome)

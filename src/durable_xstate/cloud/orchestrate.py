@@ -26,7 +26,7 @@ from ..errors import InvalidCloudEvent, InvalidKey, OrchestrationError, SubjectE
 from ..persistence import telemetry
 from ..persistence.actor import Locking, PersistableActor
 from ..stores.base import LockableStorage, validate_key
-from .actor import CloudOrchestrationActor
+from .actor import CloudOrchestrationActor, check_orchestration_keys
 from .events import CloudEvent, event_from_dict, event_to_dict
 from .validation import read_cloud_event
 
@@ -139,10 +139,14 @@ async def orchestrate_cloud_events(
     clock: Any = None,
 ) -> OrchestrationResult:
     """Apply ``inits`` (``{"subject": id, "context": {...}, "id": optional}``) and ``events`` to their
-    subjects' actors. ``lease_seconds`` bounds how long a crashed holder blocks a subject (read-write)."""
+    subjects' actors. ``lease_seconds`` bounds how long a crashed holder blocks a subject (read-write).
+
+    An ``on_orchestration_state`` key that names no leaf state raises MachineConfigError before anything
+    is read or written."""
     version = statemachine["version"]
     logic = statemachine["logic"]
     middleware = {"cloudevent": dict(on_cloud_event or {}), "orchestration": dict(on_orchestration_state or {})}
+    check_orchestration_keys(logic, middleware["orchestration"])  # a typo fails the call, not each subject
     result = OrchestrationResult()
 
     valid_inits: list[tuple[int, str, str | None, Mapping[str, Any]]] = []

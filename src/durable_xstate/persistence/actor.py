@@ -52,6 +52,9 @@ from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
 __all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
 
+#: What a conflicting save of an optimistic run (locking None or "write") tells the caller to do.
+CONFLICT_HINT = ("another writer saved this actor after it was loaded, so nothing was written; retry with "
+                 "with_persistable_actor(..., retries_on_conflict=N) or use locking='read-write'")
 _log = logging.getLogger("durable_xstate.persistence")
 
 Locking = Literal["write", "read-write"] | None
@@ -324,18 +327,26 @@ class PersistableActor:
             encoded = data.encode()
         except RecursionError:
             raise RecordError(f"{self.key}: snapshot", "the actor's state is nested too deeply to store") from None
-        if self.locking == "write":
-            lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
-            try:
-                version = await self.storage.write(self.key, encoded, record.version, lease=lease, index=index_entry(data))
-            finally:
-                # the write's outcome is what the caller must know: once committed, a failed release only
-                # delays the next holder until the lease expires (read-write's release does the same)
-                await self._release_logged(lease)
-        else:
-            version = await self.storage.write(
-                self.key, encoded, record.version, lease=self.lease, index=index_entry(data)
-            )
+        try:
+            if self.locking == "write":
+                lease = await self.storage.acquire(self.key, self.owner, self.lease_seconds, self.acquire_lock_timeout)
+                try:
+                    version = await self.storage.write(
+                        self.key, encoded, record.version, lease=lease, index=index_entry(data)
+                    )
+                finally:
+                    # the write's outcome is what the caller must know: once committed, a failed release only
+                    # delays the next holder until the lease expires (read-write's release does the same)
+                    await self._release_logged(lease)
+            else:
+                version = await self.storage.write(
+                    self.key, encoded, record.version, lease=self.lease, index=index_entry(data)
+                )
+        except WriteConflict as err:
+            if self.locking == "read-write" or err.hint is not None:
+                raise
+            # Optimistic runs ("write" locks the write only) lose to whoever saved first: say so, and what to do.
+            raise WriteConflict(err.key, err.expected, err.found, reason=err.reason, hint=CONFLICT_HINT) from err
         data.version = version
         self.record = data
         self._new_outbox = []
@@ -675,8 +686,14 @@ async def with_persistable_actor(
                             result = await result
                 await pa.save()
                 return result
-            except WriteConflict:
+            except WriteConflict as err:
                 if attempt >= retries_on_conflict:
+                    if retries_on_conflict and err.hint == CONFLICT_HINT:
+                        raise WriteConflict(
+                            err.key, err.expected, err.found, reason=err.reason,
+                            hint=f"another writer saved first on each of {attempt + 1} attempts; raise "
+                                 "retries_on_conflict or use locking='read-write'",
+                        ) from err
                     raise
                 attempt += 1
                 if tel is not None:
