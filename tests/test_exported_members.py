@@ -110,6 +110,7 @@ ALLOWED_BUILTIN_RAISES = {
     ("cloud/yaml_machine.py", "ConstructorError"),
     ("cli/app.py", "BadParameter"),  # typer's way to report a bad argument
     ("cli/app.py", "Exit"),  # typer's way to set the exit status
+    ("cli/importer.py", "Exit"),  # import: exit status 1 when an id could not be adopted
     ("cli/journal.py", "Exit"),  # replay: exit status 1 when the history is not reproduced
 }
 

@@ -20,6 +20,7 @@
     ├── ActorFailed (RuntimeError)        an action, guard or actor raised during a durable run; nothing was saved
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
     │   ├── MachineMismatch               a record written by another machine id or version
+    │   ├── CodecError                    a stored value its record codec cannot decode (wrong key, tampered)
     │   └── UnusableSnapshot (+ SnapshotError)  the record's snapshot does not fit its machine
     ├── RemoteServiceError                a remote service replied with an error event; ``.data`` is its payload
     ├── CloudEventError (ValueError)      a CloudEvent refused, or applying it failed (durable_xstate.cloud)
@@ -57,6 +58,7 @@ __all__ = [
     "ActorFailed",
     "CliError",
     "CloudEventError",
+    "CodecError",
     "CorruptValue",
     "DuplicateId",
     "DurableXStateError",
@@ -232,6 +234,12 @@ class RecordError(DurableXStateError, ValueError):
 
 class MachineMismatch(RecordError):
     """The record was written by another machine id or version and no ``migrate`` function was given."""
+
+
+class CodecError(RecordError):
+    """A stored value that the store's record codecs cannot decode: encrypted with another key, altered
+    since it was written, or encoded by a codec this store was not given. ``where`` names the key;
+    nothing was changed (durable_xstate.stores.codec)."""
 
 
 class CloudEventError(DurableXStateError, ValueError):

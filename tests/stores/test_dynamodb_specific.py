@@ -183,19 +183,48 @@ async def test_a_foreign_item_is_a_corrupt_value_naming_the_key(moto_server: str
     assert _raw(moto_server).get_item(TableName=TABLE, Key={"path": {"S": f"{ddb.prefix}/foreign.json"}})["Item"]["data"] == {"N": "1"}  # untouched
 
 
-async def test_an_item_written_by_the_original_has_version_0_and_can_be_updated(moto_server: str, ddb: DynamoDBStore) -> None:
+async def test_an_item_written_by_the_original_is_versioned_by_its_data_and_can_be_updated(
+    moto_server: str, ddb: DynamoDBStore
+) -> None:
     path = f"{ddb.prefix}/legacy.json"
-    _raw(moto_server).put_item(
-        TableName=TABLE, Item={"path": {"S": path}, "data": {"S": "{}"}, "updatedAt": {"N": "1700000000"}, "someProps": {"S": "saad"}}
-    )
+    original = {"path": {"S": path}, "data": {"S": "{}"}, "updatedAt": {"N": "1700000000"}, "someProps": {"S": "saad"}}
+    _raw(moto_server).put_item(TableName=TABLE, Item=original)
     got = await ddb.read("legacy.json")
-    assert got is not None and got.data == b"{}" and got.version == "0"
+    assert got is not None and got.data == b"{}" and got.version.startswith("foreign-")
     with pytest.raises(WriteConflict):
         await ddb.write("legacy.json", b"x")  # create-only: it exists
-    v = await ddb.write("legacy.json", b'{"a":1}', "0")
+    # the original writes again (unconditionally, no version): the version read no longer matches
+    _raw(moto_server).put_item(TableName=TABLE, Item={**original, "data": {"S": '{"n":2}'}})
     with pytest.raises(WriteConflict) as info:
-        await ddb.write("legacy.json", b"stale", "0")
+        await ddb.write("legacy.json", b"lost update", got.version)
+    again = await ddb.read("legacy.json")
+    assert again is not None and again.data == b'{"n":2}' and info.value.found == again.version != got.version
+    v = await ddb.write("legacy.json", b'{"a":1}', again.version)
+    with pytest.raises(WriteConflict) as info:
+        await ddb.write("legacy.json", b"stale", again.version)
     assert info.value.found == v
+
+
+async def test_an_original_write_between_the_check_and_the_put_is_not_overwritten(
+    moto_server: str, ddb: DynamoDBStore
+) -> None:
+    """The compare-and-set on an item without a version is the put's condition that ``data`` is still what
+    was read: the original writing in the window after the re-read still makes it fail."""
+    path = f"{ddb.prefix}/window.json"
+    raw = _raw(moto_server)
+    raw.put_item(TableName=TABLE, Item={"path": {"S": path}, "data": {"S": '{"n":1}'}, "updatedAt": {"N": "1700000000"}})
+    got = await ddb.read("window.json")
+    assert got is not None
+    checked = ddb._condition
+
+    async def then_the_original_writes(*args: Any) -> Any:
+        condition = await checked(*args)
+        raw.put_item(TableName=TABLE, Item={"path": {"S": path}, "data": {"S": '{"n":2}'}, "updatedAt": {"N": "1700000000"}})
+        return condition
+
+    with patch.object(ddb, "_condition", then_the_original_writes), pytest.raises(WriteConflict):
+        await ddb.write("window.json", b"adopted", got.version)
+    assert raw.get_item(TableName=TABLE, Key={"path": {"S": path}})["Item"]["data"] == {"S": '{"n":2}'}
 
 
 @pytest.mark.parametrize("bogus", ["abc", "007", "0x10", "1e3", " 5", "-1", "*", "9" * 60])

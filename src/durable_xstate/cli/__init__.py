@@ -24,7 +24,7 @@ Modules: ``app`` (the Typer app, options, plumbing), ``render`` (tables and valu
 
 from __future__ import annotations
 
-from . import journal, machines, records, serve, step, timers, worker  # noqa: F401  (each registers its commands on the app)
+from . import importer, journal, machines, records, serve, step, timers, worker  # noqa: F401  (each registers its commands on the app)
 from .app import DEFAULT_STORE, CliError, app, normalize_store_url
 from .render import format_value, render_record
 from .step import StepOutcome, apply_event

@@ -1,6 +1,7 @@
 """Durable actors: the stored record, PersistableActor, with_persistable_actor, running due timers, and the worker that runs them, listing them."""
 
 from .actor import Locking, OnError, PersistableActor, with_persistable_actor
+from .adopt import AdoptOutcome, adopt, adopt_all
 from .index import reindex
 from .journal import JournalEntry, JournalPolicy, ReplayReport, journal, replay
 from .listing import ListedActor, list_actors
@@ -10,6 +11,7 @@ from .worker import WorkerStats, machine_resolver, run_worker, seconds_until_nex
 
 __all__ = [
     "RECORD_FORMAT",
+    "AdoptOutcome",
     "JournalEntry",
     "JournalPolicy",
     "ListedActor",
@@ -21,6 +23,8 @@ __all__ = [
     "StoredRecord",
     "Timer",
     "WorkerStats",
+    "adopt",
+    "adopt_all",
     "cleanup",
     "journal",
     "list_actors",

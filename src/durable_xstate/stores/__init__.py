@@ -54,6 +54,7 @@ from .base import (
     Versioned,
     validate_key,
 )
+from .codec import AesGcmCodec, CodecStore, GzipCodec, RecordCodec, ZlibCodec
 from .memory import MemoryStore
 from .sync import SyncStore
 
@@ -62,7 +63,10 @@ __all__ = [
     "INDEX_LABELS",
     "MAX_KEY_LENGTH",
     "AcquireLockError",
+    "AesGcmCodec",
+    "CodecStore",
     "CorruptValue",
+    "GzipCodec",
     "IndexEntry",
     "InvalidKey",
     "Lease",
@@ -72,6 +76,7 @@ __all__ = [
     "LockableStorage",
     "MemoryStore",
     "Page",
+    "RecordCodec",
     "Storage",
     "StoreConfigError",
     "StoreError",
@@ -82,6 +87,7 @@ __all__ = [
     "ValueTooLarge",
     "Versioned",
     "WriteConflict",
+    "ZlibCodec",
     "open_backend",
     "open_store",
     "validate_key",
@@ -128,8 +134,11 @@ def open_backend(url: str) -> Any:
     return getattr(module, factory)(url, parts, options)
 
 
-def open_store(url: str, lock: str | None = None) -> LockableStorage:
-    """Open a store from a URL; ``lock`` names a lock backend for storages without one (e.g. S3)."""
+def open_store(url: str, lock: str | None = None, *, codec: Any = None) -> LockableStorage:
+    """Open a store from a URL; ``lock`` names a lock backend for storages without one (e.g. S3).
+
+    ``codec``: record codecs every value is encoded with (compression, encryption; see
+    :mod:`durable_xstate.stores.codec`): a codec, a list of them, or names such as ``"gzip,aes-gcm"``."""
     backend = open_backend(url)
     storage = backend if isinstance(backend, Storage) else None
     lock_backend = backend if isinstance(backend, Lock) else None
@@ -139,4 +148,8 @@ def open_store(url: str, lock: str | None = None) -> LockableStorage:
             raise StoreNotConfigured(f"{lock!r} does not provide locks")
     if storage is None:
         raise StoreNotConfigured(f"{url!r} does not provide storage")
+    if codec is not None:
+        from .codec import CodecStore, codecs_from_spec
+
+        storage = CodecStore(storage, codecs_from_spec(codec) if isinstance(codec, str) else codec)
     return LockableStorage(storage=storage, lock=lock_backend)

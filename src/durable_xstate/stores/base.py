@@ -10,6 +10,7 @@ key. :class:`LockableStorage` combines any storage with any lock (the original's
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import random
 import re
@@ -139,6 +140,13 @@ def parse_due_cursor(cursor: str) -> tuple[float, str]:
     return value, key
 
 
+def foreign_version(blob: bytes) -> str:
+    """The version of a value the backend did not write (no header, no version attribute: e.g. a record
+    the original wrote): a hash of its bytes, so a compare-and-set against it (``import`` adopting the
+    value) fails if anyone changed the value since it was read. Never equal to a version a store makes."""
+    return "foreign-" + hashlib.sha256(blob).hexdigest()[:32]
+
+
 def check_labels(labels: Mapping[str, str]) -> None:
     """InvalidArgument unless every label is one of :data:`INDEX_LABELS` with a string value."""
     for name, value in labels.items():
@@ -236,6 +244,8 @@ class Storage(ABC):
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     #: True when ``write(..., lease=...)`` rejects a stale lease atomically on the server.
     fences_writes: bool = False
+    #: the backend a wrapping storage (a CodecStore) passes its calls to; LockableStorage looks through it
+    wraps: Storage | None = None
 
     @abstractmethod
     async def read(self, key: str) -> Versioned | None:
@@ -394,8 +404,11 @@ class LockableStorage:
 
     @property
     def fenced_atomically(self) -> bool:
-        storage: object = self.storage
-        return storage is not None and storage is self.lock and self.storage is not None and self.storage.fences_writes
+        storage = self.storage
+        if storage is None:
+            return False
+        backend: object = storage.wraps or storage  # a CodecStore is fenced by the backend it wraps
+        return backend is self.lock and storage.fences_writes
 
     # storage
     async def read(self, key: str) -> Versioned | None:
@@ -468,6 +481,7 @@ class LockableStorage:
         for part in (self.storage, self.lock):
             if part is not None and id(part) not in closed:
                 closed.add(id(part))
+                closed.add(id(getattr(part, "wraps", None) or part))  # closing a wrapper closes its backend
                 await part.close()
 
     async def __aenter__(self) -> LockableStorage:

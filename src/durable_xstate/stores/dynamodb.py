@@ -31,8 +31,10 @@ holders and survive release, expiry and TTL. A write or delete carrying a lease 
 ``TransactWriteItems`` of a ``ConditionCheck`` (fence token = lease token) and the conditional
 ``Put``/``Delete``: a stale lease is rejected atomically with the write (``fences_writes = True``).
 
-Versions are random 63-bit numbers chosen by the writer (never 0; ``"0"`` names an item written by the
-original, which has no version), so a version read before a delete never matches a re-created item.
+Versions are random 63-bit numbers chosen by the writer, so a version read before a delete never matches
+a re-created item. An item written by the original has no version attribute: its version is
+``foreign-<hash of its data>`` (as for the file store's header-less files), and a compare-and-set against
+it re-reads the item and puts on condition that ``data`` is still what was read (``import``).
 
 Conditional single-item writes are sent once (see ``_aws.AwsClient``): a write whose response is lost
 is StoreUnavailable (outcome unknown), never a WriteConflict against itself. Transactions carry an
@@ -78,6 +80,7 @@ from .base import (
     check_limit,
     check_size,
     due_cursor,
+    foreign_version,
     parse_due_cursor,
     validate_key,
     validate_prefix,
@@ -108,6 +111,7 @@ SCAN_BUDGET = 5000
 _TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,37}")
 _FENCE = ".fence/"
+_FOREIGN_VERSION = "foreign-"
 _OWN_OPTIONS = frozenset({"prefix", "locks_table", "create_tables", "index_shards"})
 
 _TXN_CONFLICT = frozenset({"TransactionConflictException"})
@@ -189,7 +193,12 @@ def _version_of(item: dict[str, Any] | None) -> str | None:
     if not item:
         return None
     version = item.get("version")
-    return "0" if version is None else str(version["N"])
+    if version is None:  # written by the original (or another tool): versioned by its content
+        data = item.get("data")
+        if data is None or "S" in data or "B" in data:
+            return foreign_version(_decode(data, ""))
+        return foreign_version(repr(sorted(data.items())).encode())
+    return str(version["N"])
 
 
 def _codes(err: ClientError) -> list[str]:
@@ -356,8 +365,6 @@ class DynamoDBStore(Storage, Lock):
         """The condition expression for "the current version is ``expected``"."""
         if expected is None:
             return "attribute_not_exists(#p)", {"#p": "path"}, {}
-        if expected == "0":  # an item written by the original: it has no version attribute
-            return "attribute_exists(#p) AND attribute_not_exists(#v)", {"#p": "path", "#v": "version"}, {}
         if _VERSION_RE.fullmatch(expected):
             return "#v = :v", {"#v": "version"}, {":v": {"N": expected}}
         # not a version this backend writes: compare with a string, which never equals a number
@@ -374,6 +381,22 @@ class DynamoDBStore(Storage, Lock):
             }
         }
 
+    async def _condition(self, key: str, path: str, expected: str | None, operation: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The condition for "the current version is ``expected``". For a foreign version (an item without
+        a version attribute) the item is read again: WriteConflict unless its data still hashes to
+        ``expected``, else the condition that ``data`` is unchanged when the write lands."""
+        if expected is None or not expected.startswith(_FOREIGN_VERSION):
+            return self._version_condition(expected)
+        got = await self._call(operation, "get_item", TableName=self.table, Key={"path": {"S": path}}, ConsistentRead=True)
+        item = got.get("Item")
+        found = _version_of(item)
+        if found != expected or item is None:
+            raise WriteConflict(key, expected, found)
+        names = {"#p": "path", "#v": "version", "#d": "data"}
+        if "data" not in item:
+            return "attribute_exists(#p) AND attribute_not_exists(#v) AND attribute_not_exists(#d)", names, {}
+        return "attribute_exists(#p) AND attribute_not_exists(#v) AND #d = :d", names, {":d": item["data"]}
+
     async def _current_version(self, path: str, operation: str) -> str | None:
         got = await self._call(
             operation,
@@ -381,8 +404,8 @@ class DynamoDBStore(Storage, Lock):
             TableName=self.table,
             Key={"path": {"S": path}},
             ConsistentRead=True,
-            ProjectionExpression="#p, #v",
-            ExpressionAttributeNames={"#p": "path", "#v": "version"},
+            ProjectionExpression="#p, #v, #d",  # the data: the version of an item without one
+            ExpressionAttributeNames={"#p": "path", "#v": "version", "#d": "data"},
         )
         return _version_of(got.get("Item"))
 
@@ -453,7 +476,7 @@ class DynamoDBStore(Storage, Lock):
         if lease is not None:
             check_lease_key(lease, key)
         version = self._new_version(expected_version)
-        condition, names, values = self._version_condition(expected_version)
+        condition, names, values = await self._condition(key, path, expected_version, "write")
         put: dict[str, Any] = {
             "TableName": self.table,
             "Item": self._storage_item(path, data, version, index),
@@ -494,7 +517,7 @@ class DynamoDBStore(Storage, Lock):
             check_lease_key(lease, key)
         request: dict[str, Any] = {"TableName": self.table, "Key": {"path": {"S": path}}}
         if expected_version is not None:
-            condition, names, values = self._version_condition(expected_version)
+            condition, names, values = await self._condition(key, path, expected_version, "delete")
             request.update(
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
