@@ -56,7 +56,7 @@ def diagram(
     if id is not None:
 
         async def run() -> StoredRecord:
-            async with _opened(store, lock) as opened:
+            async with _opened(store, lock, must_exist=True) as opened:
                 return await _require_record(opened, id, store)
 
         record = asyncio.run(run())
