@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.metadata
+import inspect
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -36,11 +38,13 @@ DEFAULT_STORE = "file://.durable-xstate"
 _OWNER = f"durable-xstate-cli:{os.getpid()}"
 
 
-def _flags_as_flags(command: Any, ctx: Any) -> None:
+def _tidy_help(command: Any, ctx: Any) -> None:
     """Typer's rich help prints a flag's type (``--json <bool>``) as if it took a value, an argument's
-    Python type beside its name (``ID <str>``) and a required argument in braces (``{ID}``). Give every
-    flag (``--help`` included) an empty metavar, so it shows as ``--json``; show arguments by name
-    (``send MACHINE ID EVENT``, ``diagram MACHINE [ID]``)."""
+    Python type beside its name (``ID <str>``), a required argument in braces (``{ID}``) and keeps the
+    docstring's line breaks. Give every flag (``--help`` included) an empty metavar, so it shows as
+    ``--json``; show arguments by name (``send MACHINE ID EVENT``); let paragraphs flow to the width."""
+    if isinstance(getattr(command, "help", None), str):
+        command.help = re.sub(r"(?<!\n)\n(?!\n)[ \t]*", " ", inspect.cleandoc(command.help))
     for param in [*getattr(command, "params", ()), command.get_help_option(ctx)]:
         if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
             param.metavar = ""
@@ -54,11 +58,11 @@ class _Group(typer.core.TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
-            _flags_as_flags(command, ctx)
+            _tidy_help(command, ctx)
         return command
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        _flags_as_flags(self, ctx)
+        _tidy_help(self, ctx)
         super().format_help(ctx, formatter)
 
 
