@@ -48,6 +48,10 @@ def _tidy_help(command: Any, ctx: Any) -> None:
     for param in [*getattr(command, "params", ()), command.get_help_option(ctx)]:
         if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
             param.metavar = ""
+        elif isinstance(param, typer.core.TyperOption) and param.metavar is None and param.name and re.fullmatch(
+            r"<(str|int|float)( range)?>", str(param.display_type_rich(ctx=ctx))
+        ):
+            param.metavar = param.name.upper()  # --limit LIMIT [x>=1], not --limit <int range> [x>=1]
         if isinstance(param, typer.core.TyperArgument) and param.metavar and param.nargs == 1:
             name = param.metavar if param.required else f"[{param.metavar}]"
             param.__dict__["display_type_rich"] = lambda ctx=None: None

@@ -196,7 +196,7 @@ def send(
     lock_timeout: LockTimeoutOption = 5.0,
     allow_unhandled: Annotated[bool, typer.Option(
         "--allow-unhandled",
-        help="Accept an event the actor does not handle in its state: save it (a new revision) and exit 0.",
+        help="Accept an event the actor does not handle in its state: a note instead of an error, exit 0.",
     )] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -204,8 +204,9 @@ def send(
 
     An event the actor does not handle in its current state (no transition takes it, or the actor is
     done) changes nothing: "EVENT was not handled in state X (nothing changed)" on stderr and exit
-    status 2; nothing is written, not even a new actor. --allow-unhandled sends it anyway (exit 0).
-    Exit status 1 for any other error, or when the actor ends in error status."""
+    status 2; nothing is written, not even a new actor. --allow-unhandled sends it anyway: a note, exit
+    0 (the actor is created, and timers that fell due are saved). Exit status 1 for any other error, or
+    when the actor ends in error status."""
     actor_id_arg(id)
     event_obj = _event(event, data)
     input_obj = _parse_json_object(input, "--input") if input is not None else None
