@@ -108,7 +108,7 @@ def _declare(node: StateNode, ids: _Ids, active: frozenset[StateNode], depth: in
     is_active = node in active
     if node.type == "history":
         label = "H*" if node.history == "deep" else "H"
-        return [f"{pad}{ids[node]} [label={_quote(label)}, shape=circle, width=0.3, fixedsize=true, "
+        return [f"{pad}{ids[node]} [label={_quote(label)}, xlabel={_quote(_name(node))}, shape=circle, width=0.3, fixedsize=true, "
                 f"tooltip={_quote(_name(node))}];"]
     if not node.states:
         attrs = [f"label={_quote(_name(node))}"]
