@@ -49,8 +49,8 @@ def _tidy_help(command: Any, ctx: Any) -> None:
         if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
             param.metavar = ""
         elif isinstance(param, typer.core.TyperOption) and param.metavar is None and param.name and re.fullmatch(
-            r"<(str|int|float)( range)?>", str(param.display_type_rich(ctx=ctx))
-        ):
+            r"<(str|int|float)( range)?>", str(getattr(param, "display_type_rich", lambda ctx: None)(ctx=ctx))
+        ):  # (typer releases before 0.2x print click's own names: nothing to do there)
             param.metavar = param.name.upper()  # --limit LIMIT [x>=1], not --limit <int range> [x>=1]
         if isinstance(param, typer.core.TyperArgument) and param.metavar and param.nargs == 1:
             name = param.metavar if param.required else f"[{param.metavar}]"
