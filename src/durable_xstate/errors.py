@@ -30,6 +30,8 @@
     ├── SubjectError (RuntimeError)       a subject that cannot take its events (not initiated, initiated twice)
     ├── InvocationFailed (RuntimeError)   a Lambda invocation that must be retried as a whole; ``.outcomes``
     ├── CliError                          a problem the command line reports in one line (exit status 1)
+    │   └── EventNotHandled               ``send``: the actor does not handle the event in its state; nothing written (exit status 2)
+    ├── DiagramRenderError (RuntimeError)  a diagram image cannot be made (Graphviz's ``dot`` missing or failing)
     └── StoreError                        anything from durable_xstate.stores
         ├── WriteConflict                 contention: the version expected is not the one stored (or ``.reason``)
         ├── LockTimeout (TimeoutError)    contention: the lock was not acquired in time (alias AcquireLockError)
@@ -60,8 +62,10 @@ __all__ = [
     "CloudEventError",
     "CodecError",
     "CorruptValue",
+    "DiagramRenderError",
     "DuplicateId",
     "DurableXStateError",
+    "EventNotHandled",
     "GuardError",
     "ImplementationMissing",
     "InfiniteLoop",
@@ -181,7 +185,20 @@ class RemoteServiceError(DurableXStateError):
 
 
 class CliError(DurableXStateError):
-    """A problem the command line reports in one line (exit status 1)."""
+    """A problem the command line reports in one line (exit status ``exit_code``, 1)."""
+
+    exit_code = 1
+
+
+class EventNotHandled(CliError):
+    """``durable-xstate send``: the actor does not handle the event in its current state, so nothing was
+    written (exit status 2; ``--allow-unhandled`` accepts it)."""
+
+    exit_code = 2
+
+
+class DiagramRenderError(DurableXStateError, RuntimeError):
+    """A diagram image cannot be made: Graphviz's ``dot`` is not installed, or it failed."""
 
 
 class MachineConfigError(DurableXStateError, ValueError):

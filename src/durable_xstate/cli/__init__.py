@@ -9,14 +9,15 @@
     durable-xstate replay ID -m MACHINE [--to REV]       re-run the journal: does MACHINE reproduce it?
     durable-xstate reindex                               write every actor's index entry again
     durable-xstate delete ID --yes                       delete an actor's record
-    durable-xstate diagram MACHINE [ID]                  a Mermaid state diagram, ID's active states marked
+    durable-xstate diagram MACHINE [ID] [--format F]     Mermaid (or DOT, SVG, PNG), ID's active states marked
     durable-xstate serve [-m MACHINE ...] [--port N]     a local web inspector of the store's actors
     durable-xstate demo                                  an order machine, one short-lived process per event
 
 MACHINE is a JSON/YAML config file or ``package.module:attribute`` (see :mod:`durable_xstate.loader`).
 Every command takes ``--store URL`` (default ``file://.durable-xstate``, or ``$DURABLE_XSTATE_STORE``)
 and ``--lock URL`` for stores without locks of their own. Errors from the library print one line
-and exit with status 1.
+and exit with status 1; ``send`` of an event the actor does not handle exits with status 2. The
+reading commands (list, show, history, diagram ID, replay, serve) never create a store.
 
 Modules: ``app`` (the Typer app, options, plumbing), ``render`` (tables and values), ``step`` (send),
 ``records`` (show, list, reindex, delete), ``journal`` (history, replay), ``timers`` (tick), ``worker`` (worker), ``machines`` (diagram, demo), ``serve`` (the web inspector).

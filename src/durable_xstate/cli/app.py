@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
+import inspect
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -25,19 +29,79 @@ from ..errors import (
 )
 from ..persistence import StoredRecord
 from ..stores import LockableStorage, open_store, validate_key
+from ..stores.local import LocalFileStore
+from ..stores.sqlite import SQLiteStore
 
 __all__ = ["DEFAULT_STORE", "CliError", "app", "normalize_store_url"]
 
 DEFAULT_STORE = "file://.durable-xstate"
 _OWNER = f"durable-xstate-cli:{os.getpid()}"
 
+
+def _tidy_help(command: Any, ctx: Any) -> None:
+    """Typer's rich help prints a flag's type (``--json <bool>``) as if it took a value, an argument's
+    Python type beside its name (``ID <str>``), a required argument in braces (``{ID}``) and keeps the
+    docstring's line breaks. Give every flag (``--help`` included) an empty metavar, so it shows as
+    ``--json``; show arguments by name (``send MACHINE ID EVENT``); let paragraphs flow to the width."""
+    if isinstance(getattr(command, "help", None), str):
+        command.help = re.sub(r"(?<!\n)\n(?!\n)[ \t]*", " ", inspect.cleandoc(command.help))
+    for param in [*getattr(command, "params", ()), command.get_help_option(ctx)]:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+        elif isinstance(param, typer.core.TyperOption) and param.metavar is None and param.name and re.fullmatch(
+            r"<(str|int|float)( range)?>", str(getattr(param, "display_type_rich", lambda ctx: None)(ctx=ctx))
+        ):  # (typer releases before 0.2x print click's own names: nothing to do there)
+            param.metavar = param.name.upper()  # --limit LIMIT [x>=1], not --limit <int range> [x>=1]
+        if isinstance(param, typer.core.TyperArgument) and param.metavar and param.nargs == 1:
+            name = param.metavar if param.required else f"[{param.metavar}]"
+            param.__dict__["display_type_rich"] = lambda ctx=None: None
+            param.__dict__["_usage_display_name"] = lambda name=name: name
+
+
+class _Group(typer.core.TyperGroup):
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _tidy_help(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _tidy_help(self, ctx)
+        super().format_help(ctx, formatter)
+
+
 app = typer.Typer(
     name="durable-xstate",
+    cls=_Group,
     help="Durable, lockable xstate actors: send events, inspect and tick stored actors, draw machines.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+def version_text() -> str:
+    """``durable-xstate 0.1.0``: the installed distribution's version (the package's own when not installed)."""
+    try:
+        version = importlib.metadata.version("durable-xstate")
+    except importlib.metadata.PackageNotFoundError:
+        from .. import __version__ as version
+    return f"durable-xstate {version}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
+) -> None:
+    """Durable, lockable xstate actors: send events, inspect and tick stored actors, draw machines."""
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -92,7 +156,7 @@ def _friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 return fn(*args, **kwargs)
         except DurableXStateError as err:  # CliError included
             _stderr().print(f"[bold red]error:[/] {escape(_one_line(err))}", soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(getattr(err, "exit_code", 1)) from None
 
     return wrapper
 
@@ -132,20 +196,50 @@ def _redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-@contextlib.asynccontextmanager
-async def _opened(url: str, lock: str | None) -> AsyncIterator[LockableStorage]:
+def missing_store(store: LockableStorage) -> str | None:
+    """Where a file or SQLite store would be, when nothing is there yet (else None). Opening one creates
+    it, so the read-only commands (list, show, history, diagram, replay, serve) ask first: a typo'd path
+    is "no such store", not a new empty store. Other backends are servers: nothing to check here."""
+    storage = store.storage
+    if isinstance(storage, LocalFileStore):
+        return None if os.path.isdir(storage.root) else storage.root
+    if isinstance(storage, SQLiteStore):
+        return None if os.path.isfile(storage.path) else storage.path
+    return None
+
+
+def open_cli_store(url: str, lock: str | None, *, must_exist: bool = False) -> LockableStorage:
+    """``open_store`` with the command line's URL forms and one-line errors; ``must_exist``: refuse a file
+    or SQLite store that is not there rather than create it."""
     try:
         store = open_store(normalize_store_url(url), lock=normalize_store_url(lock) if lock else None)
     except (ValueError, ImportError) as err:
         raise CliError(f"cannot open store {_redact(url)}: {' '.join(str(err).split())}") from None
+    if must_exist and missing_store(store) is not None:
+        raise CliError(f"no such store: {_redact(url)}")
+    return store
+
+
+@contextlib.asynccontextmanager
+async def _opened(url: str, lock: str | None, *, must_exist: bool = False) -> AsyncIterator[LockableStorage]:
+    store = open_cli_store(url, lock, must_exist=must_exist)
     try:
         yield store
     finally:
         await store.close()
 
 
+def actor_id_arg(actor_id: str) -> str:
+    """The ID argument, refused before any store is opened when empty or only blanks (its record would be
+    ``.json``) or when it is no valid key (``../x``: InvalidKey)."""
+    if not actor_id.strip():
+        raise CliError(f"the actor id is empty ({actor_id!r}): give ID, e.g. order-1")
+    validate_key(f"{actor_id}.json")
+    return actor_id
+
+
 def _key(actor_id: str) -> str:
-    return validate_key(f"{actor_id}.json")
+    return f"{actor_id_arg(actor_id)}.json"
 
 
 async def _read_record(store: LockableStorage, actor_id: str) -> StoredRecord | None:

@@ -24,14 +24,16 @@ from .app import (
     _opened,
     _redact,
     _stdout,
+    actor_id_arg,
     app,
 )
-from .render import _dumps, format_value
+from .render import _dumps, format_value, print_table
 
 
 async def _record(store: str, lock: str | None, id: str) -> StoredRecord:
-    async with _opened(store, lock) as opened:
-        stored = await opened.read(_key(id))
+    key = _key(id)
+    async with _opened(store, lock, must_exist=True) as opened:  # read-only: never creates the store
+        stored = await opened.read(key)
     if stored is None:
         raise CliError(f"no actor {id!r} in {_redact(store)}")
     return StoredRecord.decode(stored.data, key=_key(id), version=stored.version)
@@ -54,6 +56,7 @@ def history(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many revisions.")] = None,
 ) -> None:
     """The journal of actor ID: each committed revision, its events, the state it left, what it emitted."""
+    actor_id_arg(id)
     found = entries(asyncio.run(_record(store, lock, id)))
     if since is not None:
         found = [e for e in found if e.revision >= since]
@@ -68,7 +71,7 @@ def history(
         return
     table = Table()
     for column in ("rev", "at", "events", "state", "status", "emitted"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("rev", "at"))
     for e in found:
         events = ", ".join(
             str(d["event"].get("type")) + ("" if d.get("from") == "send" else f" ({d.get('from')})")
@@ -77,7 +80,7 @@ def history(
         emitted = ", ".join(str(x.get("type")) for x in e.emitted if isinstance(x, dict))
         table.add_row(Text(str(e.revision) + (" *" if e.checkpoint else "")), Text(e.at), Text(events or "-"),
                       Text(format_value(e.state)), Text(str(e.status)), Text(emitted or "-"))
-    console.print(table)
+    print_table(console, table)
     console.print(Text("* a checkpoint: replay starts there", style="dim"))
 
 
@@ -92,9 +95,11 @@ def replay_command(
     lock: LockOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-run the journal of ID on MACHINE from its oldest checkpoint: does the machine still reproduce
-    the history (run it before deploying a new version)? Prints the state at --to (time travel).
-    Actions run again: replay where they do no harm. Exit status 1 when the history is not reproduced."""
+    """Re-run the journal of ID on MACHINE from its oldest checkpoint: does MACHINE still reproduce it?
+
+    Run it before deploying a new version. Prints the state at --to (time travel). Actions run again:
+    replay where they do no harm. Exit status 1 when the history is not reproduced."""
+    actor_id_arg(id)
     logic = load_machine(machine)
     record = asyncio.run(_record(store, lock, id))
     report = replay(record, lambda i, s: create_actor(logic, id=i, snapshot=s), to=to)

@@ -7,6 +7,8 @@ import secrets
 import shutil
 import tempfile
 import time
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..diagram import to_mermaid
+from ..diagram_dot import render_dot, to_dot
 from ..errors import (
     MachineMismatch,
 )
@@ -23,6 +26,7 @@ from ..machine.machine import StateMachine
 from ..persistence import StoredRecord
 from .app import (
     DEFAULT_STORE,
+    CliError,
     LockOption,
     StoreOption,
     _friendly_errors,
@@ -31,6 +35,7 @@ from .app import (
     _redact,
     _require_record,
     _stdout,
+    actor_id_arg,
     app,
 )
 from .render import _event_text, render_record
@@ -39,6 +44,13 @@ from .timers import render_tick, tick_store
 
 
 # ---------------------------------------------------------------------------------------------- diagram
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+    png = "png"
+
+
 @app.command()
 @_friendly_errors
 def diagram(
@@ -47,16 +59,33 @@ def diagram(
     id: Annotated[str | None, typer.Argument(metavar="ID", help="Mark this actor's active states.")] = None,
     store: StoreOption = DEFAULT_STORE,
     lock: LockOption = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Wrap it in a ```mermaid fence.")] = False,
+    format: Annotated[DiagramFormat, typer.Option(
+        "--format", "-f", case_sensitive=False,
+        help="mermaid (text), dot (Graphviz text), svg or png (drawn by Graphviz's dot).",
+    )] = DiagramFormat.mermaid,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", dir_okay=False, help="Write it to FILE (png needs one) instead of stdout.",
+    )] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Wrap the Mermaid text in a ```mermaid fence.")] = False,
 ) -> None:
-    """Print a Mermaid stateDiagram-v2 of MACHINE, with actor ID's active state(s) highlighted."""
+    """Draw MACHINE as a Mermaid stateDiagram-v2 (default), Graphviz DOT, SVG or PNG; ID's active states
+    highlighted.
+
+    SVG and PNG are drawn by Graphviz's dot (apt-get install graphviz): compound states as boxes around
+    their children, parallel regions dashed, the active states filled. A PNG is written to --output FILE."""
+    if markdown and format is not DiagramFormat.mermaid:
+        raise CliError("--markdown wraps the Mermaid text; leave it out with --format " + format.value)
+    if format is DiagramFormat.png and output is None:
+        raise CliError("a PNG is binary: give --output FILE (or --format svg for stdout)")
+    if id is not None:
+        actor_id_arg(id)
     machine_obj = load_machine(machine, check_implementations=False)
     active = None
     value: Any = None
     if id is not None:
 
         async def run() -> StoredRecord:
-            async with _opened(store, lock) as opened:
+            async with _opened(store, lock, must_exist=True) as opened:
                 return await _require_record(opened, id, store)
 
         record = asyncio.run(run())
@@ -68,10 +97,20 @@ def diagram(
             )
         snapshot = machine_obj.restore_snapshot(record.snapshot or {}, None)
         active, value = snapshot.nodes, snapshot.value
-    text = to_mermaid(machine_obj, active, active_value=value)
-    typer.echo(f"```mermaid\n{text}```" if markdown else text, nl=False)
-    if markdown:
-        typer.echo()
+    if format is DiagramFormat.mermaid:
+        text = to_mermaid(machine_obj, active, active_value=value)
+        data = (f"```mermaid\n{text}```\n" if markdown else text).encode("utf-8")
+    elif format is DiagramFormat.dot:
+        data = to_dot(machine_obj, active, active_value=value).encode("utf-8")
+    else:
+        data = render_dot(to_dot(machine_obj, active, active_value=value), format.value)
+    if output is None:
+        typer.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as err:
+        raise CliError(f"cannot write {output}: {err.strerror or err}") from None
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -34,9 +34,18 @@ from .app import (
     _opened,
     _redact,
     _stdout,
+    actor_id_arg,
     app,
 )
-from .render import _dumps, _machine_name, _relative, _status_text, format_value, render_record
+from .render import (
+    _dumps,
+    _machine_name,
+    _relative,
+    _status_text,
+    format_value,
+    print_table,
+    render_record,
+)
 
 
 # ---------------------------------------------------------------------------------------------- show, list
@@ -49,9 +58,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored record as JSON.")] = False,
 ) -> None:
     """Print the stored record of actor ID: state, context, timers with due times, outbox, revision."""
+    actor_id_arg(id)
 
     async def run() -> tuple[StoredRecord | None, bytes | None]:
-        async with _opened(store, lock) as opened:
+        async with _opened(store, lock, must_exist=True) as opened:
             stored = await opened.read(_key(id))
             if stored is None:
                 raise CliError(f"no actor {id!r} in {_redact(store)}")
@@ -94,7 +104,7 @@ def list_(
             raise CliError(f"--state {state!r} is neither a state name nor JSON") from None
 
     async def run() -> tuple[list[ListedActor], bool]:
-        async with _opened(store, lock) as opened:
+        async with _opened(store, lock, must_exist=True) as opened:
             return await list_actors(opened, labels, prefix=prefix, after=after, limit=limit)
 
     listed, more = asyncio.run(run())
@@ -107,8 +117,8 @@ def list_(
         console.print(Text(f"no actors in {_redact(store)}", style="dim"))
         return
     table = Table()
-    for column in ("id", "machine", "state", "status", "rev", "next timer", "updated"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "machine", "state", "status", "rev", "next timer", "updated"):  # ids and times stay whole
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "rev", "next timer", "updated"))
     for item in listed:
         record = item.record
         if record is None:  # its problem goes on a line of its own below the table
@@ -125,7 +135,7 @@ def list_(
             Text("-" if record.next_due_at is None else _relative(record.next_due_at - now)),
             Text(str(record.updated_at or "-")),
         )
-    console.print(table)
+    print_table(console, table)
     for item in listed:
         if item.record is None:
             console.print(Text(f"unreadable {item.id}: {_one_line(item.error) if item.error else '-'}", style="red"))
@@ -181,6 +191,7 @@ def delete(
     lock_timeout: LockTimeoutOption = 5.0,
 ) -> None:
     """Delete the record of actor ID (asks first unless --yes; refuses without --yes when not interactive)."""
+    actor_id_arg(id)
     key = _key(id)
     if not yes:
         if not sys.stdin.isatty():

@@ -10,10 +10,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.json import JSON
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from ..describe import state_text, timer_name
+from ..describe import duration_text, state_text, timer_name
 from ..persistence import StoredRecord
 
 # ---------------------------------------------------------------------------------------------- formatting
@@ -45,6 +46,20 @@ def _when(ms: float | None, now_ms: float) -> str:
 
 
 _timer_name = timer_name
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` without wrapping what must stay whole (ids, times: ``no_wrap`` columns): on a
+    terminal at least as wide as the table's narrowest rendering; into a pipe or file, one line per row."""
+    needed = Measurement.get(console, console.options.update_width(1 << 16), table)
+    width = max(console.width, needed.minimum if console.is_terminal else needed.maximum)
+    if width <= console.width:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=width, highlight=False, soft_wrap=True,
+                   force_terminal=console.is_terminal, color_system=console.color_system,  # type: ignore[arg-type]
+                   no_color=console.no_color)
+    wide.print(table)
 
 
 def _event_text(event: Mapping[str, Any]) -> str:
@@ -117,25 +132,25 @@ def render_record(console: Console, record: StoredRecord, now_ms: float | None =
     console.print(JSON.from_data(snapshot.get("context"), default=str))
     if record.timers:
         table = Table(title="timers", title_justify="left", title_style="bold")
-        table.add_column("due")
-        table.add_column("event")
-        table.add_column("delay", justify="right")
+        table.add_column("due", no_wrap=True)
+        table.add_column("event", overflow="fold")
+        table.add_column("delay", justify="right", no_wrap=True)
         for timer in sorted(record.timers, key=lambda t: t.due_at):
             table.add_row(Text(_when(timer.due_at, now)), Text(_timer_name(timer, record.machine_id)),
-                          Text(f"{timer.delay:g} ms"))
-        console.print(table)
+                          Text(duration_text(timer.delay)))
+        print_table(console, table)
     else:
         console.print(Text("timers: none", style="dim"))
     if record.outbox:
         table = Table(title="outbox (emitted, not yet handed over)", title_justify="left", title_style="bold")
-        table.add_column("id")
-        table.add_column("emitted at")
-        table.add_column("event")
+        table.add_column("id", no_wrap=True)
+        table.add_column("emitted at", no_wrap=True)
+        table.add_column("event", overflow="fold")
         for item in record.outbox:
             event = item.get("event")
             table.add_row(Text(str(item.get("id"))), Text(str(item.get("emittedAt", "-"))),
                           Text(_event_text(event) if isinstance(event, Mapping) else str(event)))
-        console.print(table)
+        print_table(console, table)
     else:
         console.print(Text("outbox: empty", style="dim"))
 

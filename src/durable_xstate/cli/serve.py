@@ -22,6 +22,7 @@ from .app import (
     _stdout,
     app,
     normalize_store_url,
+    open_cli_store,
 )
 
 
@@ -45,8 +46,10 @@ def serve(
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=500, help="Actors per page of the list.")]
     = 50,
 ) -> None:
-    """A local web page over the store: its actors, and for each its statechart with the active states
-    marked, context, timers, outbox and journal (time travel by revision). Ctrl-C stops it."""
+    """A local web page over the store's actors: statechart, context, timers, outbox, journal.
+
+    For each actor: its statechart with the active states marked, context, timers, outbox and journal
+    (time travel by revision). Ctrl-C stops it."""
     try:
         from ..inspector import create_app
         from ..inspector.server import bind, is_loopback
@@ -64,10 +67,8 @@ def serve(
     def opener() -> LockableStorage:
         return open_store(url, lock=lock_url)
 
-    try:
-        asyncio.run(opener().close())  # a bad URL or missing extra is a one-line error now, not a traceback at startup
-    except (ValueError, ImportError) as err:
-        raise CliError(f"cannot open store {_redact(store)}: {' '.join(str(err).split())}") from None
+    # a bad URL, a missing extra or a store that is not there is a one-line error now, not at the first request
+    asyncio.run(open_cli_store(store, lock, must_exist=True).close())
     application = create_app(opener, machines, allow_send=allow_send, token=token, loopback=loopback,
                              poll_seconds=poll, page_size=page_size, store_name=_redact(store))
     try:

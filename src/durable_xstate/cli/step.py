@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..actors.actor import Actor, create_actor
+from ..errors import EventNotHandled
 from ..loader import load_machine
 from ..machine.machine import StateMachine
 from ..persistence import StoredRecord, with_persistable_actor
@@ -30,6 +31,7 @@ from .app import (
     _parse_json_object,
     _read_record,
     _stdout,
+    actor_id_arg,
     app,
 )
 from .render import _dumps, _event_text, _status_text, _timer_name, _when, format_value
@@ -82,8 +84,13 @@ async def apply_event(
     *,
     input: Any = None,
     lock_timeout: float = 5.0,
+    allow_unhandled: bool = True,
 ) -> StepOutcome:
-    """One durable step: lock, load (or create) ``actor_id``, fire due timers, send ``event``, save, release."""
+    """One durable step: lock, load (or create) ``actor_id``, fire due timers, send ``event``, save, release.
+
+    With ``allow_unhandled=False`` an event the actor does not handle in its state (or an actor that is
+    no longer active) raises :class:`EventNotHandled` and nothing is written: not the actor when it would
+    have been created, not the timers that fell due on load (they fire on the next run)."""
     emitted: list[dict[str, Any]] = []
     loaded: dict[str, Any] = {}
 
@@ -99,6 +106,8 @@ async def apply_event(
         before = actor.get_snapshot()
         on_load = list(emitted)
         handled = before.status == "active" and bool(before.can(event))
+        if not handled and not allow_unhandled:
+            raise EventNotHandled(_unhandled_message(event, before.value, before.status, loaded.get("created")))
         actor.send(event)
         after = actor.get_snapshot()
         return StepOutcome(
@@ -123,6 +132,13 @@ async def apply_event(
     )
     outcome.record = await _read_record(store, actor_id)
     return outcome
+
+
+def _unhandled_message(event: dict[str, Any], value: Any, status: str, created: Any) -> str:
+    why = "" if status == "active" else f"; the actor is {status}"
+    not_created = ", the actor was not created" if created else ""
+    return (f"{event['type']} was not handled in state {format_value(value)} (nothing changed{not_created}{why}); "
+            "--allow-unhandled sends it anyway")
 
 
 def render_step(console: Console, outcome: StepOutcome, *, indent: str = "", previous_context: Any = None) -> None:
@@ -178,16 +194,28 @@ def send(
     store: StoreOption = DEFAULT_STORE,
     lock: LockOption = None,
     lock_timeout: LockTimeoutOption = 5.0,
+    allow_unhandled: Annotated[bool, typer.Option(
+        "--allow-unhandled",
+        help="Accept an event the actor does not handle in its state: a note instead of an error, exit 0.",
+    )] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Apply EVENT to actor ID durably (created when absent): lock, load, fire due timers, send, save."""
+    """Apply EVENT to actor ID durably (created when absent): lock, load, fire due timers, send, save.
+
+    An event the actor does not handle in its current state (no transition takes it, or the actor is
+    done) changes nothing: "EVENT was not handled in state X (nothing changed)" on stderr and exit
+    status 2; nothing is written, not even a new actor. --allow-unhandled sends it anyway: a note, exit
+    0 (the actor is created, and timers that fell due are saved). Exit status 1 for any other error, or
+    when the actor ends in error status."""
+    actor_id_arg(id)
     event_obj = _event(event, data)
     input_obj = _parse_json_object(input, "--input") if input is not None else None
     machine_obj = load_machine(machine)
 
     async def run() -> StepOutcome:
         async with _opened(store, lock) as opened:
-            return await apply_event(opened, machine_obj, id, event_obj, input=input_obj, lock_timeout=lock_timeout)
+            return await apply_event(opened, machine_obj, id, event_obj, input=input_obj, lock_timeout=lock_timeout,
+                                     allow_unhandled=allow_unhandled)
 
     outcome = asyncio.run(run())
     if as_json:

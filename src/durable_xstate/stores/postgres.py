@@ -92,6 +92,17 @@ def _as_version(expected: str) -> int | None:
     return int(expected)
 
 
+
+def _require_psycopg() -> None:
+    """MissingDependency naming the extra that installs psycopg when it is not there (one line, no traceback)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as err:
+        raise MissingDependency(
+            "the postgres backend needs psycopg 3: pip install 'durable-xstate[postgres]'", extra="postgres",
+            name=err.name,
+        ) from err
+
 class PostgresStore(Storage, Lock):
     """Storage and lock on one PostgreSQL database; fencing is atomic (same transaction as the write)."""
 
@@ -225,13 +236,9 @@ class PostgresStore(Storage, Lock):
         conn = self._conn
         if conn is not None and not conn.closed:
             return conn
-        try:
-            import psycopg
-        except ImportError as err:  # pragma: no cover - depends on the installation
-            raise MissingDependency(
-                "the postgres backend needs psycopg 3: pip install 'durable-xstate[postgres]'", extra="postgres",
-                name=err.name,
-            ) from err
+        _require_psycopg()
+        import psycopg
+
         conn = await psycopg.AsyncConnection.connect(
             self.conninfo,
             autocommit=True,
@@ -272,6 +279,7 @@ class PostgresStore(Storage, Lock):
         """
         errors = self._errors
         if errors is None:
+            _require_psycopg()
             import psycopg
 
             errors = self._errors = (psycopg.Error, OSError)
