@@ -11,7 +11,11 @@ from .actors import (
     from_promise,
     from_transition,
     initial_transition,
+    to_promise,
+    to_promise_sync,
     transition,
+    wait_for,
+    wait_for_sync,
 )
 from .errors import (
     AcquireLockError,
@@ -36,6 +40,7 @@ from .errors import (
     SnapshotError,
     StoreError,
     StoreUnavailable,
+    WaitTimeout,
     WriteConflict,
 )
 from .machine import (
@@ -112,6 +117,7 @@ __all__ = [
     "StateMachine",
     "StoreError",
     "StoreUnavailable",
+    "WaitTimeout",
     "WriteConflict",
     "and_",
     "assign",
@@ -141,6 +147,10 @@ __all__ = [
     "spawn_child",
     "state_in",
     "stop_child",
+    "to_promise",
+    "to_promise_sync",
     "transition",
+    "wait_for",
+    "wait_for_sync",
     "with_persistable_actor",
 ]

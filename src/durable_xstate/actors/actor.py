@@ -294,6 +294,20 @@ class Actor:
         """Start the actor: run the deferred initial actions, notify observers, process queued events."""
         if self._status == RUNNING:
             return self
+        system = self.system
+        lock = system.lock
+        if lock is not None:
+            with lock:  # a delayed event may fire on the timer thread (AsyncioClock without a loop)
+                return self._start()
+        system._starting += 1
+        try:
+            return self._start()
+        finally:
+            system._starting -= 1
+            if system.lock is not None:
+                system.settle()
+
+    def _start(self) -> Actor:
         if self.sync_snapshot and self._parent is not None:
             parent = self._parent
 
@@ -347,7 +361,17 @@ class Actor:
                     break
         else:
             check_event_depth(event)
-        self.system.relay(None, self, event)
+        system = self.system
+        lock = system.lock
+        if lock is None:
+            try:
+                system.relay(None, self, event)
+            finally:
+                if system.lock is not None:  # this event armed the system's first timer-thread timer
+                    system.settle()
+        else:
+            with lock:  # one thing at a time with a delayed event firing on the timer thread
+                system.relay(None, self, event)
 
     def _send(self, event: Any) -> None:
         if self._status == STOPPED:
@@ -430,7 +454,11 @@ class Actor:
         """Stop the actor (no exit actions run, as in xstate); status becomes ``stopped``."""
         if self._parent is not None:
             raise ActorError("A non-root actor cannot be stopped directly.")
-        return self._stop()
+        lock = self.system.lock
+        if lock is None:
+            return self._stop()  # stopping arms nothing
+        with lock:
+            return self._stop()
 
     def _stop(self) -> Actor:
         if self._status == STOPPED:
