@@ -116,13 +116,16 @@ async def _wait(actor: Any, predicate: Callable[[Any], bool] | None, timeout: fl
     done = loop.create_future()
     loop_thread = threading.get_ident()
 
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
     def notify() -> None:
         # observers run on the thread that delivered the event: the loop's, or the timer thread's
         if threading.get_ident() == loop_thread:
-            if not done.done():
-                done.set_result(None)
+            wake()
         else:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+            loop.call_soon_threadsafe(wake)
 
     outcome = _Outcome(notify)
     sub = _watch(actor, outcome, predicate)
