@@ -65,7 +65,7 @@ from .machine import (
     state_in,
     stop_child,
 )
-from .persistence import PersistableActor, with_persistable_actor
+from .persistence import PersistableActor, with_persistable_actor, with_persistable_actor_sync
 
 __version__ = "0.1.0"
 
@@ -153,4 +153,5 @@ __all__ = [
     "wait_for",
     "wait_for_sync",
     "with_persistable_actor",
+    "with_persistable_actor_sync",
 ]
