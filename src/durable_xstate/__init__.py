@@ -45,6 +45,7 @@ from .errors import (
 )
 from .machine import (
     MachineSnapshot,
+    MachineTypes,
     StateMachine,
     and_,
     assign,
@@ -108,6 +109,7 @@ __all__ = [
     "MachineLookupError",
     "MachineMismatch",
     "MachineSnapshot",
+    "MachineTypes",
     "MissingDependency",
     "PersistableActor",
     "PersistenceError",

@@ -25,18 +25,20 @@ import asyncio
 import math
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ActorError, WaitTimeout
+from ..machine.snapshot import MachineSnapshot
+from ..machine.types import TContext
 from .clock import DurableClock, SimulatedClock
+
+if TYPE_CHECKING:
+    from .actor import Actor
 
 __all__ = ["to_promise", "to_promise_sync", "wait_for", "wait_for_sync"]
 
 TERMINATED = "Actor terminated without satisfying predicate"
 STOPPED_ALREADY = "Actor {id} is stopped: nothing it does can satisfy the wait"
-
-S = TypeVar("S")
-
 
 class _Outcome:
     """Where the actor's observer puts the first result: a value or an error (from any thread)."""
@@ -145,15 +147,21 @@ async def _wait(actor: Any, predicate: Callable[[Any], bool] | None, timeout: fl
     return _result(outcome)
 
 
-async def wait_for(actor: Any, predicate: Callable[[Any], bool], *, timeout: float | None = None) -> Any:
+async def wait_for(
+    actor: Actor[TContext, Any],
+    predicate: Callable[[MachineSnapshot[TContext]], bool],
+    *,
+    timeout: float | None = None,
+) -> MachineSnapshot[TContext]:
     """The first snapshot of ``actor`` (its current one included) for which ``predicate`` is true.
 
     Raises the actor's error if it fails first, ActorError if it finishes or stops first, and
     :class:`WaitTimeout` after ``timeout`` seconds (None: wait as long as it takes)."""
-    return await _wait(actor, predicate, timeout)
+    snapshot: MachineSnapshot[TContext] = await _wait(actor, predicate, timeout)
+    return snapshot
 
 
-async def to_promise(actor: Any, *, timeout: float | None = None) -> Any:
+async def to_promise(actor: Actor[Any, Any], *, timeout: float | None = None) -> Any:
     """The actor's ``output`` once it is done (None if it was stopped); raises its error if it fails.
 
     ``timeout`` (seconds; xstate's ``toPromise`` has none) raises :class:`WaitTimeout`."""
@@ -205,13 +213,19 @@ def _drive(clock: SimulatedClock, actor: Any, outcome: _Outcome, limit: float) -
                 clock.set(due)
 
 
-def wait_for_sync(actor: Any, predicate: Callable[[Any], bool], *, timeout: float | None = None) -> Any:
+def wait_for_sync(
+    actor: Actor[TContext, Any],
+    predicate: Callable[[MachineSnapshot[TContext]], bool],
+    *,
+    timeout: float | None = None,
+) -> MachineSnapshot[TContext]:
     """:func:`wait_for` for code without an event loop: blocks (real clock) or advances the actor's
     :class:`SimulatedClock` timer by timer. Raises as ``wait_for``; also WaitTimeout when a simulated
     clock has nothing pending and no timeout, and ActorError when called inside a running event loop."""
-    return _wait_sync(actor, predicate, timeout)
+    snapshot: MachineSnapshot[TContext] = _wait_sync(actor, predicate, timeout)
+    return snapshot
 
 
-def to_promise_sync(actor: Any, *, timeout: float | None = None) -> Any:
+def to_promise_sync(actor: Actor[Any, Any], *, timeout: float | None = None) -> Any:
     """:func:`to_promise` for code without an event loop (waits as :func:`wait_for_sync` does)."""
     return _wait_sync(actor, None, timeout)
