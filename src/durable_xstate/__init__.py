@@ -11,7 +11,11 @@ from .actors import (
     from_promise,
     from_transition,
     initial_transition,
+    to_promise,
+    to_promise_sync,
     transition,
+    wait_for,
+    wait_for_sync,
 )
 from .errors import (
     AcquireLockError,
@@ -36,10 +40,12 @@ from .errors import (
     SnapshotError,
     StoreError,
     StoreUnavailable,
+    WaitTimeout,
     WriteConflict,
 )
 from .machine import (
     MachineSnapshot,
+    MachineTypes,
     StateMachine,
     and_,
     assign,
@@ -60,7 +66,7 @@ from .machine import (
     state_in,
     stop_child,
 )
-from .persistence import PersistableActor, with_persistable_actor
+from .persistence import PersistableActor, with_persistable_actor, with_persistable_actor_sync
 
 __version__ = "0.1.0"
 
@@ -103,6 +109,7 @@ __all__ = [
     "MachineLookupError",
     "MachineMismatch",
     "MachineSnapshot",
+    "MachineTypes",
     "MissingDependency",
     "PersistableActor",
     "PersistenceError",
@@ -112,6 +119,7 @@ __all__ = [
     "StateMachine",
     "StoreError",
     "StoreUnavailable",
+    "WaitTimeout",
     "WriteConflict",
     "and_",
     "assign",
@@ -141,6 +149,11 @@ __all__ = [
     "spawn_child",
     "state_in",
     "stop_child",
+    "to_promise",
+    "to_promise_sync",
     "transition",
+    "wait_for",
+    "wait_for_sync",
     "with_persistable_actor",
+    "with_persistable_actor_sync",
 ]

@@ -16,6 +16,7 @@
     ├── SnapshotError (ValueError)        a persisted snapshot that does not fit the machine; names the path
     ├── InvalidEvent (ValueError)         an event refused where it enters (e.g. nested too deep); nothing changed
     ├── ActorError (RuntimeError)         misuse of a live actor or its runtime (stopping a non-root actor, no event loop)
+    │   └── WaitTimeout (+ TimeoutError)  ``wait_for`` / ``to_promise`` gave up: the timeout passed first
     ├── PersistenceError (RuntimeError)   misuse of a PersistableActor (init twice, actor before init)
     ├── ActorFailed (RuntimeError)        an action, guard or actor raised during a durable run; nothing was saved
     ├── RecordError (ValueError)          a stored record that is corrupt or foreign; names the key and part
@@ -95,6 +96,7 @@ __all__ = [
     "UnsafePath",
     "UnusableSnapshot",
     "ValueTooLarge",
+    "WaitTimeout",
     "WriteConflict",
     "short_repr",
 ]
@@ -233,6 +235,10 @@ class InvalidEvent(DurableXStateError, ValueError):
 
 class ActorError(DurableXStateError, RuntimeError):
     """A live actor was used in a way xstate forbids."""
+
+
+class WaitTimeout(ActorError, TimeoutError):
+    """``wait_for`` / ``to_promise`` (or their ``*_sync`` forms) gave up waiting: the timeout passed first."""
 
 
 class PersistenceError(DurableXStateError, RuntimeError):

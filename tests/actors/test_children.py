@@ -22,6 +22,7 @@ from durable_xstate import (
     send_to,
     setup,
     spawn_child,
+    wait_for_sync,
 )
 
 
@@ -253,13 +254,11 @@ def test_after_on_the_asyncio_clock() -> None:
     assert asyncio.run(main()) == "late"
 
 
-def test_delays_without_an_event_loop_fail_clearly() -> None:
+def test_delays_without_an_event_loop_fire_on_the_timer_thread() -> None:
     machine = create_machine({"initial": "wait", "states": {"wait": {"after": {"20": "late"}}, "late": {}}})
-    actor = create_actor(machine)
-    actor.subscribe(error=lambda e: None)
-    actor.start()
-    assert actor.get_snapshot().status == "error"
-    assert "running asyncio event loop" in str(actor.get_snapshot().error)
+    actor = create_actor(machine).start()
+    assert actor.get_snapshot().status == "active"
+    assert wait_for_sync(actor, lambda s: s.value == "late", timeout=5).value == "late"
 
 
 def test_machines_without_delays_need_no_event_loop() -> None:

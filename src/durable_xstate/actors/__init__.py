@@ -6,6 +6,7 @@ from .creators import from_callback, from_observable, from_promise, from_transit
 from .logic import ActorLogic, ActorSnapshot
 from .pure import initial_transition, transition
 from .system import ActorSystem, Scheduler
+from .waiting import to_promise, to_promise_sync, wait_for, wait_for_sync
 
 __all__ = [
     "Actor",
@@ -24,5 +25,9 @@ __all__ = [
     "from_promise",
     "from_transition",
     "initial_transition",
+    "to_promise",
+    "to_promise_sync",
     "transition",
+    "wait_for",
+    "wait_for_sync",
 ]

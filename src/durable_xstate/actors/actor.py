@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, Self
 
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
 from ..machine.actions import ExecutableAction
@@ -19,6 +19,8 @@ from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
 from ..machine.limits import SCALAR_TYPES, check_event_depth
 from ..machine.machine import StateMachine
+from ..machine.snapshot import MachineSnapshot
+from ..machine.types import TContext, TEvent
 from .clock import AsyncioClock, Clock
 from .logic import ActorSnapshot
 from .system import ActorSystem
@@ -165,8 +167,11 @@ class _MapperArgs:
         return getattr(self, key)
 
 
-class Actor:
-    """A running instance of a machine (xstate's ``Actor``)."""
+class Actor(Generic[TContext, TEvent]):
+    """A running instance of a machine (xstate's ``Actor``).
+
+    ``TContext`` and ``TEvent`` come from the machine (``create_actor(StateMachine[Ctx, Ev])``): they type
+    ``get_snapshot().context`` and ``send(event)`` for the type checker only."""
 
     __xstate_actor__ = True
 
@@ -290,10 +295,24 @@ class Actor:
                 report_unhandled_error(err)
 
     # ------------------------------------------------------------------ public API
-    def start(self) -> Actor:
+    def start(self) -> Self:
         """Start the actor: run the deferred initial actions, notify observers, process queued events."""
         if self._status == RUNNING:
             return self
+        system = self.system
+        lock = system.lock
+        if lock is not None:
+            with lock:  # a delayed event may fire on the timer thread (AsyncioClock without a loop)
+                return self._start()
+        system._starting += 1
+        try:
+            return self._start()
+        finally:
+            system._starting -= 1
+            if system.lock is not None:
+                system.settle()
+
+    def _start(self) -> Self:
         if self.sync_snapshot and self._parent is not None:
             parent = self._parent
 
@@ -332,7 +351,7 @@ class Actor:
         self._drain()
         return self
 
-    def send(self, event: Mapping[str, Any]) -> None:
+    def send(self, event: TEvent) -> None:
         """Send an event (a dict with ``type``). Events sent before ``start()`` are queued.
 
         An event nested deeper than :data:`~durable_xstate.machine.limits.MAX_NESTING` raises InvalidEvent
@@ -341,13 +360,23 @@ class Actor:
         if isinstance(event, str):
             raise InvalidArgumentType(f'Only event objects may be sent to actors; use send({{"type": "{event}"}}) instead')
         if type(event) is dict:  # the usual flat event costs one loop here, not a call
-            for value in event.values():
+            for value in event.values():  # type: ignore[attr-defined]  # (a TEvent known to be a dict)
                 if type(value) not in SCALAR_TYPES:
                     check_event_depth(event)
                     break
         else:
             check_event_depth(event)
-        self.system.relay(None, self, event)
+        system = self.system
+        lock = system.lock
+        if lock is None:
+            try:
+                system.relay(None, self, event)
+            finally:
+                if system.lock is not None:  # this event armed the system's first timer-thread timer
+                    system.settle()
+        else:
+            with lock:  # one thing at a time with a delayed event firing on the timer thread
+                system.relay(None, self, event)
 
     def _send(self, event: Any) -> None:
         if self._status == STOPPED:
@@ -426,13 +455,17 @@ class Actor:
                 {"type": "@xstate.snapshot", "actorRef": self, "event": event, "snapshot": snapshot}
             )
 
-    def stop(self) -> Actor:
+    def stop(self) -> Self:
         """Stop the actor (no exit actions run, as in xstate); status becomes ``stopped``."""
         if self._parent is not None:
             raise ActorError("A non-root actor cannot be stopped directly.")
-        return self._stop()
+        lock = self.system.lock
+        if lock is None:
+            return self._stop()  # stopping arms nothing
+        with lock:
+            return self._stop()
 
-    def _stop(self) -> Actor:
+    def _stop(self) -> Self:
         if self._status == STOPPED:
             return self
         if self._processing:
@@ -534,8 +567,10 @@ class Actor:
 
         return Subscription(unsubscribe)
 
-    def get_snapshot(self) -> Any:
-        return self._snapshot
+    def get_snapshot(self) -> MachineSnapshot[TContext]:
+        """The current snapshot (a MachineSnapshot for a machine; other logic has its own snapshot type)."""
+        snapshot: MachineSnapshot[TContext] = self._snapshot
+        return snapshot
 
     @property
     def last_macrostep(self) -> tuple[Microstep, ...]:
@@ -598,7 +633,7 @@ class Actor:
 
 
 def create_actor(
-    logic: StateMachine,
+    logic: StateMachine[TContext, TEvent],
     *,
     id: str | None = None,
     input: Any = None,
@@ -607,7 +642,7 @@ def create_actor(
     clock: Clock | None = None,
     logger: Callable[..., None] | None = None,
     system_id: str | None = None,
-) -> Actor:
+) -> Actor[TContext, TEvent]:
     """Create an actor for ``logic`` (xstate's ``createActor``). Restores from ``snapshot`` when given."""
     return Actor(
         logic, id=id, input=input, snapshot=snapshot, inspect=inspect, clock=clock, logger=logger,

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import ActorError, InvalidArgument
+from ..errors import InvalidArgument
 
 __all__ = ["AsyncioClock", "Clock", "DurableClock", "SimulatedClock"]
+
+_log = logging.getLogger("durable_xstate")
 
 
 class Clock(Protocol):
@@ -68,6 +72,13 @@ class SimulatedClock:
     def pending(self) -> int:
         return len(self._timeouts)
 
+    def next_due(self) -> float | None:
+        """When the earliest pending timer falls due (clock ms), or None when none is pending."""
+        heap, timeouts = self._heap, self._timeouts
+        while heap and heap[0][1] not in timeouts:
+            heapq.heappop(heap)  # cleared: drop it now
+        return heap[0][0] if heap else None
+
     def fire_due(self) -> None:
         """Fire every timer due at ``now()`` (in due order)."""
         self._flush()
@@ -88,10 +99,23 @@ class SimulatedClock:
 
 
 class AsyncioClock:
-    """Real time on the running asyncio loop; ``now()`` is wall-clock epoch milliseconds.
+    """Real time; ``now()`` is wall-clock epoch milliseconds. The default clock of ``create_actor``.
 
-    Timers are only armed when a delay is scheduled, so machines without delays never need a loop.
+    A delayed event is armed on the running asyncio loop when there is one. Without one (a plain script,
+    a WSGI or Django handler) it is armed on a daemon thread shared by the process, and fires there. From
+    the first such timer on, the actor system is guarded by :attr:`lock`: the actors' own calls
+    (``start``, ``send``, ``stop``) and a firing timer take it, so the system processes one thing at a
+    time (observers run on whichever thread delivered the event). Until then nothing is locked, so
+    machines that never delay pay nothing. Timers pending when the process exits are lost, as on a loop
+    that stops: wait for them with ``wait_for_sync`` / ``to_promise_sync``, or use the durable layer,
+    which stores them.
     """
+
+    __slots__ = ("lock",)
+
+    def __init__(self) -> None:
+        #: made with the first timer armed on the timer thread (see ``Scheduler.schedule``)
+        self.lock: Any = None
 
     def now(self) -> float:
         return time.time() * 1000
@@ -100,14 +124,77 @@ class AsyncioClock:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise ActorError(
-                "a delayed event needs a running asyncio event loop (or create the actor with "
-                "clock=SimulatedClock() and advance it yourself)"
-            ) from None
+            if self.lock is None:
+                self.lock = threading.RLock()
+            # held by the caller until the scheduler has seen the timer (it releases or keeps it): a timer
+            # due at once cannot fire in between
+            self.lock.acquire()
+            return _timer_thread().call_later(max(delay_ms, 0) / 1000, fn, self.lock)
         return loop.call_later(max(delay_ms, 0) / 1000, fn)
 
     def clear_timeout(self, handle: Any) -> None:
         handle.cancel()
+
+
+class ThreadTimer:
+    """A timer armed on the timer thread; its ``lock`` is held by whoever armed it, until released."""
+
+    __slots__ = ("cancelled", "fn", "lock")
+
+    def __init__(self, fn: Callable[[], None], lock: Any) -> None:
+        self.fn, self.lock, self.cancelled = fn, lock, False
+
+    def cancel(self) -> None:
+        self.cancelled = True  # its heap entry is skipped when it surfaces
+
+
+class _TimerThread:
+    """Timers for code without an event loop: one daemon thread, one heap, fired in due order."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, ThreadTimer]] = []
+        self._seq = 0
+        self._wake = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="durable-xstate-timers", daemon=True)
+        self.thread.start()
+
+    def call_later(self, delay_s: float, fn: Callable[[], None], lock: Any) -> ThreadTimer:
+        timer = ThreadTimer(fn, lock)
+        with self._wake:
+            self._seq += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay_s, self._seq, timer))
+            self._wake.notify()
+        return timer
+
+    def _run(self) -> None:
+        heap = self._heap
+        while True:
+            with self._wake:
+                while not heap or heap[0][0] > time.monotonic():
+                    self._wake.wait(heap[0][0] - time.monotonic() if heap else None)
+                _, _, timer = heapq.heappop(heap)
+            if timer.cancelled:
+                continue
+            with timer.lock:
+                if timer.cancelled:  # cancelled while we waited for the lock
+                    continue
+                timer.cancelled = True
+                try:
+                    timer.fn()
+                except Exception:  # the actor reports its own errors; never let the thread die
+                    _log.exception("a delayed event raised on the timer thread")
+
+
+_timers: _TimerThread | None = None
+_timers_lock = threading.Lock()
+
+
+def _timer_thread() -> _TimerThread:
+    global _timers
+    with _timers_lock:
+        if _timers is None or not _timers.thread.is_alive():
+            _timers = _TimerThread()
+        return _timers
 
 
 class DurableClock(SimulatedClock):

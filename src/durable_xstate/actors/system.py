@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from ..errors import DuplicateId
-from .clock import Clock
+from .clock import Clock, ThreadTimer
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -157,7 +157,10 @@ class Scheduler:
             self._events.pop(key, None)
             self.system.relay(source, target, event)
 
-        self._timers[key] = clock.set_timeout(fire, max(start + delay - now, 0))
+        handle = clock.set_timeout(fire, max(start + delay - now, 0))
+        self._timers[key] = handle
+        if type(handle) is ThreadTimer:
+            self.system.adopt_lock(handle.lock)
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"
@@ -182,6 +185,11 @@ class ActorSystem:
 
     def __init__(self, clock: Clock, logger: Callable[..., None] | None = None) -> None:
         self.clock = clock
+        #: taken around every actor's ``start``/``send``/``stop`` once a delayed event was armed on the
+        #: timer thread (AsyncioClock without a running loop); None until then
+        self.lock: Any = None
+        self._held_until_idle = False
+        self._starting = 0
         self.logger = logger or default_logger
         self._actors: dict[str, Actor] = {}
         self._keyed: dict[str, Actor] = {}
@@ -190,6 +198,25 @@ class ActorSystem:
         self.root: Actor | None = None
         self.scheduler = Scheduler(self)
         self._changes = 0
+
+    def adopt_lock(self, lock: Any) -> None:
+        """A timer was armed on the timer thread by a caller that holds ``lock`` (once more).
+
+        The first time, the system starts locking: the caller keeps the lock until no actor of the system
+        is busy (its outermost ``start``/``send``/``stop`` ends, see :meth:`settle`), since those calls
+        began unlocked; the timer thread waits for it. Later timers give the extra hold back at once."""
+        if self.lock is None:
+            self.lock = lock
+            self._held_until_idle = True
+        else:
+            lock.release()
+
+    def settle(self) -> None:
+        """Called when an unlocked ``start``/``send``/``stop`` ends after the system began locking:
+        release the arming hold once nothing in the system is busy."""
+        if self._held_until_idle and not self._starting and not any(a._processing for a in self._actors.values()):
+            self._held_until_idle = False
+            self.lock.release()
 
     @property
     def changes(self) -> int:

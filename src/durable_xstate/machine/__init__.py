@@ -19,6 +19,7 @@ from .machine import Implementations, MachineSetup, StateMachine, create_machine
 from .node import StateNode, Transition
 from .snapshot import MachineSnapshot, matches_state
 from .transition import initial_transition, transition
+from .types import MachineTypes
 
 __all__ = [
     "ActionArgs",
@@ -27,6 +28,7 @@ __all__ = [
     "Implementations",
     "MachineSetup",
     "MachineSnapshot",
+    "MachineTypes",
     "StateMachine",
     "StateNode",
     "Transition",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 from ..errors import ActorError, MachineConfigError, MachineLookupError, SnapshotError
 from .actions import Assign
@@ -23,6 +23,7 @@ from .guards import BuiltinGuard
 from .limits import check_config_depth
 from .node import StateNode, Transition, to_state_path
 from .snapshot import MachineSnapshot, persist_context
+from .types import MachineTypes, TContext, TEvent
 
 if TYPE_CHECKING:
     from .scope import ActorScope
@@ -62,8 +63,10 @@ class ContextArgs:
         return getattr(self, key)
 
 
-class StateMachine:
-    """Machine logic built from a config (xstate's ``StateMachine``). Immutable once built."""
+class StateMachine(Generic[TContext, TEvent]):
+    """Machine logic built from a config (xstate's ``StateMachine``). Immutable once built.
+
+    ``TContext`` and ``TEvent`` are static types only (see :class:`~durable_xstate.machine.types.MachineTypes`)."""
 
     def __init__(
         self,
@@ -390,38 +393,93 @@ def _guard_names(path: str, guard: Any) -> Iterable[tuple[str, str, str]]:
             yield from _guard_names(f"{path}.{guard.kind}[{i}]", g)
 
 
-class MachineSetup:
+class MachineSetup(Generic[TContext, TEvent]):
     """What ``setup(...)`` returns: ``create_machine(config)`` with the implementations attached."""
 
     def __init__(self, implementations: Implementations, strict: bool) -> None:
         self.implementations = implementations
         self.strict = strict
 
-    def create_machine(self, config: Mapping[str, Any]) -> StateMachine:
+    def create_machine(self, config: Mapping[str, Any]) -> StateMachine[TContext, TEvent]:
         return StateMachine(config, self.implementations, strict=self.strict)
 
 
+@overload
 def setup(
     *,
+    types: MachineTypes[TContext, TEvent],
     actions: Mapping[str, Any] | None = None,
     guards: Mapping[str, Any] | None = None,
     actors: Mapping[str, Any] | None = None,
     delays: Mapping[str, Any] | None = None,
     strict: bool = True,
-) -> MachineSetup:
-    """Declare implementations, then ``.create_machine(config)`` (xstate's ``setup``)."""
+) -> MachineSetup[TContext, TEvent]: ...
+
+
+@overload
+def setup(
+    *,
+    types: None = None,
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> MachineSetup[Any, Any]: ...
+
+
+def setup(
+    *,
+    types: MachineTypes[Any, Any] | None = None,
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> MachineSetup[Any, Any]:
+    """Declare implementations, then ``.create_machine(config)`` (xstate's ``setup``).
+
+    ``types=MachineTypes[Ctx, Ev]()`` types the machine's context and events for the type checker
+    (nothing happens with it at run time)."""
     return MachineSetup(Implementations(actions, guards, actors, delays), strict)
+
+
+@overload
+def create_machine(
+    config: Mapping[str, Any],
+    *,
+    types: MachineTypes[TContext, TEvent],
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> StateMachine[TContext, TEvent]: ...
+
+
+@overload
+def create_machine(
+    config: Mapping[str, Any],
+    *,
+    types: None = None,
+    actions: Mapping[str, Any] | None = None,
+    guards: Mapping[str, Any] | None = None,
+    actors: Mapping[str, Any] | None = None,
+    delays: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> StateMachine[Any, Any]: ...
 
 
 def create_machine(
     config: Mapping[str, Any],
     *,
+    types: MachineTypes[Any, Any] | None = None,
     actions: Mapping[str, Any] | None = None,
     guards: Mapping[str, Any] | None = None,
     actors: Mapping[str, Any] | None = None,
     delays: Mapping[str, Any] | None = None,
     strict: bool = True,
-) -> StateMachine:
-    """Build a machine from a config dict (the JSON Stately Studio exports) and optional implementations."""
+) -> StateMachine[Any, Any]:
+    """Build a machine from a config dict (the JSON Stately Studio exports) and optional implementations
+    (``types=MachineTypes[Ctx, Ev]()`` types it for the type checker, as in ``setup``)."""
     return StateMachine(config, Implementations(actions, guards, actors, delays), strict=strict)
-

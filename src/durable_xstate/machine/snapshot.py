@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from .node import StateNode, to_state_path
+from .types import TContext
 
 if TYPE_CHECKING:
     from .configuration import ConfigInfo
@@ -16,7 +17,7 @@ __all__ = ["MachineSnapshot", "matches_state", "to_state_value"]
 ACTOR_TYPE_MARK = 1  # xstate's $$ACTOR_TYPE
 
 
-class MachineSnapshot:
+class MachineSnapshot(Generic[TContext]):
     """An immutable snapshot of a machine actor, as xstate's ``MachineSnapshot``.
 
     ``value``, ``tags`` and the persisted form are derived from the active nodes on demand and cached
@@ -34,6 +35,8 @@ class MachineSnapshot:
         "output",
         "status",
     )
+
+    context: TContext  # the machine's context type (MachineTypes), Any when untyped
 
     def __init__(
         self,

@@ -585,6 +585,29 @@ class PersistableActor:
         finally:
             await self.close()
 
+    # ------------------------------------------------------------------ synchronous twins
+    # For code without an event loop: each runs its coroutine on the process's background loop thread
+    # (durable_xstate.stores.sync.background_loop) and blocks for it; results and errors are the same.
+    def init_sync(self) -> Actor:
+        """:meth:`init` for synchronous code."""
+        return background_loop().run(self.init())
+
+    def save_sync(self) -> str:
+        """:meth:`save` for synchronous code."""
+        return background_loop().run(self.save())
+
+    def close_sync(self) -> None:
+        """:meth:`close` for synchronous code."""
+        background_loop().run(self.close())
+
+    def confirm_outbox_sync(self, ids: list[str]) -> None:
+        """:meth:`confirm_outbox` for synchronous code."""
+        background_loop().run(self.confirm_outbox(ids))
+
+    def confirm_outbox_only_sync(self, ids: list[str], *, attempts: int = 20) -> None:
+        """:meth:`confirm_outbox_only` for synchronous code."""
+        background_loop().run(self.confirm_outbox_only(ids, attempts=attempts))
+
     def __enter__(self) -> Actor:
         return background_loop().run(self.init())
 
