@@ -95,13 +95,22 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: Options given before the command that every store the command opens uses (``--codec``).
+_GLOBAL: dict[str, str | None] = {"codec": None}
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option(
         "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
     )] = False,
+    codec: Annotated[str | None, typer.Option(
+        "--codec", metavar="NAMES", envvar="DURABLE_XSTATE_CODEC",
+        help="Record codecs of the store, e.g. gzip,aes-gcm (key in $DURABLE_XSTATE_KEY); before the command.",
+    )] = None,
 ) -> None:
     """Durable, lockable xstate actors: send events, inspect and tick stored actors, draw machines."""
+    _GLOBAL["codec"] = codec
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -212,7 +221,8 @@ def open_cli_store(url: str, lock: str | None, *, must_exist: bool = False) -> L
     """``open_store`` with the command line's URL forms and one-line errors; ``must_exist``: refuse a file
     or SQLite store that is not there rather than create it."""
     try:
-        store = open_store(normalize_store_url(url), lock=normalize_store_url(lock) if lock else None)
+        store = open_store(normalize_store_url(url), lock=normalize_store_url(lock) if lock else None,
+                           codec=_GLOBAL["codec"] or None)
     except (ValueError, ImportError) as err:
         raise CliError(f"cannot open store {_redact(url)}: {' '.join(str(err).split())}") from None
     if must_exist and missing_store(store) is not None:

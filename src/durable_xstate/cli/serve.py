@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from ..loader import load_machine
-from ..stores import LockableStorage, open_store
+from ..stores import LockableStorage
 from .app import (
     DEFAULT_STORE,
     CliError,
@@ -21,7 +21,6 @@ from .app import (
     _redact,
     _stdout,
     app,
-    normalize_store_url,
     open_cli_store,
 )
 
@@ -61,11 +60,9 @@ def serve(
     loopback = is_loopback(host)
     if not loopback and not token:
         token = secrets.token_urlsafe(24)
-    url = normalize_store_url(store)
-    lock_url = normalize_store_url(lock) if lock else None
 
     def opener() -> LockableStorage:
-        return open_store(url, lock=lock_url)
+        return open_cli_store(store, lock)
 
     # a bad URL, a missing extra or a store that is not there is a one-line error now, not at the first request
     asyncio.run(open_cli_store(store, lock, must_exist=True).close())

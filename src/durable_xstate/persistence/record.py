@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, cast
 
-from ..errors import RecordError
+from ..errors import CodecError, RecordError
+from ..stores.codec import CODEC_MAGIC
 
 __all__ = [
     "MAX_DEPTH",
@@ -167,6 +168,10 @@ def parse_json(data: bytes, *, key: str) -> Any:
     except RecordError as err:  # from the decoder hooks, which do not know the key
         raise RecordError(key, f"not a record: {err.problem}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        if data.startswith(CODEC_MAGIC):  # encoded by record codecs the store was not opened with
+            names = data[len(CODEC_MAGIC) : data.find(b"\n", 0, 300)].decode("ascii", "replace")
+            raise CodecError(key, f"encoded with record codecs {names!r}: open the store with "
+                                  f"codec={names!r} (command line: --codec {names})") from None
         raise RecordError(key, f"not a JSON record: {err}") from None
     except ValueError:  # the only ValueError left: an integer over Python's int/str limit
         raise RecordError(key, f"not a record: an integer of more than {sys.get_int_max_str_digits()} digits") from None
