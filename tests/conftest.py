@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: Backends that need a server the suite starts (or finds through ``DURABLE_XSTATE_TEST_<NAME>_URL``).
-SERVER_BACKENDS = frozenset({"s3", "dynamodb", "redis", "postgres"})
+SERVER_BACKENDS = frozenset({"s3", "dynamodb", "redis", "postgres", "azure"})
 
 
 def needs_a_server(item: pytest.Item) -> bool:
