@@ -50,6 +50,7 @@ class AzureIndex:
     def __init__(self, blobs: Blobs, prefix: str) -> None:
         self._blobs = blobs
         self.base = prefix + INDEX_DIR + "/"
+        self.page_size = 1000  # names per List Blobs page (the tests make it small to cross pages)
 
     # ------------------------------------------------------------------ records
     def _record_name(self, h: str) -> str:
@@ -152,7 +153,7 @@ class AzureIndex:
         found: set[tuple[float, str]] = set()
         markers: dict[str, str | None] = {}  # stamp -> the marker of the page where it was first met
         group = ""
-        async for name, page_marker in self._blobs.scan(root, marker, "index"):
+        async for name, page_marker in self._blobs.scan(root, marker, "index", self.page_size):
             if name > stop:
                 break
             if name < start:

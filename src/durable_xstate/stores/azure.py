@@ -18,8 +18,9 @@ the path, for Azurite and other endpoints: ``azure+http://127.0.0.1:10000/devsto
   atomically: ``fences_writes`` is False, as for S3 with a lock); see the decision record for the window.
 
 Credentials, first found: the ``account_key`` option; the ``AZURE_STORAGE_CONNECTION_STRING`` variable
-(its ``AccountKey`` or ``SharedAccessSignature``, when its ``AccountName`` is this account); the
-``AZURE_STORAGE_KEY`` variable; for ``devstoreaccount1`` (Azurite) the emulator's published key.
+(its ``AccountKey`` or ``SharedAccessSignature``, when its ``AccountName`` is this account); for
+``devstoreaccount1`` (Azurite) the emulator's published key; the ``AZURE_STORAGE_KEY`` variable (when
+``AZURE_STORAGE_ACCOUNT`` is unset or names this account).
 
 Options: ``create_container=1``, ``account_key``, ``endpoint_suffix`` (``core.windows.net``),
 ``max_attempts`` (3), ``connect_timeout`` (5 s), ``read_timeout`` (30 s).
@@ -113,10 +114,10 @@ def credential_for(account: str, options: Mapping[str, str]) -> Any:
             return {"account_name": account, "account_key": conn["accountkey"]}
         if conn.get("sharedaccesssignature"):
             return conn["sharedaccesssignature"]
-    if os.environ.get("AZURE_STORAGE_KEY"):
-        return {"account_name": account, "account_key": os.environ["AZURE_STORAGE_KEY"]}
     if account == AZURITE_ACCOUNT:
         return {"account_name": account, "account_key": AZURITE_KEY}
+    if os.environ.get("AZURE_STORAGE_KEY") and os.environ.get("AZURE_STORAGE_ACCOUNT", account) == account:
+        return {"account_name": account, "account_key": os.environ["AZURE_STORAGE_KEY"]}
     raise StoreConfigError(
         f"no credential for the Azure storage account {account!r}: set AZURE_STORAGE_CONNECTION_STRING "
         "(with AccountName and AccountKey or SharedAccessSignature) or AZURE_STORAGE_KEY"
