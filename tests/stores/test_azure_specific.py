@@ -248,3 +248,16 @@ def test_credentials_come_from_the_connection_string_or_the_key(monkeypatch: pyt
         open_backend("azure://otheraccount/orders/")
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "AccountName=myaccount;SharedAccessSignature=sv=2024&sig=abc")
     assert open_backend("azure://myaccount/orders/")._blobs._credential == "sv=2024&sig=abc"
+
+
+def test_a_missing_client_names_the_azure_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from durable_xstate.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "azure.storage.blob.aio", None)
+    for name in [n for n in sys.modules if n.startswith(("durable_xstate.stores.azure", "durable_xstate.stores._azure"))]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingDependency) as info:
+        open_backend("azure://myaccount/orders/")
+    assert info.value.extra == "azure" and "durable-xstate[azure]" in str(info.value)
