@@ -61,7 +61,7 @@ async def test_the_version_is_the_blob_etag_and_racing_writers_get_one_winner(st
     assert all(e.expected == v1 and e.found == winners[0] for e in losers)
 
 
-@pytest.mark.parametrize("version", ["*", "", '"0x0"', "W/\"x\"", "not-an-etag"])
+@pytest.mark.parametrize("version", ["*", "", '"0x0"', "W/\"x\"", "not-an-etag", "a, b", "new\nline", "ünï"])
 async def test_versions_azure_never_made_conflict_and_write_nothing(store: LockableStorage, version: str) -> None:
     v = await store.write("k.json", b"original")
     with pytest.raises(WriteConflict) as info:

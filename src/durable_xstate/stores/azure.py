@@ -80,12 +80,18 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*/")
 _CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 _ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 _OPTIONS = frozenset({"create_container", "account_key", "endpoint_suffix", "max_attempts", "connect_timeout", "read_timeout"})
+# An ETag we may send in If-Match: visible ASCII, no list separator, not the wildcard.
+_ETAG_RE = re.compile(r"[\x21-\x7e]+")
 _LEASE_NAMESPACE = uuid.UUID("5b0e7f9c-2d61-4c1e-9a51-6a3e2f0b8d17")
 
 
 def lease_id(key: str, owner: str, token: int) -> str:
     """The Azure lease id of the lease (key, owner, token): a GUID only that holder uses."""
     return str(uuid.uuid5(_LEASE_NAMESPACE, f"{key}\0{owner}\0{token}"))
+
+
+def _sendable(version: str) -> bool:
+    return bool(_ETAG_RE.fullmatch(version)) and version != "*" and "," not in version
 
 
 def _positive(name: str, value: str, kind: type) -> Any:
@@ -217,7 +223,7 @@ class AzureBlobStore(Storage, Lock):
         return await self._index.write(key, index, lambda: self._put_value(key, name, data, expected_version))
 
     async def _put_value(self, key: str, name: str, data: bytes, expected_version: str | None) -> str:
-        if expected_version is not None and (not expected_version or expected_version == "*"):
+        if expected_version is not None and not _sendable(expected_version):
             raise WriteConflict(key, expected_version, await self._blobs.etag(name, "write"))  # no ETag looks like that
         etag = await self._blobs.put(name, bytes(data), "write", if_match=expected_version, create=expected_version is None)
         if etag is None:
@@ -229,7 +235,7 @@ class AzureBlobStore(Storage, Lock):
         await self._ready()
         await self._fence(key, lease)
         seen = await self._index.live(key)
-        if expected_version is not None and (not expected_version or expected_version == "*"):
+        if expected_version is not None and not _sendable(expected_version):
             raise WriteConflict(key, expected_version, await self._blobs.etag(name, "delete"))
         if not await self._blobs.delete(name, "delete", if_match=expected_version):
             raise WriteConflict(key, expected_version, await self._blobs.etag(name, "delete"))
