@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: Backends that need a server the suite starts (or finds through ``DURABLE_XSTATE_TEST_<NAME>_URL``).
-SERVER_BACKENDS = frozenset({"s3", "dynamodb", "redis", "postgres"})
+SERVER_BACKENDS = frozenset({"s3", "dynamodb", "redis", "postgres", "azure"})
 
 
 def needs_a_server(item: pytest.Item) -> bool:
@@ -61,7 +61,7 @@ def needs_a_server(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``servers`` marks every test that needs PostgreSQL, redis or moto: ``-m "not slow and not servers"``
+    """``servers`` marks every test that needs PostgreSQL, redis, moto or Azurite: ``-m "not slow and not servers"``
     is the developer's loop (the engine, the actors, persistence, the CLI and cloud on the in-memory,
     file and SQLite stores; docs/testing.md)."""
     for item in items:

@@ -58,7 +58,7 @@ STALL_SECONDS = 300.0 * TIME_FACTOR
 #: The cap on a subprocess (or a lock wait) that must end: it catches a hang, it measures nothing.
 HANG_SECONDS = 600.0 * TIME_FACTOR
 
-BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres"]
+BACKENDS = ["memory", "file", "sqlite", "s3", "dynamodb", "redis", "postgres", "azure"]
 #: backends whose client blocks, so they have an ``io=thread`` (default) / ``io=inline`` choice
 BLOCKING = ["file", "sqlite", "s3", "dynamodb"]
 #: what the store contract suite runs: every backend, and the blocking ones again in ``io=inline`` mode

@@ -8,6 +8,8 @@ from .listing import ListedActor, list_actors
 from .record import RECORD_FORMAT, StoredRecord, Timer
 from .scheduler import RunDueResult, cleanup, run_due
 from .sync import (
+    adopt_all_sync,
+    adopt_sync,
     cleanup_sync,
     journal_sync,
     list_actors_sync,
@@ -35,6 +37,8 @@ __all__ = [
     "WorkerStats",
     "adopt",
     "adopt_all",
+    "adopt_all_sync",
+    "adopt_sync",
     "cleanup",
     "cleanup_sync",
     "journal",

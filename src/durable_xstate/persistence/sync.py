@@ -27,6 +27,7 @@ from ..machine.machine import StateMachine
 from ..stores.base import LockableStorage
 from ..stores.sync import SyncStore, background_loop
 from .actor import with_persistable_actor
+from .adopt import AdoptOutcome, adopt, adopt_all
 from .index import reindex
 from .journal import JournalEntry, journal
 from .listing import ListedActor, list_actors
@@ -34,6 +35,8 @@ from .scheduler import MachineResolver, OnOutcome, RunDueResult, cleanup, run_du
 from .worker import WorkerStats, run_worker, seconds_until_next_due
 
 __all__ = [
+    "adopt_all_sync",
+    "adopt_sync",
     "cleanup_sync",
     "journal_sync",
     "list_actors_sync",
@@ -184,3 +187,22 @@ def seconds_until_next_due_sync(
 ) -> float:
     """:func:`~durable_xstate.persistence.seconds_until_next_due` for synchronous code."""
     return run_sync(seconds_until_next_due(_store(store), now, poll, prefix=prefix))
+
+
+def adopt_sync(
+    store: LockableStorage | SyncStore, id: str, *, machine: Any = None, dry_run: bool = False
+) -> AdoptOutcome:
+    """:func:`~durable_xstate.persistence.adopt` for synchronous code."""
+    return run_sync(adopt(_store(store), id, machine=machine, dry_run=dry_run))
+
+
+def adopt_all_sync(
+    store: LockableStorage | SyncStore,
+    prefix: str = "",
+    *,
+    machine: Any = None,
+    dry_run: bool = False,
+    on_outcome: Callable[[AdoptOutcome], None] | None = None,
+) -> list[AdoptOutcome]:
+    """:func:`~durable_xstate.persistence.adopt_all` for synchronous code."""
+    return run_sync(adopt_all(_store(store), prefix, machine=machine, dry_run=dry_run, on_outcome=on_outcome))

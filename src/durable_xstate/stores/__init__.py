@@ -11,6 +11,8 @@
 ``dynamodb://table``                DynamoDB (storage table + ``<table>-locks``)
 ``redis://host:port/0``             Redis
 ``postgresql://user@host:port/db``  PostgreSQL
+``azure://account/container/pre/``  Azure Blob Storage (``azure+http://127.0.0.1:10000/
+                                    devstoreaccount1/container/`` for Azurite)
 ==================================  ======================================================
 
 Query parameters are passed to the backend (e.g. ``?endpoint_url=http://127.0.0.1:5000&region=us-east-1``
@@ -105,13 +107,16 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "rediss": ("durable_xstate.stores.redis", "from_url"),
     "postgresql": ("durable_xstate.stores.postgres", "from_url"),
     "postgres": ("durable_xstate.stores.postgres", "from_url"),
+    "azure": ("durable_xstate.stores.azure", "from_url"),
+    "azure+http": ("durable_xstate.stores.azure", "from_url"),
+    "azure+https": ("durable_xstate.stores.azure", "from_url"),
 }
 
 
 # scheme -> the extra of pyproject.toml that installs its client (tests/stores/test_install_hints.py checks them)
 _EXTRAS: dict[str, str] = {
     "redis": "redis", "rediss": "redis", "postgresql": "postgres", "postgres": "postgres", "s3": "aws",
-    "dynamodb": "aws",
+    "dynamodb": "aws", "azure": "azure", "azure+http": "azure", "azure+https": "azure",
 }
 
 
