@@ -107,6 +107,9 @@ SCHEMES = [
     ("postgres://u@127.0.0.1:1/db", "psycopg", "psycopg"),
     ("s3://bucket/prefix/?region=us-east-1", "boto3", "boto3"),
     ("dynamodb://table?region=us-east-1", "boto3", "boto3"),
+    ("azure://account/container/prefix/", "azure", "azure-storage-blob"),
+    ("azure+http://127.0.0.1:1/devstoreaccount1/container/", "azure", "azure-storage-blob"),
+    ("azure+https://127.0.0.1:1/devstoreaccount1/container/", "azure", "azure-storage-blob"),
 ]
 
 
@@ -119,7 +122,8 @@ def test_every_optional_scheme_is_checked() -> None:
 
 BACKEND_MODULES = ("durable_xstate.stores.redis", "durable_xstate.stores.postgres", "durable_xstate.stores.s3",
                    "durable_xstate.stores.dynamodb", "durable_xstate.stores._aws", "durable_xstate.stores._s3_index",
-                   "durable_xstate.inspector")
+                   "durable_xstate.stores.azure", "durable_xstate.stores._azure_blobs",
+                   "durable_xstate.stores._azure_index", "durable_xstate.inspector")
 
 
 def hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
