@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self
 
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
-from ..machine.actions import ExecutableAction
+from ..machine.actions import BuiltinExecutable, ExecutableAction
 from ..machine.algorithm import Macrostep, Microstep
 from ..machine.callables import call_impl
 from ..machine.children import resolve_referenced_actor
@@ -81,7 +81,11 @@ class LiveActorScope:
         return self.actor.parent
 
     def relay(self, target: Actor, event: Mapping[str, Any]) -> None:
-        self.system.relay(self.actor, target, event)
+        system = self.system
+        if system.inspecting or target._event_observer is not None:
+            system.relay(self.actor, target, event)
+        else:  # what system.relay comes down to
+            target._send(event)
 
     def schedule(self, target: Actor, event: Mapping[str, Any], delay: float, send_id: str | None) -> None:
         self.system.scheduler.schedule(self.actor, target, event, delay, send_id)
@@ -298,6 +302,9 @@ class Actor(Generic[TContext, TEvent]):
     # ------------------------------------------------------------------ action execution
     def _execute_action(self, action: ExecutableAction) -> None:
         if self._status == RUNNING:
+            if type(action) is BuiltinExecutable and not self.system.inspecting:
+                action.run()  # the usual built-in (send_to, raise_ ...): no function made for it
+                return
             self._run_action(action)
         else:
             self._deferred.append(lambda: self._run_action(action))
@@ -307,6 +314,9 @@ class Actor(Generic[TContext, TEvent]):
             self.system.send_inspection_event(
                 {"type": "@xstate.action", "actorRef": self, "action": {"type": action.type, "params": action.params}}
             )
+        if type(action) is BuiltinExecutable:
+            action.run()
+            return
         fn = action.exec
         if fn is None:
             return

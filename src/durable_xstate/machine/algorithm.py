@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import GuardError, InfiniteLoop, InvalidArgumentType, MachineLookupError
-from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
+from .actions import ActionArgs, Assign, BuiltinAction, BuiltinExecutable, ExecutableAction, ResolveExtra
 from .cache import BoundedCache
 from .callables import call_impl
 from .configuration import (
@@ -440,11 +440,19 @@ def _resolve_and_execute(
     impls = machine.implementations.actions
     executor = scope.action_executor
     current = snapshot
+    self_ = scope.self
+    system = scope.system
     for action in actions:
         params = None
-        if isinstance(action, BuiltinAction):
-            resolved: Any = action
+        if type(action) is str:
+            type_ = action
+            resolved: Any = impls.get(action)
+        elif isinstance(action, BuiltinAction):
+            resolved = action
             type_ = action.type
+            if type(action) is Assign:  # no ActionArgs: an assign makes its own
+                current = action.assign(scope, current, event, self_, system, None)
+                continue
         elif isinstance(action, str):
             type_ = action
             resolved = impls.get(action)
@@ -454,7 +462,7 @@ def _resolve_and_execute(
             if "params" in action:
                 params = action["params"]
                 if callable(params):
-                    params = call_impl(params, ActionArgs(current.context, event, scope.self, scope.system), None)
+                    params = call_impl(params, ActionArgs(current.context, event, self_, system), None)
         elif callable(action):
             resolved = action
             type_ = getattr(action, "__name__", None) or "(anonymous)"
@@ -462,7 +470,10 @@ def _resolve_and_execute(
                 type_ = "(anonymous)"
         else:
             raise InvalidArgumentType(f"invalid action {action!r}")
-        args = ActionArgs(current.context, event, scope.self, scope.system)
+        if type(resolved) is Assign:
+            current = resolved.assign(scope, current, event, self_, system, params)
+            continue
+        args = ActionArgs(current.context, event, self_, system)
         if not isinstance(resolved, BuiltinAction):
             executor(ExecutableAction(type_, args, params, resolved))
             continue
@@ -470,20 +481,10 @@ def _resolve_and_execute(
         if retries is not None and hasattr(resolved, "retry_resolve"):
             retries.append((resolved, exec_params))
         if resolved.has_execute:
-            executor(
-                ExecutableAction(resolved.type, args, exec_params, _bind_execute(resolved, scope, exec_params), True)
-            )
+            executor(BuiltinExecutable(resolved, args, exec_params, scope))
         if more:
             current = _resolve_and_execute(current, event, scope, more, extra, retries)
     return current
-
-
-def _bind_execute(builtin: BuiltinAction, scope: ActorScope, params: Any) -> Any:
-    def run(_info: Any = None, _params: Any = None) -> None:
-        builtin.execute(scope, params)
-
-    run.__name__ = builtin.type
-    return run
 
 
 def resolve_output(mapper: Any, context: Any, event: Any, self_: Any) -> Any:
