@@ -14,6 +14,7 @@ from typing import Any, Generic, Self
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
 from ..machine.actions import BuiltinExecutable, ExecutableAction
 from ..machine.algorithm import Macrostep, Microstep
+from ..machine.algorithm import macrostep as algorithm_macrostep
 from ..machine.callables import call_impl
 from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
@@ -188,6 +189,7 @@ class Actor(Generic[TContext, TEvent]):
     __slots__ = (
         "__weakref__",
         "_deferred",
+        "_direct",
         "_event_observer",
         "_last_macrostep",
         "_listeners",
@@ -252,6 +254,8 @@ class Actor(Generic[TContext, TEvent]):
         self._scope = LiveActorScope(self)
         # a machine reports the microsteps of each event it processes (see last_macrostep)
         self._macrostep = logic.macrostep if isinstance(logic, StateMachine) else None
+        # StateMachine.macrostep not overridden: call the algorithm without the method in between
+        self._direct = self._macrostep is not None and type(logic).macrostep is StateMachine.macrostep
         self._last_macrostep: Macrostep | None = None
         self._event_observer: Callable[[Actor | None, Any], None] | None = None
         if self.system.inspecting:
@@ -303,7 +307,8 @@ class Actor(Generic[TContext, TEvent]):
     def _execute_action(self, action: ExecutableAction) -> None:
         if self._status == RUNNING:
             if type(action) is BuiltinExecutable and not self.system.inspecting:
-                action.run()  # the usual built-in (send_to, raise_ ...): no function made for it
+                # the usual built-in (send_to, raise_ ...): no function made for it (action.run())
+                action.action.execute(action.scope, action.params)
                 return
             self._run_action(action)
         else:
@@ -462,7 +467,10 @@ class Actor(Generic[TContext, TEvent]):
         macrostep = self._macrostep
         try:
             if macrostep is not None:
-                last = self._last_macrostep = macrostep(self._snapshot, event, self._scope)
+                if self._direct:
+                    last = self._last_macrostep = algorithm_macrostep(self._snapshot, event, self._scope, [])
+                else:
+                    last = self._last_macrostep = macrostep(self._snapshot, event, self._scope)
                 next_snapshot = last.snapshot
             else:
                 next_snapshot = self.logic.transition(self._snapshot, event, self._scope)
@@ -605,7 +613,7 @@ class Actor(Generic[TContext, TEvent]):
         if self._status != STOPPED:
             if not self._observers:
                 self._observers = []
-            self._observers.append(obs)  # type: ignore[union-attr]  # (a list once not empty)
+            self._observers.append(obs)
         else:
             status = self._snapshot.status
             if status == "done" and obs.complete is not None:

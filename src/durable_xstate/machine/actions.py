@@ -127,8 +127,8 @@ class BuiltinExecutable(ExecutableAction):
         self.action = action
         self.scope = scope
 
-    @property  # type: ignore[override]  # (a read-only view of the base class's slot)
-    def exec(self) -> Callable[..., Any]:
+    @property
+    def exec(self) -> Callable[..., Any]:  # type: ignore[override]  # (read-only: made from the built-in)
         action, scope, params = self.action, self.scope, self.params
 
         def run(_info: Any = None, _params: Any = None) -> None:
