@@ -79,7 +79,7 @@ class LiveActorScope:
 
     @property
     def parent(self) -> Actor | None:
-        return self.actor.parent
+        return self.actor._parent
 
     def relay(self, target: Actor, event: Mapping[str, Any]) -> None:
         system = self.system
