@@ -81,7 +81,7 @@ async def test_current_snapshot_matches_at_once_without_subscribing() -> None:
     assert (await wait_for(actor, predicate)).value == "a"
     actor.send({"type": "NEXT"})
     assert calls == 1  # not subscribed: the next snapshot was not checked
-    assert actor._observers == []
+    assert not actor._observers
 
 
 async def test_a_done_actor_resolves_or_rejects_at_once() -> None:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self
 
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
-from ..machine.actions import ExecutableAction
+from ..machine.actions import BuiltinExecutable, ExecutableAction
 from ..machine.algorithm import Macrostep, Microstep
+from ..machine.algorithm import macrostep as algorithm_macrostep
 from ..machine.callables import call_impl
 from ..machine.children import resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
@@ -30,6 +31,8 @@ __all__ = ["Actor", "Subscription", "create_actor"]
 _log = logging.getLogger("durable_xstate")
 
 NOT_STARTED, RUNNING, STOPPED = 0, 1, 2
+
+_NO_OBSERVERS: tuple[()] = ()  # shared by every actor nobody subscribed to
 
 
 class Subscription:
@@ -59,7 +62,7 @@ class LiveActorScope:
     """What the logic sees of its live actor (xstate's ``actorScope``): implements the engine's
     :class:`~durable_xstate.machine.scope.ActorScope` protocol for one :class:`Actor`."""
 
-    __slots__ = ("action_executor", "actor", "defer", "emit", "id", "logger", "self", "session_id", "system")
+    __slots__ = ("action_executor", "actor", "defer", "id", "logger", "self", "session_id", "system")
 
     def __init__(self, actor: Actor) -> None:
         self.actor = actor
@@ -69,15 +72,21 @@ class LiveActorScope:
         self.system = actor.system
         self.logger = actor.logger
         self.defer = actor._deferred.append
-        self.emit = actor._emit
         self.action_executor = actor._execute_action
+
+    def emit(self, event: Any) -> None:
+        self.actor._emit(event)
 
     @property
     def parent(self) -> Actor | None:
-        return self.actor.parent
+        return self.actor._parent
 
     def relay(self, target: Actor, event: Mapping[str, Any]) -> None:
-        self.system.relay(self.actor, target, event)
+        system = self.system
+        if system.inspecting or target._event_observer is not None:
+            system.relay(self.actor, target, event)
+        else:  # what system.relay comes down to
+            target._send(event)
 
     def schedule(self, target: Actor, event: Mapping[str, Any], delay: float, send_id: str | None) -> None:
         self.system.scheduler.schedule(self.actor, target, event, delay, send_id)
@@ -175,6 +184,35 @@ class Actor(Generic[TContext, TEvent]):
 
     __xstate_actor__ = True
 
+    # slots and lazily made containers (the mailbox on the first queued event, observer and listener
+    # collections on the first subscribe/on): a live actor costs little memory
+    __slots__ = (
+        "__weakref__",
+        "_deferred",
+        "_direct",
+        "_event_observer",
+        "_last_macrostep",
+        "_listeners",
+        "_macrostep",
+        "_mailbox",
+        "_mailbox_active",
+        "_observers",
+        "_parent",
+        "_processing",
+        "_scope",
+        "_snapshot",
+        "_status",
+        "id",
+        "logger",
+        "logic",
+        "options_input",
+        "session_id",
+        "src",
+        "sync_snapshot",
+        "system",
+        "system_id",
+    )
+
     def __init__(
         self,
         logic: Any,
@@ -208,14 +246,16 @@ class Actor(Generic[TContext, TEvent]):
         self.options_input = input
         self._status = NOT_STARTED
         self._deferred: list[Callable[[], None]] = []
-        self._mailbox: deque[Any] = deque()
+        self._mailbox: deque[Any] | None = None  # made by the first event that has to wait
         self._processing = False
         self._mailbox_active = False
-        self._observers: list[_Observer] = []
-        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+        self._observers: list[_Observer] | tuple[()] = _NO_OBSERVERS
+        self._listeners: dict[str, list[Callable[[Any], None]]] | None = None
         self._scope = LiveActorScope(self)
         # a machine reports the microsteps of each event it processes (see last_macrostep)
         self._macrostep = logic.macrostep if isinstance(logic, StateMachine) else None
+        # StateMachine.macrostep not overridden: call the algorithm without the method in between
+        self._direct = self._macrostep is not None and type(logic).macrostep is StateMachine.macrostep
         self._last_macrostep: Macrostep | None = None
         self._event_observer: Callable[[Actor | None, Any], None] | None = None
         if self.system.inspecting:
@@ -266,6 +306,10 @@ class Actor(Generic[TContext, TEvent]):
     # ------------------------------------------------------------------ action execution
     def _execute_action(self, action: ExecutableAction) -> None:
         if self._status == RUNNING:
+            if type(action) is BuiltinExecutable and not self.system.inspecting:
+                # the usual built-in (send_to, raise_ ...): no function made for it (action.run())
+                action.action.execute(action.scope, action.params)
+                return
             self._run_action(action)
         else:
             self._deferred.append(lambda: self._run_action(action))
@@ -275,6 +319,9 @@ class Actor(Generic[TContext, TEvent]):
             self.system.send_inspection_event(
                 {"type": "@xstate.action", "actorRef": self, "action": {"type": action.type, "params": action.params}}
             )
+        if type(action) is BuiltinExecutable:
+            action.run()
+            return
         fn = action.exec
         if fn is None:
             return
@@ -284,8 +331,11 @@ class Actor(Generic[TContext, TEvent]):
             call_impl(fn, action.info, action.params)
 
     def _emit(self, event: Any) -> None:
-        listeners = self._listeners.get(event["type"])
-        wildcard = self._listeners.get("*")
+        all_listeners = self._listeners
+        if not all_listeners:
+            return
+        listeners = all_listeners.get(event["type"])
+        wildcard = all_listeners.get("*")
         if not listeners and not wildcard:
             return
         for handler in [*(listeners or ()), *(wildcard or ())]:
@@ -381,15 +431,32 @@ class Actor(Generic[TContext, TEvent]):
     def _send(self, event: Any) -> None:
         if self._status == STOPPED:
             return
-        self._mailbox.append(event)
-        if self._mailbox_active and not self._processing:
-            self._drain()
+        mailbox = self._mailbox
+        if self._processing or not self._mailbox_active or mailbox:
+            if mailbox is None:
+                mailbox = self._mailbox = deque()
+            mailbox.append(event)
+            if self._mailbox_active and not self._processing:
+                self._drain()
+            return
+        # an idle running actor with nothing queued: process the event now, without queueing it
+        self._processing = True
+        try:
+            self._process(event)
+            mailbox = self._mailbox
+            if mailbox:
+                while mailbox:
+                    self._process(mailbox.popleft())
+        finally:
+            self._processing = False
 
     def _drain(self) -> None:
         if self._processing:
             return
-        self._processing = True
         mailbox = self._mailbox
+        if not mailbox:
+            return
+        self._processing = True
         try:
             while mailbox:
                 self._process(mailbox.popleft())
@@ -397,10 +464,14 @@ class Actor(Generic[TContext, TEvent]):
             self._processing = False
 
     def _process(self, event: Any) -> None:
+        macrostep = self._macrostep
         try:
-            if self._macrostep is not None:
-                self._last_macrostep = self._macrostep(self._snapshot, event, self._scope)
-                next_snapshot = self._last_macrostep.snapshot
+            if macrostep is not None:
+                if self._direct:
+                    last = self._last_macrostep = algorithm_macrostep(self._snapshot, event, self._scope, [])
+                else:
+                    last = self._last_macrostep = macrostep(self._snapshot, event, self._scope)
+                next_snapshot = last.snapshot
             else:
                 next_snapshot = self.logic.transition(self._snapshot, event, self._scope)
         except Exception as err:
@@ -416,8 +487,9 @@ class Actor(Generic[TContext, TEvent]):
             self._complete()
 
     def _update(self, snapshot: Any, event: Any) -> None:
+        system = self.system
         if snapshot is not self._snapshot:
-            self.system._changes += 1
+            system._changes += 1
         self._snapshot = snapshot
         deferred = self._deferred
         while deferred:
@@ -427,15 +499,16 @@ class Actor(Generic[TContext, TEvent]):
             except Exception as err:
                 deferred.clear()
                 self._snapshot = snapshot._replace(status="error", error=err)
-                self.system._changes += 1
+                system._changes += 1
         status = self._snapshot.status
         if status == "active":
-            for obs in list(self._observers):
-                if obs.next is not None:
-                    try:
-                        obs.next(snapshot)
-                    except Exception as err:
-                        report_unhandled_error(err)
+            if self._observers:
+                for obs in list(self._observers):
+                    if obs.next is not None:
+                        try:
+                            obs.next(snapshot)
+                        except Exception as err:
+                            report_unhandled_error(err)
         elif status == "done":
             for obs in list(self._observers):
                 if obs.next is not None:
@@ -450,8 +523,8 @@ class Actor(Generic[TContext, TEvent]):
                 self.system.relay(self, self._parent, done)
         elif status == "error":
             self._error(self._snapshot.error)
-        if self.system.inspecting:
-            self.system.send_inspection_event(
+        if system.inspecting:
+            system.send_inspection_event(
                 {"type": "@xstate.snapshot", "actorRef": self, "event": event, "snapshot": snapshot}
             )
 
@@ -468,10 +541,9 @@ class Actor(Generic[TContext, TEvent]):
     def _stop(self) -> Self:
         if self._status == STOPPED:
             return self
-        if self._processing:
-            # keep only the event being processed; the stop goes behind it
-            self._mailbox.clear()
-        else:
+        if self._mailbox:
+            # drop what is queued (while processing, the event being processed was already taken);
+            # the stop goes behind it
             self._mailbox.clear()
         if self._status == NOT_STARTED:
             self._status = STOPPED
@@ -483,7 +555,8 @@ class Actor(Generic[TContext, TEvent]):
         if self._status != RUNNING:
             return
         self.system.scheduler.cancel_all(self)
-        self._mailbox.clear()
+        if self._mailbox:
+            self._mailbox.clear()
         self._mailbox_active = False
         self._status = STOPPED
         self.system.unregister(self)
@@ -495,14 +568,14 @@ class Actor(Generic[TContext, TEvent]):
                     obs.complete()
                 except Exception as err:
                     report_unhandled_error(err)
-        self._observers.clear()
-        self._listeners.clear()
+        self._observers = _NO_OBSERVERS
+        self._listeners = None
 
     def _report_error(self, err: Any) -> None:
         if not self._observers:
             if self._parent is None:
                 report_unhandled_error(err)
-            self._listeners.clear()
+            self._listeners = None
             return
         report = False
         for obs in list(self._observers):
@@ -513,8 +586,8 @@ class Actor(Generic[TContext, TEvent]):
                     obs.error(err)
                 except Exception as err2:
                     report_unhandled_error(err2)
-        self._observers.clear()
-        self._listeners.clear()
+        self._observers = _NO_OBSERVERS
+        self._listeners = None
         if report:
             report_unhandled_error(err)
 
@@ -538,6 +611,8 @@ class Actor(Generic[TContext, TEvent]):
         else:
             obs = _Observer(next, error, complete)
         if self._status != STOPPED:
+            if not self._observers:
+                self._observers = []
             self._observers.append(obs)
         else:
             status = self._snapshot.status
@@ -551,17 +626,19 @@ class Actor(Generic[TContext, TEvent]):
 
         def unsubscribe() -> None:
             if obs in self._observers:
-                self._observers.remove(obs)
+                self._observers.remove(obs)  # type: ignore[union-attr]  # (a list once not empty)
 
         return Subscription(unsubscribe)
 
     def on(self, type: str, handler: Callable[[Any], None]) -> Subscription:
         """Receive events the machine emits with ``emit`` (``"*"`` receives them all)."""
+        if self._listeners is None:
+            self._listeners = {}
         lst = self._listeners.setdefault(type, [])
         lst.append(handler)
 
         def unsubscribe() -> None:
-            current = self._listeners.get(type)
+            current = self._listeners.get(type) if self._listeners is not None else None
             if current is not None and handler in current:
                 current.remove(handler)
 

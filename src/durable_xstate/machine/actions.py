@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
-from .callables import call_impl
+from .callables import arity, call_impl
 from .guards import evaluate_guard
 from .js import js_items
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActionArgs",
     "BuiltinAction",
+    "BuiltinExecutable",
     "ExecutableAction",
     "assign",
     "cancel",
@@ -110,6 +111,36 @@ class ExecutableAction:
         return f"<ExecutableAction {self.type} {self.params!r}>"
 
 
+class BuiltinExecutable(ExecutableAction):
+    """A built-in action with an ``execute``, ready to run: ``run()`` calls ``action.execute(scope, params)``.
+
+    ``exec`` (a function named after the built-in) is made only when read: the live actor calls
+    ``run`` and needs no function per action."""
+
+    __slots__ = ("action", "scope")
+
+    def __init__(self, action: BuiltinAction, info: ActionArgs | None, params: Any, scope: ActorScope) -> None:
+        self.type = action.type
+        self.info = info
+        self.params = params
+        self.builtin = True
+        self.action = action
+        self.scope = scope
+
+    @property
+    def exec(self) -> Callable[..., Any]:  # type: ignore[override]  # (read-only: made from the built-in)
+        action, scope, params = self.action, self.scope, self.params
+
+        def run(_info: Any = None, _params: Any = None) -> None:
+            action.execute(scope, params)
+
+        run.__name__ = action.type
+        return run
+
+    def run(self) -> None:
+        self.action.execute(self.scope, self.params)
+
+
 class BuiltinAction:
     """Base of the built-in actions. Subclasses set ``type`` and implement ``resolve``."""
 
@@ -162,27 +193,40 @@ class Assign(BuiltinAction):
         # property assigners run in Object.keys order (integer-like keys first): a spawn in one of them
         # takes the next actor id in that order
         self.assignment: Any = assignment if self.is_fn else dict(js_items(assignment))
+        # (key, value, how many arguments the value takes or -1 for a plain value), made on first use
+        self._assigners: tuple[tuple[str, Any, int], ...] | None = None
 
     def resolve(
         self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
+        return self.assign(scope, snapshot, args.event, args.self, args.system, params), None, None
+
+    def assign(
+        self, scope: ActorScope, snapshot: MachineSnapshot, event: Any, self_: Any, system: Any, params: Any
+    ) -> MachineSnapshot:
+        """The snapshot with the assigned context (``resolve`` without the resolution tuple)."""
         context = snapshot.context
         if context is None:
             raise InvalidArgumentType(
                 "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config."
             )
-        a_args = AssignArgs(context, args.event, args.self, args.system, scope, snapshot)
+        a_args = AssignArgs(context, event, self_, system, scope, snapshot)
         if self.is_fn:
             partial = call_impl(self.assignment, a_args, params)
         else:
-            partial = {
-                k: (call_impl(v, a_args, params) if callable(v) else v) for k, v in self.assignment.items()
-            }
+            assigners = self._assigners
+            if assigners is None:
+                assigners = self._assigners = tuple(
+                    (k, v, arity(v) if callable(v) else -1) for k, v in self.assignment.items()
+                )
+            partial = {}
+            for k, v, n in assigners:
+                partial[k] = v(a_args, params) if n == 2 else v if n < 0 else v(a_args) if n == 1 else v()
         new_context = {**context, **partial} if partial else dict(context)
         spawned = a_args.spawned
         if spawned:
-            return snapshot._replace(context=new_context, children={**snapshot.children, **spawned}), None, None
-        return snapshot._with_context(new_context), None, None
+            return snapshot._replace(context=new_context, children={**snapshot.children, **spawned})
+        return snapshot._with_context(new_context)
 
 
 def _no_spawn(*_: Any, **__: Any) -> Any:

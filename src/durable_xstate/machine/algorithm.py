@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import GuardError, InfiniteLoop, InvalidArgumentType, MachineLookupError
-from .actions import ActionArgs, BuiltinAction, ExecutableAction, ResolveExtra
+from .actions import (
+    ActionArgs,
+    Assign,
+    BuiltinAction,
+    BuiltinExecutable,
+    ExecutableAction,
+    ResolveExtra,
+)
 from .cache import BoundedCache
 from .callables import call_impl
 from .configuration import (
@@ -32,7 +39,7 @@ from .configuration import (
     get_proper_ancestors,
 )
 from .events import XSTATE_INIT, XSTATE_STOP, done_state_event
-from .guards import evaluate_guard, guard_type
+from .guards import BuiltinGuard, GuardArgs, evaluate_guard, guard_type
 from .node import StateNode, Transition
 
 if TYPE_CHECKING:
@@ -130,7 +137,14 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
         if guard is None:
             return t
         try:
-            passed = evaluate_guard(guard, snapshot.context, event, snapshot)
+            if type(guard) is str:  # evaluate_guard's usual case: a named guard without params
+                impl = snapshot.machine.implementations.guards.get(guard)
+                if impl is not None and callable(impl) and not isinstance(impl, BuiltinGuard):
+                    passed = bool(call_impl(impl, GuardArgs(snapshot.context, event), None))
+                else:
+                    passed = evaluate_guard(guard, snapshot.context, event, snapshot)
+            else:
+                passed = evaluate_guard(guard, snapshot.context, event, snapshot)
         except Exception as err:
             gt = guard_type(guard)
             named = f"'{gt}' " if gt else ""
@@ -155,6 +169,8 @@ def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> l
 
 def _run_program(prog: SelectProgram, snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition] | None:
     node, own, kids = prog
+    while not own and len(kids) == 1:  # a node without candidates of its own selects what its one child does
+        node, own, kids = kids[0]
     if kids:
         if len(kids) == 1:
             inner = _run_program(kids[0], snapshot, event)
@@ -440,11 +456,19 @@ def _resolve_and_execute(
     impls = machine.implementations.actions
     executor = scope.action_executor
     current = snapshot
+    self_ = scope.self
+    system = scope.system
     for action in actions:
         params = None
-        if isinstance(action, BuiltinAction):
-            resolved: Any = action
+        if type(action) is str:
+            type_ = action
+            resolved: Any = impls.get(action)
+        elif isinstance(action, BuiltinAction):
+            resolved = action
             type_ = action.type
+            if type(action) is Assign:  # no ActionArgs: an assign makes its own
+                current = action.assign(scope, current, event, self_, system, None)
+                continue
         elif isinstance(action, str):
             type_ = action
             resolved = impls.get(action)
@@ -454,7 +478,7 @@ def _resolve_and_execute(
             if "params" in action:
                 params = action["params"]
                 if callable(params):
-                    params = call_impl(params, ActionArgs(current.context, event, scope.self, scope.system), None)
+                    params = call_impl(params, ActionArgs(current.context, event, self_, system), None)
         elif callable(action):
             resolved = action
             type_ = getattr(action, "__name__", None) or "(anonymous)"
@@ -462,7 +486,10 @@ def _resolve_and_execute(
                 type_ = "(anonymous)"
         else:
             raise InvalidArgumentType(f"invalid action {action!r}")
-        args = ActionArgs(current.context, event, scope.self, scope.system)
+        if type(resolved) is Assign:
+            current = resolved.assign(scope, current, event, self_, system, params)
+            continue
+        args = ActionArgs(current.context, event, self_, system)
         if not isinstance(resolved, BuiltinAction):
             executor(ExecutableAction(type_, args, params, resolved))
             continue
@@ -470,20 +497,10 @@ def _resolve_and_execute(
         if retries is not None and hasattr(resolved, "retry_resolve"):
             retries.append((resolved, exec_params))
         if resolved.has_execute:
-            executor(
-                ExecutableAction(resolved.type, args, exec_params, _bind_execute(resolved, scope, exec_params), True)
-            )
+            executor(BuiltinExecutable(resolved, args, exec_params, scope))
         if more:
             current = _resolve_and_execute(current, event, scope, more, extra, retries)
     return current
-
-
-def _bind_execute(builtin: BuiltinAction, scope: ActorScope, params: Any) -> Any:
-    def run(_info: Any = None, _params: Any = None) -> None:
-        builtin.execute(scope, params)
-
-    run.__name__ = builtin.type
-    return run
 
 
 def resolve_output(mapper: Any, context: Any, event: Any, self_: Any) -> Any:
@@ -741,12 +758,19 @@ def microstep(
     """
     if not transitions:
         return snapshot, None
-    plan = plan_microstep(transitions, snapshot, is_initial)
+    plan: StepPlan | None = None
+    cfg = snapshot._cfg
+    if cfg is not None and not is_initial and len(transitions) == 1 and not snapshot.history_value:
+        plan = cfg.plans.data.get(transitions[0])  # plan_microstep's cache hit
+    if plan is None:
+        plan = plan_microstep(transitions, snapshot, is_initial)
     current = snapshot
     if plan.exit_actions:
         current = exit_states(current, event, scope, plan, internal_queue)
-    if plan.transition_actions:
-        current = execute_transition_content(current, event, scope, plan, internal_queue)
+    if plan.transition_actions:  # execute_transition_content (resolve_actions_and_context without retries)
+        current = _resolve_and_execute(
+            current, event, scope, plan.transition_actions, ResolveExtra(internal_queue, None), None
+        )
     if plan.entry_actions:
         current = enter_states(current, event, scope, plan, internal_queue)
     history_value = {**snapshot.history_value, **plan.history} if plan.history else snapshot.history_value
@@ -877,13 +901,30 @@ def macrostep(
         return Macrostep(stopped, log)
     current = snapshot
     if event_type != XSTATE_INIT:
-        transitions = select_transitions(current, event)
+        cfg = current._cfg
+        if cfg is None:
+            cfg = current.cfg
+        prog = cfg.programs.data.get(event_type)  # select_transitions (cfg.program's cache hit)
+        if prog is None:
+            prog = cfg.program(current.machine.root, event_type)
+        transitions = (_run_program(prog, current, event) or []) if prog is not None else []
         if not transitions and event_type.startswith("xstate.error.actor"):
             errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
             _add_microstep(log, scope, event, errored, _NO_STEP, [])
             return Macrostep(errored, log)
         current, plan = microstep(transitions, current, scope, event, False, internal_queue)
-        _add_microstep(log, scope, event, current, plan, transitions)
+        log.append((event, current, plan or _NO_STEP))  # _add_microstep
+        system = scope.system
+        if system.inspecting:
+            system.send_inspection_event(
+                {
+                    "type": "@xstate.microstep",
+                    "actorRef": scope.self,
+                    "event": event,
+                    "snapshot": current,
+                    "_transitions": transitions,
+                }
+            )
     machine = current.machine
     if internal_queue or machine.has_always or machine.max_iterations is not None:  # else nothing to run
         current, event = _run_to_completion(current, event, scope, internal_queue, log)

@@ -17,6 +17,11 @@ __all__ = ["call_impl"]
 _ARITY: BoundedCache[Any, int] = BoundedCache("arity", ARITY_MAX)
 
 
+def arity(fn: Callable[..., Any]) -> int:
+    """How many of ``(args, params)`` ``fn`` accepts: 0, 1 or 2 (not cached)."""
+    return _arity(fn)
+
+
 def _arity(fn: Callable[..., Any]) -> int:
     try:
         sig = inspect.signature(fn)

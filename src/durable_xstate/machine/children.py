@@ -199,10 +199,14 @@ class SendTo(BuiltinAction):
     def resolve(
         self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
-        event = call_impl(self.event, args, params) if callable(self.event) else self.event
-        delay = resolve_delay(self.delay, snapshot, args, params)
+        event = self.event
+        if callable(event):
+            event = call_impl(event, args, params)
+        delay = self.delay
+        if delay is not None:
+            delay = resolve_delay(delay, snapshot, args, params)
         to = self.to
-        if callable(to) and not getattr(to, "__xstate_actor__", False):
+        if type(to) is not str and callable(to) and not getattr(to, "__xstate_actor__", False):
             to = call_impl(to, args, params)
         target: Any
         if isinstance(to, str):
@@ -229,7 +233,8 @@ class SendTo(BuiltinAction):
             "targetId": to if isinstance(to, str) else None,
             "event": event,
             "id": self.id,
-            "delay": delay if isinstance(delay, int | float) and not isinstance(delay, bool) else None,
+            "delay": delay if delay is not None and isinstance(delay, int | float) and not isinstance(delay, bool)
+            else None,
         }
         return snapshot, exec_params, None
 

@@ -90,6 +90,10 @@ def guard_type(guard: Any) -> str | None:
 
 def evaluate_guard(guard: Any, context: Any, event: Any, snapshot: MachineSnapshot) -> bool:
     """Evaluate ``guard`` against ``context``/``event``; named guards resolve through the machine."""
+    if type(guard) is str:  # the usual named guard without params
+        resolved = snapshot.machine.implementations.guards.get(guard)
+        if resolved is not None and callable(resolved) and not isinstance(resolved, BuiltinGuard):
+            return bool(call_impl(resolved, GuardArgs(context, event), None))
     if isinstance(guard, BuiltinGuard):
         return guard.check(snapshot, context, event)
     if callable(guard):
