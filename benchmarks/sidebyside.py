@@ -295,7 +295,8 @@ def compare(a: Side, b: Side, settings: Settings, *, same_check: bool = True,
             n_next = max(1, round(n * target / max(elapsed, 1e-9)))
             settled = abs(n_next - n) <= 0.2 * n
             n = n_next
-            if (warm >= settings.warmup_seconds and settled and batches >= 3) or batches >= 40:
+            enough = batches >= 3 or warm >= 3 * max(target, settings.warmup_seconds)
+            if (warm >= settings.warmup_seconds and settled and enough) or batches >= 40:
                 break
         ra = SideResult(a.name, observed=sa.get("observed", {}), versions=sa.get("versions", {}))
         rb = SideResult(b.name, observed=sb.get("observed", {}), versions=sb.get("versions", {}))

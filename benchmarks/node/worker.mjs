@@ -15,20 +15,14 @@ import readline from 'node:readline';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { cpuSeconds, now } from './timing.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseDir = path.resolve(process.argv[2] ?? here);
 const require = createRequire(path.join(baseDir, 'package.json'));
 const xstate = require('xstate');
 const xstateVersion = JSON.parse(fs.readFileSync(require.resolve('xstate/package.json'), 'utf8')).version;
 
-export function now() {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-export function cpuSeconds() {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
 
 async function timed(workload, n) {
   const c0 = cpuSeconds();
