@@ -2,9 +2,9 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_actors.py                   # full run (~3 min), writes
+    .venv/bin/python benchmarks/bench_actors.py                   # full run (~15 min), writes
                                                                   # benchmarks/RESULTS-actors.md
-    .venv/bin/python benchmarks/bench_actors.py --quick           # smoke run, prints only
+    .venv/bin/python benchmarks/bench_actors.py --quick           # smoke run (~30 s), prints only
     .venv/bin/python benchmarks/bench_actors.py --profile pingpong  # cProfile one unit, exit
 
 Workloads (see benchmarks/README.md), the same machine configs on both engines:
@@ -16,9 +16,11 @@ Workloads (see benchmarks/README.md), the same machine configs on both engines:
   timers    - one actor with 10,000 delayed raise_ events (distinct ids, 10 different delays),
               fired by advancing the simulated clock in 10 steps; timers fired per second.
 
-Every engine first runs one full unit of each workload with checks (child counts, child statuses,
-context counters, timers fired per clock step); the Python side compares what both engines saw with
-the same expectation. After timing, the counters are checked again against the number of units run.
+Each workload runs side by side (benchmarks/sidebyside.py): durable_xstate and xstate (node/actors.mjs)
+each in a fresh process, taking turns batch by batch after the same warm-up. Every engine first runs
+one full unit of each workload with checks (child counts, child statuses, context counters, timers
+fired per clock step); the Python side compares what both engines saw with the same expectation.
+After the rounds both engines' counters must be equal.
 """
 
 from __future__ import annotations
