@@ -32,7 +32,7 @@ def test_python_and_node_take_turns_on_the_same_work() -> None:
 
 
 def test_a_worker_failure_names_the_side() -> None:
-    with pytest.raises(sbs.HarnessError, match="node: setup failed: .*unknown workload nope"):
+    with pytest.raises(sbs.HarnessError, match=r"node: setup failed: .*unknown workload nope"):
         sbs.compare(count_side("python", "python", "sidebyside"),
                     sbs.Side("node", "node", "selftest.mjs", "nope"), SETTINGS)
 
