@@ -2,9 +2,9 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_actors.py                   # full run (~3 min), writes
+    .venv/bin/python benchmarks/bench_actors.py                   # full run (~15 min), writes
                                                                   # benchmarks/RESULTS-actors.md
-    .venv/bin/python benchmarks/bench_actors.py --quick           # smoke run, prints only
+    .venv/bin/python benchmarks/bench_actors.py --quick           # smoke run (~30 s), prints only
     .venv/bin/python benchmarks/bench_actors.py --profile pingpong  # cProfile one unit, exit
 
 Workloads (see benchmarks/README.md), the same machine configs on both engines:
@@ -16,9 +16,11 @@ Workloads (see benchmarks/README.md), the same machine configs on both engines:
   timers    - one actor with 10,000 delayed raise_ events (distinct ids, 10 different delays),
               fired by advancing the simulated clock in 10 steps; timers fired per second.
 
-Every engine first runs one full unit of each workload with checks (child counts, child statuses,
-context counters, timers fired per clock step); the Python side compares what both engines saw with
-the same expectation. After timing, the counters are checked again against the number of units run.
+Each workload runs side by side (benchmarks/sidebyside.py): durable_xstate and xstate (node/actors.mjs)
+each in a fresh process, taking turns batch by batch after the same warm-up. Every engine first runs
+one full unit of each workload with checks (child counts, child statuses, context counters, timers
+fired per clock step); the Python side compares what both engines saw with the same expectation.
+After the rounds both engines' counters must be equal.
 """
 
 from __future__ import annotations
@@ -33,31 +35,26 @@ import os
 import platform
 import pstats
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sidebyside as sbs
+
 # the shared helpers of the engine benchmarks
 from bench_engine import (
     HERE,
-    NODE_DIR,
     ROOT,
-    XSTATE_VERSION,
     Result,
     check,
     cpu_model,
-    ensure_xstate,
-    fmt_ratio,
     git_state,
-    load_average,
     md_table,
     table,
 )
@@ -142,50 +139,71 @@ def _ctx_spawn(k: int) -> dict[str, int]:
     return {"n": k, "oldest": k}
 
 
-EXPECTED: dict[str, dict[str, Any]] = {
-    "spawn": {
-        "peak_children": SPAWN_COUNT,
-        "ids_in_spawn_order": True,
-        "all_children_active_in_idle": True,
-        "context_after_spawns": {"n": SPAWN_COUNT, "oldest": 0},
-        "after_first_stop": {
-            "children": SPAWN_COUNT - 1,
-            "oldest_present": False,
-            "oldest_status": "stopped",
-            "next_status": "active",
+def node_spec(quick: bool = False) -> dict[str, dict[str, Any]]:
+    """Per workload, the configs and counts both sides run (--quick: a tenth of the counts)."""
+    div = 10 if quick else 1
+    return {
+        "spawn": {"parent": SPAWN_PARENT_CONFIG, "child": SPAWN_CHILD_CONFIG, "count": SPAWN_COUNT // div},
+        "waves": {"parent": SPAWN_PARENT_CONFIG, "child": SPAWN_CHILD_CONFIG, "wave": WAVE_SIZE,
+                  "waves": WAVES // div},
+        "pingpong": {"parent": PINGER_CONFIG, "child": PONGER_CONFIG, "rounds": PING_ROUNDS // div,
+                     "probe_rounds": PROBE_ROUNDS},
+        "timers": {"config": TIMER_CONFIG, "count": TIMER_COUNT // div, "step_ms": TIMER_STEP_MS,
+                   "groups": TIMER_GROUPS},
+    }
+
+
+def expected(spec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the verification run of one unit must observe, on both engines."""
+    count = spec["spawn"]["count"]
+    pairs = spec["waves"]["wave"] * spec["waves"]["waves"]
+    probe, rounds = spec["pingpong"]["probe_rounds"], spec["pingpong"]["rounds"]
+    timers, groups = spec["timers"]["count"], spec["timers"]["groups"]
+    return {
+        "spawn": {
+            "peak_children": count,
+            "ids_in_spawn_order": True,
+            "all_children_active_in_idle": True,
+            "context_after_spawns": {"n": count, "oldest": 0},
+            "after_first_stop": {
+                "children": count - 1,
+                "oldest_present": False,
+                "oldest_status": "stopped",
+                "next_status": "active",
+            },
+            "end": {"children": 0, "all_stopped": True, "context": _ctx_spawn(count)},
         },
-        "end": {"children": 0, "all_stopped": True, "context": _ctx_spawn(SPAWN_COUNT)},
-    },
-    "waves": {
-        "peak_children": WAVE_SIZE,
-        "all_stopped": True,
-        "end": {"children": 0, "context": _ctx_spawn(SPAWN_COUNT)},
-    },
-    "pingpong": {
-        "after_probe": {
-            "context": {"pongs": PROBE_ROUNDS, "goal": PROBE_ROUNDS},
-            "child_ids": ["ponger"],
-            "child_status": "active",
-            "child_context": {"pings": PROBE_ROUNDS},
+        "waves": {
+            "peak_children": spec["waves"]["wave"],
+            "all_stopped": True,
+            "end": {"children": 0, "context": _ctx_spawn(pairs)},
         },
-        "after_one_unit": {
-            "context": {"pongs": PROBE_ROUNDS + PING_ROUNDS, "goal": PROBE_ROUNDS + PING_ROUNDS},
-            "child_ids": ["ponger"],
-            "child_status": "active",
-            "child_context": {"pings": PROBE_ROUNDS + PING_ROUNDS},
+        "pingpong": {
+            "after_probe": {
+                "context": {"pongs": probe, "goal": probe},
+                "child_ids": ["ponger"],
+                "child_status": "active",
+                "child_context": {"pings": probe},
+            },
+            "after_one_unit": {
+                "context": {"pongs": probe + rounds, "goal": probe + rounds},
+                "child_ids": ["ponger"],
+                "child_status": "active",
+                "child_context": {"pings": probe + rounds},
+            },
         },
-    },
-    "timers": {
-        "armed": TIMER_COUNT,
-        "scheduled": TIMER_COUNT,
-        "pending": TIMER_COUNT,
-        "fired_just_before_first_due": 0,
-        "fired_after_each_step": [
-            TIMER_COUNT // TIMER_GROUPS * (g + 1) for g in range(TIMER_GROUPS)
-        ],
-        "end": {"pending": 0, "scheduled": 0, "status": "active"},
-    },
-}
+        "timers": {
+            "armed": timers,
+            "scheduled": timers,
+            "pending": timers,
+            "fired_just_before_first_due": 0,
+            "fired_after_each_step": [timers // groups * (g + 1) for g in range(groups)],
+            "end": {"pending": 0, "scheduled": 0, "status": "active"},
+        },
+    }
+
+
+EXPECTED = expected(node_spec())
 
 UNITS = {"spawn": "pairs/s", "waves": "pairs/s", "pingpong": "events/s", "timers": "timers/s"}
 TITLES = {
@@ -238,106 +256,8 @@ HOW: dict[str, str] = {
 # --------------------------------------------------------------------------- measuring
 
 
-@dataclass
-class Settings:
-    target_seconds: float
-    repetitions: int
-    min_repetitions: int
-    budget_seconds: float
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def measure(
-    run_batch: Callable[[int], None], ops_per_unit: int, settings: Settings, verified_seconds: float
-) -> tuple[float, list[float], int, int]:
-    """Median ops/s of ``run_batch(n)`` (n units). Also returns the ops per batch and the units run.
-
-    The verification run of one unit (``verified_seconds``) is the first sizing batch and counts as
-    warm-up. The batch doubles until it takes a quarter of the target, is scaled to the target, and
-    warm-up continues until the target time has run, re-sizing after each warm-up batch. Then up to
-    ``repetitions`` timed batches, stopping early once ``budget_seconds`` are spent and
-    ``min_repetitions`` samples exist.
-    """
-    target = settings.target_seconds
-    spent = warm = elapsed = verified_seconds
-    n, units = 1, 0
-    while elapsed < target / 4 and n < 1 << 30:
-        n *= 2
-        elapsed = _timed(functools.partial(run_batch, n))
-        units += n
-        spent += elapsed
-        warm += elapsed
-    n = max(1, round(n * target / max(elapsed, 1e-9)))
-    while warm < target:
-        elapsed = _timed(functools.partial(run_batch, n))
-        units += n
-        spent += elapsed
-        warm += elapsed
-        n = max(1, round(n * target / max(elapsed, 1e-9)))
-    samples: list[float] = []
-    for i in range(settings.repetitions):
-        if i >= settings.min_repetitions and spent > settings.budget_seconds:
-            break
-        elapsed = _timed(functools.partial(run_batch, n))
-        units += n
-        spent += elapsed
-        samples.append(n * ops_per_unit / elapsed)
-    return statistics.median(samples), samples, n * ops_per_unit, units
-
-
-def measure_prepared(
-    prepare: Callable[[], Any],
-    fire: Callable[[Any], None],
-    after: Callable[[Any], None],
-    ops_per_unit: int,
-    settings: Settings,
-    verified_seconds: float,
-) -> tuple[float, list[float], int]:
-    """``measure`` for units that need an untimed ``prepare()``; only the ``fire(unit)`` calls are timed.
-
-    The budget counts the preparation too (wall time).
-    """
-    wall_start = time.perf_counter() - verified_seconds
-
-    def run_batch(n: int) -> float:
-        total = 0.0
-        for _ in range(n):
-            unit = prepare()
-            t0 = time.perf_counter()
-            fire(unit)
-            total += time.perf_counter() - t0
-            after(unit)
-        return total
-
-    target = settings.target_seconds
-    warm = elapsed = verified_seconds
-    n = 1
-    while elapsed < target / 4 and n < 1 << 20:
-        n *= 2
-        elapsed = run_batch(n)
-        warm += elapsed
-    n = max(1, round(n * target / max(elapsed, 1e-9)))
-    while warm < target:
-        elapsed = run_batch(n)
-        warm += elapsed
-        n = max(1, round(n * target / max(elapsed, 1e-9)))
-    samples: list[float] = []
-    for i in range(settings.repetitions):
-        spent = time.perf_counter() - wall_start
-        if i >= settings.min_repetitions and spent > settings.budget_seconds:
-            break
-        elapsed = run_batch(n)
-        samples.append(n * ops_per_unit / elapsed)
-    return statistics.median(samples), samples, n * ops_per_unit
-
-
-def check_observed(engine: str, key: str, observed: Any) -> None:
-    expected = EXPECTED[key]
+def check_observed(engine: str, key: str, observed: Any, spec: dict[str, dict[str, Any]] | None = None) -> None:
+    expected = (EXPECTED if spec is None else globals()["expected"](spec))[key]
     check(
         observed == expected,
         f"{engine}: {key} verification run saw\n  {json.dumps(observed, sort_keys=True)}\n"
@@ -410,15 +330,46 @@ def _children(actor: Any) -> dict[str, Any]:
     return children
 
 
-def durable_spawn(settings: Settings) -> tuple[Result, dict[str, Any]]:
-    from durable_xstate import create_actor
+def _pingpong_observation(actor: Any) -> dict[str, Any]:
+    snap = actor.get_snapshot()
+    child = snap.children["ponger"]
+    return {
+        "context": dict(snap.context),
+        "child_ids": list(snap.children),
+        "child_status": child.get_snapshot().status,
+        "child_context": dict(child.get_snapshot().context),
+    }
 
-    actor = create_actor(python_spawn_machine()).start()
+
+def _timer_unit(machine: Any, count: int = TIMER_COUNT) -> tuple[Any, Any]:
+    from durable_xstate import SimulatedClock, create_actor
+
+    clock = SimulatedClock()
+    actor = create_actor(machine, clock=clock).start()
+    actor.send({"type": "ARM", "count": count})
+    return clock, actor
+
+
+def _fire_timers(unit: tuple[Any, Any]) -> None:
+    increment = unit[0].increment
+    for _ in range(TIMER_GROUPS):
+        increment(TIMER_STEP_MS)
+
+
+# --------------------------------------------------------------------------- side-by-side workloads
+
+
+def _timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _spawn_observe(actor: Any, count: int) -> dict[str, Any]:
+    """Run the spawn verification unit on ``actor`` and return what it saw (as durable_spawn does)."""
     send = actor.send
     spawn_ev, stop_ev = {"type": "SPAWN"}, {"type": "STOP"}
-    count = SPAWN_COUNT
     observed: dict[str, Any] = {}
-    t0 = time.perf_counter()
     for _ in range(count):
         send(spawn_ev)
     kids = _children(actor)
@@ -443,240 +394,125 @@ def durable_spawn(settings: Settings) -> tuple[Result, dict[str, Any]]:
         "all_stopped": all(r.get_snapshot().status == "stopped" for r in refs),
         "context": dict(actor.get_snapshot().context),
     }
-    verified = time.perf_counter() - t0
-    del kids, refs
-    check_observed(DURABLE, "spawn", observed)
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            for _ in range(count):
-                send(spawn_ev)
-            for _ in range(count):
-                send(stop_ev)
-
-    ops, samples, batch, units = measure(run, count, settings, verified)
-    done = (units + 1) * count
-    check(not _children(actor), f"{DURABLE}: spawn: children left after timing")
-    check(
-        actor.get_snapshot().context == _ctx_spawn(done),
-        f"{DURABLE}: spawn: context {actor.get_snapshot().context} after {units + 1} units",
-    )
-    return Result(DURABLE, ops, samples, batch, UNITS["spawn"]), observed
+    return observed
 
 
-def durable_waves(settings: Settings) -> tuple[Result, dict[str, Any]]:
+def sidebyside_workload(name: str, engine: str, params: dict[str, Any]) -> Any:
+    """One actor workload on durable_xstate for the side-by-side harness (node/actors.mjs is the twin).
+
+    Setup runs the verification unit and reports what it saw (``EXPECTED`` in this file); ``check()``
+    reports the counters after all units, which both sides must agree on."""
+    from sidebyside import SimpleWorkload
+
     from durable_xstate import create_actor
 
-    actor = create_actor(python_spawn_machine()).start()
-    send = actor.send
     spawn_ev, stop_ev = {"type": "SPAWN"}, {"type": "STOP"}
-    peak, all_stopped = 0, True
-    t0 = time.perf_counter()
-    for _ in range(WAVES):
-        for _ in range(WAVE_SIZE):
-            send(spawn_ev)
-        refs = list(_children(actor).values())
-        peak = max(peak, len(refs))
-        for _ in range(WAVE_SIZE):
-            send(stop_ev)
-        all_stopped = all_stopped and all(r.get_snapshot().status == "stopped" for r in refs)
-    verified = time.perf_counter() - t0
-    observed = {
-        "peak_children": peak,
-        "all_stopped": all_stopped,
-        "end": {"children": len(_children(actor)), "context": dict(actor.get_snapshot().context)},
-    }
-    check_observed(DURABLE, "waves", observed)
+    count = int(params.get("count", SPAWN_COUNT))
+    wave_size, waves = int(params.get("wave", WAVE_SIZE)), int(params.get("waves", WAVES))
+    ping_rounds = int(params.get("rounds", PING_ROUNDS))
+    timer_count = int(params.get("count", TIMER_COUNT))
+    if name == "spawn":
+        actor = create_actor(python_spawn_machine()).start()
+        observed = _spawn_observe(actor, count)
+        send = actor.send
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            for _ in range(WAVES):
-                for _ in range(WAVE_SIZE):
+        def run_spawn(n: int) -> None:
+            for _ in range(n):
+                for _ in range(count):
                     send(spawn_ev)
-                for _ in range(WAVE_SIZE):
+                for _ in range(count):
                     send(stop_ev)
 
-    ops, samples, batch, units = measure(run, SPAWN_COUNT, settings, verified)
-    done = (units + 1) * SPAWN_COUNT
-    check(not _children(actor), f"{DURABLE}: waves: children left after timing")
-    check(
-        actor.get_snapshot().context == _ctx_spawn(done),
-        f"{DURABLE}: waves: context {actor.get_snapshot().context} after {units + 1} units",
-    )
-    return Result(DURABLE, ops, samples, batch, UNITS["waves"]), observed
+        def check_spawn() -> dict[str, Any]:
+            return {"children": len(_children(actor)), "context": dict(actor.get_snapshot().context)}
 
+        return SimpleWorkload(UNITS["spawn"], count, run_spawn, check_spawn, observed)
+    if name == "waves":
+        actor = create_actor(python_spawn_machine()).start()
+        send = actor.send
+        peak, all_stopped = 0, True
+        for _ in range(waves):
+            for _ in range(wave_size):
+                send(spawn_ev)
+            refs = list(_children(actor).values())
+            peak = max(peak, len(refs))
+            for _ in range(wave_size):
+                send(stop_ev)
+            all_stopped = all_stopped and all(r.get_snapshot().status == "stopped" for r in refs)
+        observed = {
+            "peak_children": peak,
+            "all_stopped": all_stopped,
+            "end": {"children": len(_children(actor)), "context": dict(actor.get_snapshot().context)},
+        }
 
-def _pingpong_observation(actor: Any) -> dict[str, Any]:
-    snap = actor.get_snapshot()
-    child = snap.children["ponger"]
-    return {
-        "context": dict(snap.context),
-        "child_ids": list(snap.children),
-        "child_status": child.get_snapshot().status,
-        "child_context": dict(child.get_snapshot().context),
-    }
+        def run_waves(n: int) -> None:
+            for _ in range(n * waves):
+                for _ in range(wave_size):
+                    send(spawn_ev)
+                for _ in range(wave_size):
+                    send(stop_ev)
 
+        def check_waves() -> dict[str, Any]:
+            return {"children": len(_children(actor)), "context": dict(actor.get_snapshot().context)}
 
-def durable_pingpong(settings: Settings) -> tuple[Result, dict[str, Any]]:
-    from durable_xstate import create_actor
+        return SimpleWorkload(UNITS["waves"], waves * wave_size, run_waves, check_waves, observed)
+    if name == "pingpong":
+        actor = create_actor(python_pingpong_machine()).start()
+        actor.send({"type": "START", "rounds": PROBE_ROUNDS})
+        probe = _pingpong_observation(actor)
+        start = {"type": "START", "rounds": ping_rounds}
+        actor.send(start)
+        observed = {"after_probe": probe, "after_one_unit": _pingpong_observation(actor)}
+        send = actor.send
 
-    actor = create_actor(python_pingpong_machine()).start()
-    actor.send({"type": "START", "rounds": PROBE_ROUNDS})
-    probe = _pingpong_observation(actor)
-    start = {"type": "START", "rounds": PING_ROUNDS}
-    verified = _timed(lambda: actor.send(start))
-    observed = {"after_probe": probe, "after_one_unit": _pingpong_observation(actor)}
-    check_observed(DURABLE, "pingpong", observed)
-    send = actor.send
+        def run_pingpong(n: int) -> None:
+            for _ in range(n):
+                send(start)
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            send(start)
+        return SimpleWorkload(UNITS["pingpong"], 2 * ping_rounds, run_pingpong,
+                              lambda: _pingpong_observation(actor), observed)
+    if name == "timers":
+        machine = python_timer_machine()
+        clock, actor = _timer_unit(machine, timer_count)
 
-    ops, samples, batch, units = measure(run, 2 * PING_ROUNDS, settings, verified)
-    o = _pingpong_observation(actor)
-    want = PROBE_ROUNDS + (units + 1) * PING_ROUNDS
-    check(
-        o["context"] == {"pongs": want, "goal": want} and o["child_context"] == {"pings": want},
-        f"{DURABLE}: pingpong: {o} after {units} timed units, expected {want}",
-    )
-    return Result(DURABLE, ops, samples, batch, UNITS["pingpong"]), observed
+        def fired() -> int:
+            return int(actor.get_snapshot().context["fired"])
 
-
-def _timer_unit(machine: Any) -> tuple[Any, Any]:
-    from durable_xstate import SimulatedClock, create_actor
-
-    clock = SimulatedClock()
-    actor = create_actor(machine, clock=clock).start()
-    actor.send({"type": "ARM", "count": TIMER_COUNT})
-    return clock, actor
-
-
-def _fire_timers(unit: tuple[Any, Any]) -> None:
-    increment = unit[0].increment
-    for _ in range(TIMER_GROUPS):
-        increment(TIMER_STEP_MS)
-
-
-def durable_timers(settings: Settings) -> tuple[Result, dict[str, Any]]:
-    machine = python_timer_machine()
-    clock, actor = _timer_unit(machine)
-
-    def fired() -> int:
-        return int(actor.get_snapshot().context["fired"])
-
-    observed: dict[str, Any] = {
-        "armed": actor.get_snapshot().context["armed"],
-        "scheduled": len(actor.get_scheduled_events()),
-        "pending": clock.pending(),
-    }
-    clock.increment(TIMER_STEP_MS - 1)
-    observed["fired_just_before_first_due"] = fired()
-    steps: list[int] = []
-    t0 = time.perf_counter()
-    clock.increment(1)
-    steps.append(fired())
-    for _ in range(TIMER_GROUPS - 1):
-        clock.increment(TIMER_STEP_MS)
+        obs: dict[str, Any] = {
+            "armed": actor.get_snapshot().context["armed"],
+            "scheduled": len(actor.get_scheduled_events()),
+            "pending": clock.pending(),
+        }
+        clock.increment(TIMER_STEP_MS - 1)
+        obs["fired_just_before_first_due"] = fired()
+        steps: list[int] = []
+        clock.increment(1)
         steps.append(fired())
-    verified = time.perf_counter() - t0
-    observed["fired_after_each_step"] = steps
-    observed["end"] = {
-        "pending": clock.pending(),
-        "scheduled": len(actor.get_scheduled_events()),
-        "status": actor.get_snapshot().status,
-    }
-    check_observed(DURABLE, "timers", observed)
+        for _ in range(TIMER_GROUPS - 1):
+            clock.increment(TIMER_STEP_MS)
+            steps.append(fired())
+        obs["fired_after_each_step"] = steps
+        obs["end"] = {
+            "pending": clock.pending(),
+            "scheduled": len(actor.get_scheduled_events()),
+            "status": actor.get_snapshot().status,
+        }
+        totals = {"units": 0, "fired": 0, "pending": 0}
 
-    def after(unit: tuple[Any, Any]) -> None:
-        c, a = unit
-        check(
-            a.get_snapshot().context["fired"] == TIMER_COUNT and c.pending() == 0,
-            f"{DURABLE}: timers: fired {a.get_snapshot().context['fired']}, {c.pending()} pending",
-        )
+        def run_timers(n: int) -> tuple[float, float]:
+            # Only the clock advances are timed; preparing a unit (actor, clock, ARM) is not.
+            elapsed = cpu = 0.0
+            for _ in range(n):
+                unit = _timer_unit(machine, timer_count)
+                e, c = _timed_cpu(functools.partial(_fire_timers, unit))
+                elapsed, cpu = elapsed + e, cpu + c
+                totals["units"] += 1
+                totals["fired"] += unit[1].get_snapshot().context["fired"]
+                totals["pending"] += unit[0].pending()
+            return elapsed, cpu
 
-    ops, samples, batch = measure_prepared(
-        lambda: _timer_unit(machine), _fire_timers, after, TIMER_COUNT, settings, verified
-    )
-    return Result(DURABLE, ops, samples, batch, UNITS["timers"]), observed
-
-
-DURABLE_BENCHES: dict[str, Callable[[Settings], tuple[Result, dict[str, Any]]]] = {
-    "spawn": durable_spawn,
-    "waves": durable_waves,
-    "pingpong": durable_pingpong,
-    "timers": durable_timers,
-}
-
-# --------------------------------------------------------------------------- xstate on Node
-
-
-def node_spec(settings: Settings) -> dict[str, Any]:
-    return {
-        "target_seconds": settings.target_seconds,
-        "repetitions": settings.repetitions,
-        "min_repetitions": settings.min_repetitions,
-        "budget_seconds": settings.budget_seconds,
-        "spawn": {"parent": SPAWN_PARENT_CONFIG, "child": SPAWN_CHILD_CONFIG, "count": SPAWN_COUNT},
-        "waves": {
-            "parent": SPAWN_PARENT_CONFIG,
-            "child": SPAWN_CHILD_CONFIG,
-            "wave": WAVE_SIZE,
-            "waves": WAVES,
-        },
-        "pingpong": {
-            "parent": PINGER_CONFIG,
-            "child": PONGER_CONFIG,
-            "rounds": PING_ROUNDS,
-            "probe_rounds": PROBE_ROUNDS,
-        },
-        "timers": {
-            "config": TIMER_CONFIG,
-            "count": TIMER_COUNT,
-            "step_ms": TIMER_STEP_MS,
-            "groups": TIMER_GROUPS,
-        },
-    }
-
-
-def run_node(settings: Settings) -> tuple[dict[str, Any] | None, str]:
-    node = shutil.which("node")
-    if node is None:
-        return None, "node not found"
-    base, note = ensure_xstate()
-    if base is None:
-        return None, note
-    # stderr is not captured: the Node side prints one progress line per workload.
-    proc = subprocess.run(
-        [node, str(NODE_DIR / "bench_actors.mjs"), str(base)],
-        input=json.dumps(node_spec(settings)),
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"node bench_actors.mjs failed (exit {proc.returncode}); see its stderr above"
-        )
-    out: dict[str, Any] = json.loads(proc.stdout)
-    if out.get("xstate_version") != XSTATE_VERSION:
-        note = f"{note}; xstate is {out.get('xstate_version')}, not {XSTATE_VERSION}".lstrip("; ")
-    for key in WORKLOADS:
-        check_observed(XSTATE_NODE, key, out[key]["observed"])
-    return out, note
-
-
-def node_result(out: dict[str, Any] | None, key: str, note: str) -> Result:
-    if out is None:
-        return Result(XSTATE_NODE, error=note or "not run", unit=UNITS[key])
-    r = out[key]
-    return Result(
-        XSTATE_NODE, float(r["ops_per_second"]), list(r["samples"]), int(r["batch"]), r["unit"]
-    )
-
-
-# --------------------------------------------------------------------------- running
+        return SimpleWorkload(UNITS["timers"], timer_count, run_timers, lambda: dict(totals), obs)
+    raise ValueError(f"unknown workload {name!r}")
 
 
 def fmt_ops(r: Result) -> str:
@@ -689,31 +525,49 @@ def ratio(results: list[Result]) -> float | None:
     d, x = results[0], results[1]
     if d.ops_per_second is None or x.ops_per_second is None:
         return None
-    return d.ops_per_second / x.ops_per_second
+    return x.pair_ratio if x.pair_ratio is not None else d.ops_per_second / x.ops_per_second
+
+
+def fmt_pair_ratio(results: list[Result]) -> str:
+    r, x = ratio(results), results[1]
+    if r is None:
+        return "n/a"
+    return f"{r:.2f}x ({min(x.ratios):.2f}-{max(x.ratios):.2f})" if x.ratios else f"{r:.2f}x"
 
 
 def run_all(
-    settings: Settings,
+    settings: sbs.Settings, spec: dict[str, dict[str, Any]], only: Sequence[str] = WORKLOADS
 ) -> tuple[dict[str, list[Result]], dict[str, dict[str, Any]], dict[str, Any] | None, str]:
+    """Each workload: durable_xstate and xstate on Node side by side, each in a fresh process."""
     results: dict[str, list[Result]] = {}
     observed: dict[str, dict[str, Any]] = {}
-    print("durable_xstate", flush=True)
-    for key in WORKLOADS:
-        t0 = time.perf_counter()
-        res, obs = DURABLE_BENCHES[key](settings)
-        results[key] = [res]
-        observed[key] = obs
-        print(
-            f"  {key:<9} {fmt_ops(res):>12} {res.unit}   ({time.perf_counter() - t0:.1f}s)",
-            flush=True,
-        )
-    print("xstate on Node (all workloads) ...", flush=True)
-    t0 = time.perf_counter()
-    out, note = run_node(settings)
-    for key in WORKLOADS:
-        results[key].append(node_result(out, key, note))
-    print(f"  ({time.perf_counter() - t0:.1f}s)", flush=True)
-    return results, observed, out, note
+    node_observed: dict[str, Any] = {}
+    node_versions: dict[str, Any] = {}
+    note = ""
+    for key in only:
+        print(TITLES[key], flush=True)
+        try:
+            pair = sbs.compare(sbs.Side(DURABLE, "python", "bench_actors", key, spec[key]),
+                               sbs.Side(XSTATE_NODE, "node", "actors.mjs", key, spec[key]), settings)
+        except sbs.HarnessError as err:
+            if "node not found" not in str(err) and "not installed in benchmarks/node" not in str(err):
+                raise
+            note = str(err)
+            results[key] = [Result(DURABLE, error=note, unit=UNITS[key]), Result(XSTATE_NODE, error=note, unit=UNITS[key])]
+            observed[key] = {}
+            continue
+        check_observed(DURABLE, key, pair.a.observed, spec)
+        check_observed(XSTATE_NODE, key, pair.b.observed, spec)
+        observed[key], node_observed[key] = pair.a.observed, pair.b.observed
+        node_versions = pair.b.versions
+        d = Result(DURABLE, pair.a.median, list(pair.a.rates), pair.ops_per_batch, pair.unit)
+        x = Result(XSTATE_NODE, pair.b.median, list(pair.b.rates), pair.ops_per_batch, pair.unit,
+                   ratios=list(pair.ratios), pair_ratio=pair.ratio)
+        results[key] = [d, x]
+        print(f"  {DURABLE} {sbs.fmt_rate(pair.a.rates)}  {XSTATE_NODE} {sbs.fmt_rate(pair.b.rates)}  "
+              f"ratio {sbs.fmt_ratio(pair)}  ({pair.seconds:.1f}s)", flush=True)
+    out = {"xstate_version": node_versions.get("xstate"), **{k: {"observed": v} for k, v in node_observed.items()}}
+    return results, observed, out if node_observed else None, note
 
 
 # --------------------------------------------------------------------------- reporting
@@ -738,7 +592,7 @@ def workload_rows(rs: list[Result]) -> list[list[str]]:
                 fmt_ops(r),
                 spread_cell(r),
                 samples_cell(r),
-                "-" if i == 0 else fmt_ratio(ratio(rs)),
+                "-" if i == 0 else fmt_pair_ratio(rs),
             ]
         )
     return rows
@@ -746,15 +600,15 @@ def workload_rows(rs: list[Result]) -> list[list[str]]:
 
 def summary_rows(results: dict[str, list[Result]]) -> list[list[str]]:
     rows = []
-    for key in WORKLOADS:
+    for key in results:
         d, x = results[key]
-        rows.append([SHORT[key], d.unit, fmt_ops(d), fmt_ops(x), fmt_ratio(ratio(results[key]))])
+        rows.append([SHORT[key], d.unit, fmt_ops(d), fmt_ops(x), fmt_pair_ratio(results[key])])
     return rows
 
 
 def slowest_workload(results: dict[str, list[Result]]) -> str:
     """The workload where durable_xstate does worst against xstate (lowest ratio)."""
-    ratios = {k: ratio(results[k]) for k in WORKLOADS}
+    ratios = {k: ratio(results[k]) for k in results}
     measured = {k: v for k, v in ratios.items() if v is not None}
     if not measured:
         return "pingpong"
@@ -817,9 +671,9 @@ def render_markdown(
     observed: dict[str, dict[str, Any]],
     node_out: dict[str, Any] | None,
     node_note: str,
-    settings: Settings,
+    settings: sbs.Settings,
     wall: float,
-    load_before: str,
+    load: sbs.LoadGate,
     profiled: str,
     profile: str,
 ) -> str:
@@ -828,19 +682,16 @@ def render_markdown(
     lines = [
         "# Actor benchmark results",
         "",
+        *load.banner(),
         "Written by `benchmarks/bench_actors.py` (see `benchmarks/README.md`); the engine benchmarks are in "
-        "[RESULTS.md](RESULTS.md). Numbers are medians of up to "
-        f"{settings.repetitions} timed batches of at least one unit (or ~{settings.target_seconds:g}s "
-        f"when a unit is shorter), after at least {settings.target_seconds:g}s of warm-up. An "
-        f"engine stops taking samples after {settings.budget_seconds:g}s on one workload, once it has "
-        f"{settings.min_repetitions}. Higher is better. The ratio is durable_xstate / xstate (above 1x: "
-        "durable_xstate is faster).",
+        "[RESULTS.md](RESULTS.md). Higher rates are better. The ratio is durable_xstate / xstate (above 1x: "
+        "durable_xstate is faster). A batch is at least one unit of the workload.",
         "",
-        f"- Date: {now}",
+        *sbs.method_lines(settings, load.before),
+        f"- Date: {now}; whole run: {wall:.0f}s",
         f"- Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, {platform.system()} {platform.release()}",
         f"- Python: {v['python']}; Node: {v['node']}; xstate: {v['xstate']}",
         f"- durable-xstate {v['durable-xstate']} at commit {git_state()}",
-        f"- Load average before the run: {load_before}; whole run: {wall:.0f}s",
     ]
     if node_note:
         lines.append(f"- Node note: {node_note}")
@@ -897,7 +748,7 @@ def render_markdown(
 
 
 def print_tables(results: dict[str, list[Result]]) -> None:
-    for key in WORKLOADS:
+    for key in results:
         print()
         print(TITLES[key])
         print(
@@ -966,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run (one timed batch per engine and workload); prints only",
+        help="smoke run (a tenth of each workload's counts, short batches, 5 rounds); prints only",
     )
     parser.add_argument(
         "--profile",
@@ -974,55 +825,52 @@ def main(argv: list[str] | None = None) -> int:
         help="cProfile one unit of this workload on durable_xstate and exit",
     )
     parser.add_argument(
-        "--target", type=float, default=0.3, help="minimum seconds per timed batch (default 0.3)"
+        "--only", default=",".join(WORKLOADS), help="comma-separated workloads (default: all)"
     )
     parser.add_argument(
-        "--repetitions", type=int, default=7, help="at most this many timed batches (default 7)"
+        "--target", type=float, default=0.3, help="minimum seconds per batch on the slower side (default 0.3)"
     )
-    parser.add_argument(
-        "--min-repetitions",
-        type=int,
-        default=3,
-        help="at least this many timed batches, even over the budget (default 3)",
-    )
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=12.0,
-        help="seconds per engine and workload after which no more batches start (default 12)",
-    )
+    parser.add_argument("--repetitions", type=int, default=None, help="the same as --rounds (kept for old scripts)")
     parser.add_argument(
         "--output",
         type=Path,
         default=HERE / "RESULTS-actors.md",
         help="where to write the results (default benchmarks/RESULTS-actors.md)",
     )
+    sbs.add_common_args(parser)
     args = parser.parse_args(argv)
     if args.profile:
         print(profile_workload(args.profile))
         return 0
-    if args.quick:
-        settings = Settings(0.05, 1, 1, 1.0)
-    else:
-        settings = Settings(args.target, args.repetitions, args.min_repetitions, args.budget)
-    load_before = load_average()
-    print(f"load average before the run: {load_before}", flush=True)
+    only = [w for w in args.only.split(",") if w]
+    unknown = set(only) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; one of {', '.join(WORKLOADS)}")
+    rounds = args.rounds or args.repetitions or (5 if args.quick else 7)
+    settings = sbs.Settings(0.05, rounds, 0.1) if args.quick else sbs.Settings(args.target, rounds, 1.0)
+    load = sbs.gate(args)
     t0 = time.perf_counter()
-    results, observed, node_out, node_note = run_all(settings)
+    results, observed, node_out, node_note = run_all(settings, node_spec(args.quick), only)
     wall = time.perf_counter() - t0
     print_tables(results)
-    print(f"\nwhole run: {wall:.0f}s")
-    if not args.quick:
-        profiled = slowest_workload(results)
-        print(f"profiling {profiled} (durable_xstate's lowest ratio to xstate) ...", flush=True)
-        profile = profile_workload(profiled)
-        print(profile)
-        text = render_markdown(
-            results, observed, node_out, node_note, settings, wall, load_before, profiled, profile
-        )
-        args.output.write_text(text)
-        shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-        print(f"wrote {shown}")
+    print(f"\nwhole run: {wall:.0f}s; load average after: {sbs.fmt_load(sbs.load_average())}")
+    if args.quick:
+        return 0
+    if len(only) < len(WORKLOADS):
+        print("not writing RESULTS: --only ran a part of the workloads")
+        return 0
+    refusal = load.refuse()
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 3
+    profiled = slowest_workload(results)
+    print(f"profiling {profiled} (durable_xstate's lowest ratio to xstate) ...", flush=True)
+    profile = profile_workload(profiled)
+    print(profile)
+    text = render_markdown(results, observed, node_out, node_note, settings, wall, load, profiled, profile)
+    args.output.write_text(text)
+    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    print(f"wrote {shown}")
     return 0
 
 

@@ -408,21 +408,14 @@ class NodeCpu:
     samples: list[float] = field(default_factory=list)
     note: str = ""
     versions: str = ""
+    #: durable-xstate's memory-store step, measured side by side with it (steps/s per round)
+    ours: list[float] = field(default_factory=list)
+    #: ours / xstate's, per round
+    ratios: list[float] = field(default_factory=list)
 
 
-def node_cpu_step(settings: bs.Settings) -> NodeCpu:
-    """xstate in Node doing a durable step's CPU work on a Map (node/durable_cpu.mjs), on a record that
-    durable-xstate wrote; checked by the counter it ends with."""
-    import shutil
-
-    from bench_engine import NODE_DIR, ensure_xstate
-
-    node = shutil.which("node")
-    if node is None:
-        return NodeCpu(note="node not found")
-    base, note = ensure_xstate()
-    if base is None:
-        return NodeCpu(note=note)
+def first_record() -> bytes:
+    """The record of the counter after one durable step on the memory store, as durable-xstate writes it."""
     from durable_xstate import create_actor, with_persistable_actor
     from durable_xstate.stores import open_store
 
@@ -436,17 +429,59 @@ def node_cpu_step(settings: bs.Settings) -> NodeCpu:
         assert got is not None
         return got.data
 
-    record = asyncio.run(one_step())
-    spec = {"config": COUNTER_CONFIG, "record": record.decode(), "event": INC,
-            "target_seconds": settings.target_seconds, "repetitions": settings.repetitions}
-    proc = subprocess.run([node, str(NODE_DIR / "durable_cpu.mjs"), str(base)], input=json.dumps(spec),
-                          capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        return NodeCpu(note=f"node durable_cpu.mjs failed: {proc.stderr.strip()[-300:]}")
-    out = json.loads(proc.stdout)
-    bs.check(out["final_n"] == 1 + out["steps"], f"xstate in Node: counter {out['final_n']} after {out['steps']} steps")
-    return NodeCpu(float(out["ops_per_second"]), list(out["samples"]), note,
-                   f"xstate {out['xstate_version']} on Node {out['node_version']}")
+    return asyncio.run(one_step())
+
+
+def sidebyside_workload(name: str, engine: str, params: dict[str, Any]) -> Any:
+    """The optimistic durable step on the memory store, for the side-by-side harness (node/durable.mjs
+    is the twin). Setup runs the first step; ``check()`` reports the stored counter and revision."""
+    from sidebyside import SimpleWorkload
+
+    from durable_xstate import create_actor, with_persistable_actor
+    from durable_xstate.stores import open_store
+
+    bs.check(name == "step", f"unknown workload {name!r}")
+    machine = counter_machine()
+    store = open_store(f"memory://sbs-{uuid.uuid4().hex[:8]}")
+    loop = asyncio.new_event_loop()
+
+    def creator(id: str, snapshot: Any) -> Any:
+        return create_actor(machine, id=id, snapshot=snapshot)
+
+    def send(actor: Any) -> None:
+        actor.send(INC)
+
+    async def steps(n: int) -> None:
+        for _ in range(n):
+            await with_persistable_actor(send, id="bench/node", storage=store, actor_creator=creator)
+
+    def stored() -> dict[str, Any]:
+        got = loop.run_until_complete(store.read("bench/node.json"))
+        assert got is not None
+        record = json.loads(got.data)
+        return {"n": record["snapshot"]["context"]["n"], "revision": record["revision"]}
+
+    loop.run_until_complete(steps(1))
+    return SimpleWorkload("steps/s", 1, lambda n: loop.run_until_complete(steps(n)), stored, stored())
+
+
+def node_cpu_step(settings: bs.Settings) -> NodeCpu:
+    """durable-xstate's optimistic step on the memory store and xstate in Node doing the same work
+    (node/durable.mjs), side by side in fresh processes; both must end on the same counter."""
+    import sidebyside as sbs
+
+    spec = {"config": COUNTER_CONFIG, "record": first_record().decode(), "event": INC}
+    sb = sbs.Settings(settings.target_seconds, max(5, settings.repetitions), settings.target_seconds)
+    try:
+        pair = sbs.compare(sbs.Side("durable_xstate", "python", "bench_durable", "step"),
+                           sbs.Side("xstate (Node)", "node", "durable.mjs", "step", spec), sb)
+    except sbs.HarnessError as err:
+        if "node not found" in str(err) or "not installed in benchmarks/node" in str(err):
+            return NodeCpu(note=str(err))
+        raise
+    v = pair.b.versions
+    return NodeCpu(pair.b.median, list(pair.b.rates), "", f"xstate {v.get('xstate')} on Node {v.get('node')}",
+                   list(pair.a.rates), list(pair.ratios))
 
 
 # --------------------------------------------------------------------------- cold start
@@ -586,22 +621,27 @@ def spread_rows(runs: list[DurableRun]) -> list[list[str]]:
 
 
 def node_cpu_lines(runs: list[DurableRun], node_cpu: NodeCpu) -> list[str]:
-    memory = next((r for r in runs if r.name == "memory"), None)
-    ours = memory.median(STEP_OPT) if memory is not None else None
-    if ours is None or node_cpu.ops_per_second is None:
-        return [f"Not measured: {node_cpu.note or 'the memory backend was not run'}."]
-    theirs = node_cpu.ops_per_second
+    import statistics as st
+
+    if node_cpu.ops_per_second is None or not node_cpu.ours:
+        return [f"Not measured: {node_cpu.note or 'node was not run'}."]
+    theirs, ours = node_cpu.ops_per_second, st.median(node_cpu.ours)
+    ratio = ours / theirs
     raw = {r.name: r.median(RAW) for r in runs if r.name != "memory" and r.median(RAW)}
     rows = [[name, f"{1e6 / v:,.0f}", f"{(1e6 / v) / (1e6 / v + 1e6 / ours):.2f}",
              f"{(1e6 / v) / (1e6 / v + 1e6 / theirs):.2f}"] for name, v in raw.items() if v]
     return [
-        f"The optimistic step on the memory store (above) is all CPU: {bs.fmt_ops(ours)} steps/s, "
-        f"{1e6 / ours:,.1f} µs. The same work on xstate in Node ({node_cpu.versions}; "
-        "`benchmarks/node/durable_cpu.mjs`: JSON.parse the record durable-xstate wrote, "
-        "`createActor(machine, {snapshot}).start()`, send, `getPersistedSnapshot()`, JSON.stringify, "
-        f"compare-and-set into a Map, stop): {bs.fmt_ops(theirs)} steps/s, {1e6 / theirs:,.1f} µs, so "
-        f"durable-xstate runs it at **{ours / theirs:.2f}x** xstate's speed"
-        + (f" ({node_cpu.note})" if node_cpu.note else "") + ".",
+        f"The optimistic step on the memory store is all CPU. Side by side with xstate in Node "
+        f"({node_cpu.versions}; `benchmarks/node/durable.mjs`), each in a fresh process taking turns batch "
+        f"by batch: durable-xstate {bs.fmt_ops(ours)} steps/s ({1e6 / ours:,.1f} µs), xstate "
+        f"{bs.fmt_ops(theirs)} steps/s ({1e6 / theirs:,.1f} µs), so durable-xstate runs it at **{ratio:.2f}x** "
+        f"xstate's speed ({min(node_cpu.ratios):.2f}-{max(node_cpu.ratios):.2f} over {len(node_cpu.ratios)} "
+        "rounds). The Node step does the same work: an awaited read from a Map, the record split as "
+        "durable-xstate splits it (timers parsed, journal kept as text) and the rest JSON.parse'd, "
+        "`createActor(machine, {snapshot}).start()` collecting emitted events, send, `getPersistedSnapshot()`, "
+        "timers and outbox carried, a journal entry with a blake2b digest appended, JSON.stringify, an "
+        "awaited compare-and-set into the Map, stop."
+        + (f" ({node_cpu.note})" if node_cpu.note else ""),
         "",
         "What that CPU time alone allows, against each backend's raw read + compare-and-set (the best "
         "ratio a step could reach if its store layer added nothing):",

@@ -15,10 +15,10 @@ Workloads (see benchmarks/README.md):
   c. build   — time to build a 100-state machine from its config (builds per second).
 
 Every implementation is first driven step by step through a known event sequence and checked
-state by state, so no number comes from a machine that silently does nothing. Each measurement
-grows a batch until it takes a quarter of the target time, scales it to the target, warms up for
-at least the target time (re-sizing the batch after each warm-up batch), then runs several timed
-batches (time.perf_counter); the median is reported.
+state by state, so no number comes from a machine that silently does nothing. Each engine runs in a
+fresh process per workload and takes turns with durable_xstate batch by batch (benchmarks/sidebyside.py):
+the same sizing and warm-up batches on both sides, then --rounds rounds; medians, ranges, and the ratio
+of the medians with its per-round range are reported. --max-load / --force guard RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import cProfile
 import datetime as dt
 import functools
 import io
-import json
 import os
 import platform
 import pstats
@@ -43,10 +42,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sidebyside as sbs
+from sidebyside import NODE_DIR, ensure_xstate  # noqa: F401  (re-exported for the other scripts)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-NODE_DIR = HERE / "node"
-ORACLE_DIR = ROOT / "tests" / "conformance" / "oracle"
 XSTATE_VERSION = "5.33.3"
 
 DURABLE = "durable_xstate"
@@ -284,12 +286,6 @@ NOTES: dict[str, dict[str, str]] = {
 
 
 @dataclass
-class Settings:
-    target_seconds: float
-    repetitions: int
-
-
-@dataclass
 class Result:
     engine: str
     ops_per_second: float | None = None
@@ -297,42 +293,10 @@ class Result:
     batch: int = 0
     unit: str = "events/s"
     error: str | None = None
-
-
-def measure(
-    run_batch: Callable[[int], None], ops_per_unit: int, settings: Settings
-) -> tuple[float, list[float], int, int]:
-    """Median ops/s of ``run_batch(n)`` (n units of ``ops_per_unit`` ops). Also returns the units run."""
-    total = 0
-    n = 1
-    target = settings.target_seconds
-    while True:
-        t0 = time.perf_counter()
-        run_batch(n)
-        elapsed = time.perf_counter() - t0
-        total += n
-        if elapsed >= target / 4 or n >= 1 << 30:
-            n = max(1, round(n * target / max(elapsed, 1e-9)))
-            break
-        n *= 2
-    # Warm-up: at least `target` seconds of full batches, re-sizing the batch after each one (the
-    # first small batches of a JIT engine run slow, so sizing from them alone makes batches short).
-    warm = 0.0
-    while warm < target:
-        t0 = time.perf_counter()
-        run_batch(n)
-        elapsed = time.perf_counter() - t0
-        total += n
-        warm += elapsed
-        n = max(1, round(n * target / max(elapsed, 1e-9)))
-    samples: list[float] = []
-    for _ in range(settings.repetitions):
-        t0 = time.perf_counter()
-        run_batch(n)
-        elapsed = time.perf_counter() - t0
-        total += n
-        samples.append(n * ops_per_unit / elapsed)
-    return statistics.median(samples), samples, n * ops_per_unit, total
+    #: durable_xstate / this engine, per round, when the two took turns side by side
+    ratios: list[float] = field(default_factory=list)
+    #: the ratio of the two medians of that side-by-side run
+    pair_ratio: float | None = None
 
 
 def loop(calls: Calls) -> Callable[[int], None]:
@@ -375,49 +339,6 @@ class Subject:
     step: Callable[[str], None]
     observe: Callable[[], Observation]
     bind: Callable[[str], Callable[[], object]]
-
-
-def verify_and_time_toggle(make: Callable[[], Subject], settings: Settings) -> Result:
-    verifier = make()
-    name = verifier.engine
-    for i, exp in enumerate(TOGGLE_EXPECTED):
-        if i:
-            verifier.step("TOGGLE")
-        got = verifier.observe()
-        check(got == (tuple(exp), None), f"{name}: toggle step {i}: {got} != {exp}")
-    subject = make()
-    ops, samples, batch, units = measure(loop([subject.bind("TOGGLE")]), 1, settings)
-    expected = ("a",) if units % 2 == 0 else ("b",)
-    got = subject.observe()
-    check(got == (expected, None), f"{name}: after {units} timed toggles {got} != {expected}")
-    return Result(name, ops, samples, batch)
-
-
-def verify_and_time_nested(make: Callable[[], Subject], settings: Settings) -> Result:
-    verifier = make()
-    name = verifier.engine
-    check(
-        verifier.observe() == PLAYER_START, f"{name}: start {verifier.observe()} != {PLAYER_START}"
-    )
-    for ev in PLAYER_PRELUDE:
-        verifier.step(ev)
-    check(verifier.observe() == PLAYER_AFTER_PRELUDE, f"{name}: after prelude {verifier.observe()}")
-    for i, (ev, leaves, level) in enumerate(PLAYER_CYCLE):
-        verifier.step(ev)
-        exp = (tuple(sorted(leaves)), level)
-        got = verifier.observe()
-        check(got == exp, f"{name}: cycle step {i} ({ev}): {got} != {exp}")
-    subject = make()
-    for ev in PLAYER_PRELUDE:
-        subject.step(ev)
-    calls = [subject.bind(ev) for ev, _, _ in PLAYER_CYCLE]
-    ops, samples, batch, _ = measure(loop(calls), len(calls), settings)
-    got = subject.observe()
-    check(
-        got == PLAYER_AFTER_PRELUDE,
-        f"{name}: after the timed cycles {got} != {PLAYER_AFTER_PRELUDE}",
-    )
-    return Result(name, ops, samples, batch)
 
 
 # --------------------------------------------------------------------------- durable_xstate
@@ -469,30 +390,6 @@ def durable_nested() -> Subject:
         observe,
         lambda ev: functools.partial(actor.send, {"type": ev}),
     )
-
-
-def durable_build(settings: Settings) -> Result:
-    from durable_xstate import create_actor, create_machine
-
-    actor = create_actor(create_machine(BIG_CONFIG)).start()
-    check(
-        actor.get_snapshot().value == BIG_EXPECTED[0], "durable_xstate: big machine initial state"
-    )
-    for i, ev in enumerate(BIG_PROBE):
-        actor.send({"type": ev})
-        got = actor.get_snapshot().value
-        check(got == BIG_EXPECTED[i + 1], f"durable_xstate: big machine probe {i} ({ev}): {got}")
-    last: list[Any] = [None]
-
-    def run(n: int) -> None:
-        # Keep only the latest machine alive (as the Node side does), so the garbage collector
-        # does not walk an ever-growing list of finished machines.
-        for _ in range(n):
-            last[0] = create_machine(BIG_CONFIG)
-
-    ops, samples, batch, _ = measure(run, 1, settings)
-    check(len(last[0].id_map) >= 101, "durable_xstate: the built machine has all its state nodes")
-    return Result(DURABLE, ops, samples, batch, unit="builds/s")
 
 
 # --------------------------------------------------------------------------- transitions
@@ -754,96 +651,132 @@ def sismic_nested() -> Subject:
     return _sismic(SISMIC_PLAYER_YAML, with_level=True)
 
 
-# --------------------------------------------------------------------------- xstate on Node
+# --------------------------------------------------------------------------- side-by-side workloads
+
+TOGGLE_MAKERS: dict[str, Callable[[], Subject]] = {}
+NESTED_MAKERS: dict[str, Callable[[], Subject]] = {}
 
 
-def ensure_xstate() -> tuple[Path | None, str]:
-    """A folder whose node_modules/ holds xstate, installing it into benchmarks/node/ if missing."""
-    if (NODE_DIR / "node_modules" / "xstate" / "package.json").exists():
-        return NODE_DIR, ""
-    npm = shutil.which("npm")
-    if npm is not None:
-        print("installing xstate@5.33.3 into benchmarks/node/ ...", flush=True)
-        proc = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--silent"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode == 0 and (NODE_DIR / "node_modules" / "xstate").exists():
-            return NODE_DIR, ""
-        note = f"npm install failed ({proc.stderr.strip()[-200:]})"
-    else:
-        note = "npm not found"
-    if (ORACLE_DIR / "node_modules" / "xstate" / "package.json").exists():
-        return ORACLE_DIR, f"{note}; used the conformance oracle's xstate"
-    return None, note
+def _makers() -> None:
+    if TOGGLE_MAKERS:
+        return
+    TOGGLE_MAKERS.update({DURABLE: durable_toggle, TR_MACHINE: transitions_machine_toggle,
+                          TR_HSM: transitions_hsm_toggle, PSM: psm_toggle, SISMIC: sismic_toggle})
+    NESTED_MAKERS.update({DURABLE: durable_nested, TR_HSM: transitions_hsm_nested, PSM: psm_nested,
+                          SISMIC: sismic_nested})
 
 
-def run_node(settings: Settings) -> tuple[dict[str, Any] | None, str]:
-    node = shutil.which("node")
-    if node is None:
-        return None, "node not found"
-    base, note = ensure_xstate()
-    if base is None:
-        return None, note
-    spec = {
-        "target_seconds": settings.target_seconds,
-        "repetitions": settings.repetitions,
-        "toggle": {"config": TOGGLE_CONFIG, "event": "TOGGLE", "expected": TOGGLE_EXPECTED},
-        "nested": {
+def verify_toggle(make: Callable[[], Subject]) -> None:
+    verifier = make()
+    for i, exp in enumerate(TOGGLE_EXPECTED):
+        if i:
+            verifier.step("TOGGLE")
+        got = verifier.observe()
+        check(got == (tuple(exp), None), f"{verifier.engine}: toggle step {i}: {got} != {exp}")
+
+
+def verify_nested(make: Callable[[], Subject]) -> None:
+    verifier = make()
+    name = verifier.engine
+    check(verifier.observe() == PLAYER_START, f"{name}: start {verifier.observe()} != {PLAYER_START}")
+    for ev in PLAYER_PRELUDE:
+        verifier.step(ev)
+    check(verifier.observe() == PLAYER_AFTER_PRELUDE, f"{name}: after prelude {verifier.observe()}")
+    for i, (ev, leaves, level) in enumerate(PLAYER_CYCLE):
+        verifier.step(ev)
+        exp = (tuple(sorted(leaves)), level)
+        got = verifier.observe()
+        check(got == exp, f"{name}: cycle step {i} ({ev}): {got} != {exp}")
+
+
+def sidebyside_workload(name: str, engine: str, params: dict[str, Any]) -> Any:
+    """One workload on one Python engine for the side-by-side harness (node/engine.mjs is the twin).
+
+    Setup runs the state-by-state verification; ``check()`` reports the units run and where the timed
+    instance ended (for the toggle its leaf, for the player its leaves and level)."""
+    from sidebyside import SimpleWorkload
+
+    _makers()
+    units = [0]
+    if name == "toggle":
+        make = TOGGLE_MAKERS[engine]
+        verify_toggle(make)
+        subject = make()
+        run_calls = loop([subject.bind("TOGGLE")])
+
+        def run_toggle(n: int) -> None:
+            run_calls(n)
+            units[0] += n
+
+        def check_toggle() -> dict[str, Any]:
+            return {"units": units[0], "leaves": list(subject.observe()[0])}
+
+        return SimpleWorkload("events/s", 1, run_toggle, check_toggle)
+    if name == "nested":
+        make = NESTED_MAKERS[engine]
+        verify_nested(make)
+        subject = make()
+        for ev in PLAYER_PRELUDE:
+            subject.step(ev)
+        run_cycle = loop([subject.bind(ev) for ev, _, _ in PLAYER_CYCLE])
+
+        def run_nested(n: int) -> None:
+            run_cycle(n)
+            units[0] += n
+
+        def check_nested() -> dict[str, Any]:
+            leaves, level = subject.observe()
+            return {"units": units[0], "leaves": list(leaves), "level": level}
+
+        return SimpleWorkload("events/s", len(PLAYER_CYCLE), run_nested, check_nested)
+    if name == "build":
+        from durable_xstate import create_actor, create_machine
+
+        check(engine == DURABLE, f"build runs on {DURABLE} only, not {engine}")
+        actor = create_actor(create_machine(BIG_CONFIG)).start()
+        check(actor.get_snapshot().value == BIG_EXPECTED[0], "durable_xstate: big machine initial state")
+        for i, ev in enumerate(BIG_PROBE):
+            actor.send({"type": ev})
+            got = actor.get_snapshot().value
+            check(got == BIG_EXPECTED[i + 1], f"durable_xstate: big machine probe {i} ({ev}): {got}")
+        last: list[Any] = [None]
+
+        def run_build(n: int) -> None:
+            # Keep only the latest machine alive (as the Node side does).
+            for _ in range(n):
+                last[0] = create_machine(BIG_CONFIG)
+            units[0] += n
+
+        def check_build() -> dict[str, Any]:
+            return {"units": units[0], "id": last[0].id, "state_nodes": len(last[0].id_map)}
+
+        return SimpleWorkload("builds/s", 1, run_build, check_build)
+    raise ValueError(f"unknown workload {name!r}")
+
+
+def node_params(key: str) -> dict[str, Any]:
+    """What node/engine.mjs needs for one workload: the same configs, events and expected states."""
+    if key == "toggle":
+        return {"config": TOGGLE_CONFIG, "event": "TOGGLE", "expected": TOGGLE_EXPECTED}
+    if key == "nested":
+        return {
             "config": PLAYER_CONFIG,
             "prelude": PLAYER_PRELUDE,
             "cycle": [ev for ev, _, _ in PLAYER_CYCLE],
             "expected_start": {"leaves": list(PLAYER_START[0]), "level": PLAYER_START[1]},
-            "expected_prelude_end": {
-                "leaves": list(PLAYER_AFTER_PRELUDE[0]),
-                "level": PLAYER_AFTER_PRELUDE[1],
-            },
-            "expected_steps": [
-                {"leaves": leaves, "level": level} for _, leaves, level in PLAYER_CYCLE
-            ],
-        },
-        "build": {"config": BIG_CONFIG, "probe": BIG_PROBE, "expected_probe": BIG_EXPECTED},
-    }
-    proc = subprocess.run(
-        [node, str(NODE_DIR / "bench.mjs"), str(base)],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"node bench failed:\n{proc.stderr}")
-    out: dict[str, Any] = json.loads(proc.stdout)
-    if out.get("xstate_version") != XSTATE_VERSION:
-        note = f"{note}; xstate is {out.get('xstate_version')}, not {XSTATE_VERSION}".lstrip("; ")
-    return out, note
+            "expected_prelude_end": {"leaves": list(PLAYER_AFTER_PRELUDE[0]), "level": PLAYER_AFTER_PRELUDE[1]},
+            "expected_steps": [{"leaves": leaves, "level": level} for _, leaves, level in PLAYER_CYCLE],
+        }
+    return {"config": BIG_CONFIG, "probe": BIG_PROBE, "expected_probe": BIG_EXPECTED}
 
 
-def node_result(out: dict[str, Any] | None, key: str, note: str) -> Result:
-    if out is None:
-        return Result(XSTATE_NODE, error=note or "not run")
-    r = out[key]
-    return Result(
-        XSTATE_NODE, float(r["ops_per_second"]), list(r["samples"]), int(r["batch"]), r["unit"]
-    )
+# --------------------------------------------------------------------------- running, side by side
 
-
-# --------------------------------------------------------------------------- running
-
-
-def attempt(engine: str, fn: Callable[[], Result]) -> Result:
-    t0 = time.perf_counter()
-    try:
-        res = fn()
-    except ImportError as err:
-        res = Result(engine, error=f"not installed ({err.name})")
-    print(f"  {engine:<34} {fmt_ops(res):>14}   ({time.perf_counter() - t0:.1f}s)", flush=True)
-    return res
+PEERS: dict[str, list[str]] = {
+    "toggle": [TR_MACHINE, TR_HSM, PSM, SISMIC],
+    "nested": [TR_HSM, PSM, SISMIC],
+    "build": [],
+}
 
 
 def fmt_ops(r: Result) -> str:
@@ -852,42 +785,57 @@ def fmt_ops(r: Result) -> str:
     return f"{r.ops_per_second:,.0f}"
 
 
-def run_all(settings: Settings) -> tuple[dict[str, list[Result]], dict[str, Any] | None, str]:
+def side_result(engine: str, side: Any, unit: str, batch: int, pair: Any = None) -> Result:
+    r = Result(engine, statistics.median(side.rates), list(side.rates), batch, unit)
+    if pair is not None:
+        r.ratios, r.pair_ratio = list(pair.ratios), pair.ratio
+    return r
+
+
+def failure(engine: str, err: Exception) -> Result:
+    text = str(err)
+    if "ModuleNotFoundError" in text or "ImportError" in text:
+        missing = text.split("No module named", 1)[-1].split("\n", 1)[0].strip(" '\"")
+        return Result(engine, error=f"not installed ({missing})")
+    if "node not found" in text or "not installed in benchmarks/node" in text:
+        return Result(engine, error=text)
+    raise err
+
+
+def run_all(settings: sbs.Settings, peers: bool = True) -> tuple[dict[str, list[Result]], dict[str, Any]]:
+    """Per workload: durable_xstate and xstate on Node side by side, then durable_xstate and each
+    Python peer side by side (each pair in fresh processes). The durable_xstate row is its side of the
+    xstate pair. Returns the results and the Node worker's versions."""
     results: dict[str, list[Result]] = {}
-    print("a. toggle (events/s)", flush=True)
-    toggles: list[tuple[str, Callable[[], Subject]]] = [
-        (DURABLE, durable_toggle),
-        (TR_MACHINE, transitions_machine_toggle),
-        (TR_HSM, transitions_hsm_toggle),
-        (PSM, psm_toggle),
-        (SISMIC, sismic_toggle),
-    ]
-    results["toggle"] = [
-        attempt(name, functools.partial(verify_and_time_toggle, make, settings))
-        for name, make in toggles
-    ]
-    print("b. nested media player (events/s)", flush=True)
-    nested: list[tuple[str, Callable[[], Subject]]] = [
-        (DURABLE, durable_nested),
-        (TR_HSM, transitions_hsm_nested),
-        (PSM, psm_nested),
-        (SISMIC, sismic_nested),
-    ]
-    results["nested"] = [
-        attempt(name, functools.partial(verify_and_time_nested, make, settings))
-        for name, make in nested
-    ]
-    print("c. build a 100-state machine (builds/s)", flush=True)
-    results["build"] = [attempt(DURABLE, functools.partial(durable_build, settings))]
-    print("xstate on Node (all three workloads) ...", flush=True)
-    t0 = time.perf_counter()
-    out, note = run_node(settings)
+    node_versions: dict[str, Any] = {}
     for key in ("toggle", "nested", "build"):
-        res = node_result(out, key, note)
-        results[key].append(res)
-        print(f"  {key:<8} {XSTATE_NODE:<25} {fmt_ops(res):>14}", flush=True)
-    print(f"  ({time.perf_counter() - t0:.1f}s)", flush=True)
-    return results, out, note
+        print(f"{TITLES[key]}", flush=True)
+        ours = sbs.Side(DURABLE, "python", "bench_engine", key, engine=DURABLE)
+        rows: list[Result] = []
+        try:
+            pair = sbs.compare(ours, sbs.Side(XSTATE_NODE, "node", "engine.mjs", key, node_params(key)), settings)
+            node_versions = pair.b.versions
+            rows.append(side_result(DURABLE, pair.a, pair.unit, pair.ops_per_batch))
+            rows.append(side_result(XSTATE_NODE, pair.b, pair.unit, pair.ops_per_batch, pair))
+            print(f"  {DURABLE} {sbs.fmt_rate(pair.a.rates)}  {XSTATE_NODE} {sbs.fmt_rate(pair.b.rates)}  "
+                  f"ratio {sbs.fmt_ratio(pair)}  ({pair.seconds:.1f}s)", flush=True)
+        except sbs.HarnessError as err:
+            rows.append(failure(XSTATE_NODE, err))
+            print(f"  {XSTATE_NODE}: {rows[-1].error}", flush=True)
+        for peer in PEERS[key] if peers else []:
+            try:
+                pair = sbs.compare(ours, sbs.Side(peer, "python", "bench_engine", key, engine=peer), settings)
+            except sbs.HarnessError as err:
+                rows.append(failure(peer, err))
+                print(f"  {peer}: {rows[-1].error}", flush=True)
+                continue
+            if not any(r.engine == DURABLE for r in rows):
+                rows.insert(0, side_result(DURABLE, pair.a, pair.unit, pair.ops_per_batch))
+            rows.append(side_result(peer, pair.b, pair.unit, pair.ops_per_batch, pair))
+            print(f"  {peer} {sbs.fmt_rate(pair.b.rates)}  ratio {sbs.fmt_ratio(pair)}  ({pair.seconds:.1f}s)",
+                  flush=True)
+        results[key] = rows
+    return results, node_versions
 
 
 def by_engine(rs: list[Result]) -> dict[str, Result]:
@@ -897,6 +845,8 @@ def by_engine(rs: list[Result]) -> dict[str, Result]:
 def ratio(a: Result | None, b: Result | None) -> float | None:
     if a is None or b is None or a.ops_per_second is None or b.ops_per_second is None:
         return None
+    if a.engine == DURABLE and b.pair_ratio is not None:
+        return b.pair_ratio  # measured side by side: the ratio of that pair's medians
     return a.ops_per_second / b.ops_per_second
 
 
@@ -904,26 +854,37 @@ def fmt_ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+def fmt_pair_ratio(durable: Result | None, r: Result) -> str:
+    """durable_xstate / r: the ratio of the medians and the range of the per-round ratios."""
+    x = ratio(durable, r)
+    if x is None:
+        return "n/a"
+    if r.ratios:
+        return f"{x:.2f}x ({min(r.ratios):.2f}-{max(r.ratios):.2f})"
+    return f"{x:.2f}x"
+
+
 def targets(results: dict[str, list[Result]]) -> list[tuple[str, str, str, str]]:
     """(target, measured, goal, verdict) rows."""
     rows: list[tuple[str, str, str, str]] = []
     t = by_engine(results["toggle"])
     r = ratio(t.get(DURABLE), t.get(TR_MACHINE))
-    rows.append(
-        ("toggle: durable_xstate / transitions `Machine`", fmt_ratio(r), ">= 2x", verdict(r, 2.0))
-    )
+    tr = t.get(TR_MACHINE)
+    shown = fmt_pair_ratio(t.get(DURABLE), tr) if tr else "n/a"
+    rows.append(("toggle: durable_xstate / transitions `Machine`", shown, ">= 2x", verdict(r, 2.0)))
     n = by_engine(results["nested"])
     peers = [n[p] for p in HIERARCHICAL_PEERS if p in n and n[p].ops_per_second is not None]
     fastest = max(peers, key=lambda p: p.ops_per_second or 0.0) if peers else None
     r = ratio(n.get(DURABLE), fastest)
     label = f"nested: durable_xstate / fastest hierarchical peer ({fastest.engine if fastest else 'none'})"
-    rows.append((label, fmt_ratio(r), ">= 5x", verdict(r, 5.0)))
+    shown = fmt_pair_ratio(n.get(DURABLE), fastest) if fastest else "n/a"
+    rows.append((label, shown, ">= 5x", verdict(r, 5.0)))
     for key, what in (("toggle", "toggle"), ("nested", "nested"), ("build", "100-state build")):
         e = by_engine(results[key])
         r = ratio(e.get(DURABLE), e.get(XSTATE_NODE))
-        rows.append(
-            (f"{what}: durable_xstate / xstate on Node", fmt_ratio(r), "aim 1x", verdict(r, 1.0))
-        )
+        x = e.get(XSTATE_NODE)
+        shown = fmt_pair_ratio(e.get(DURABLE), x) if x else "n/a"
+        rows.append((f"{what}: durable_xstate / xstate on Node", shown, "aim 1x", verdict(r, 1.0)))
     return rows
 
 
@@ -936,7 +897,7 @@ def verdict(r: float | None, goal: float) -> str:
 # --------------------------------------------------------------------------- reporting
 
 
-def versions(node_out: dict[str, Any] | None) -> dict[str, str]:
+def versions(node_out: dict[str, Any]) -> dict[str, str]:
     def pkg(name: str) -> str:
         try:
             return metadata.version(name)
@@ -954,7 +915,7 @@ def versions(node_out: dict[str, Any] | None) -> dict[str, str]:
     return {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "node": node_version,
-        "xstate": str(node_out.get("xstate_version")) if node_out else "not run",
+        "xstate": str(node_out.get("xstate", "not run")),
         "durable-xstate": pkg("durable-xstate"),
         "transitions": pkg("transitions"),
         "python-statemachine": pkg("python-statemachine"),
@@ -972,7 +933,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def load_average() -> str:
+def load_average() -> str:  # used by other benchmark scripts
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
@@ -1008,14 +969,7 @@ def workload_rows(rs: list[Result]) -> list[list[str]]:
     rows = []
     for r in rs:
         spread = f"{min(r.samples):,.0f} to {max(r.samples):,.0f}" if r.samples else "-"
-        rows.append(
-            [
-                r.engine,
-                fmt_ops(r),
-                spread,
-                "-" if r.engine == DURABLE else fmt_ratio(ratio(durable, r)),
-            ]
-        )
+        rows.append([r.engine, fmt_ops(r), spread, "-" if r.engine == DURABLE else fmt_pair_ratio(durable, r)])
     return rows
 
 
@@ -1028,32 +982,29 @@ TITLES = {
 
 def render_markdown(
     results: dict[str, list[Result]],
-    node_out: dict[str, Any] | None,
-    node_note: str,
-    settings: Settings,
+    node_versions: dict[str, Any],
+    settings: sbs.Settings,
     wall: float,
-    load_before: str,
+    load: sbs.LoadGate,
     profile: str,
 ) -> str:
-    v = versions(node_out)
+    v = versions(node_versions)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Engine benchmark results",
         "",
-        "Written by `benchmarks/bench_engine.py` (see `benchmarks/README.md`). Numbers are medians of "
-        f"{settings.repetitions} timed batches of ~{settings.target_seconds:g}s each, after at least "
-        f"{settings.target_seconds:g}s of warm-up; higher is better. Ratios are durable_xstate / the other engine (above 1x: durable_xstate "
-        "is faster).",
+        *load.banner(),
+        "Written by `benchmarks/bench_engine.py`. Higher rates are better. Ratios are durable_xstate / the "
+        "other engine (above 1x: durable_xstate is faster), each measured side by side with durable_xstate "
+        "in its own pair of fresh processes; the durable_xstate row is its side of the xstate pair.",
         "",
-        f"- Date: {now}",
+        *sbs.method_lines(settings, load.before),
+        f"- Date: {now}; whole run: {wall:.0f}s",
         f"- Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, {platform.system()} {platform.release()}",
         f"- Python: {v['python']}; Node: {v['node']}; xstate: {v['xstate']}",
         f"- durable-xstate {v['durable-xstate']} at commit {git_state()}; transitions {v['transitions']}; "
         f"python-statemachine {v['python-statemachine']}; sismic {v['sismic']}",
-        f"- Load average before the run: {load_before}; whole run: {wall:.0f}s",
     ]
-    if node_note:
-        lines.append(f"- Node note: {node_note}")
     lines += [
         "",
         "Actor-model benchmarks (spawning and stopping children, parent/child ping-pong, timers on the "
@@ -1071,7 +1022,7 @@ def render_markdown(
         lines.append(
             md_table(
                 workload_rows(results[key]),
-                ["engine", f"{unit} (median)", "range of samples", "durable_xstate / engine"],
+                ["engine", f"{unit} (median)", "range over the rounds", "durable_xstate / engine (per-round range)"],
             )
         )
         lines += ["", "How each engine runs it:", ""]
@@ -1086,8 +1037,8 @@ def render_markdown(
         + " ".join(ev for ev, _, _ in PLAYER_CYCLE)
         + " (one failing and two passing guards, a context change each way, deep history out and "
         "back in), which returns to `{on: {running: {playback: 'stopped', volume: 'audible'}}}` with "
-        "level 10. Every engine is first checked state by state through that cycle, and again after "
-        "the timed batches.",
+        "level 10. Every engine is first checked state by state through that cycle; after the rounds "
+        "both sides of a pair report the units they ran and where they ended, which must agree.",
         "- Build: 10 compound groups x 9 atomic states = 100 state nodes under the root, 181 transitions "
         "(sibling, `#big.gN` id and `.g0` child targets). Each engine's machine is checked with a short "
         "event probe before timing.",
@@ -1149,33 +1100,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="cProfile 100k durable_xstate toggles and exit"
     )
     parser.add_argument(
-        "--target", type=float, default=0.3, help="seconds per timed batch (default 0.3)"
+        "--target", type=float, default=0.3, help="seconds per batch on the slower side (default 0.3)"
     )
-    parser.add_argument(
-        "--repetitions", type=int, default=7, help="timed batches per engine (default 7)"
-    )
+    parser.add_argument("--repetitions", type=int, default=None, help="the same as --rounds (kept for old scripts)")
+    parser.add_argument("--no-peers", action="store_true", help="only durable_xstate and xstate on Node")
     parser.add_argument(
         "--output", type=Path, default=HERE / "RESULTS.md", help="where to write the results"
     )
+    sbs.add_common_args(parser)
     args = parser.parse_args(argv)
     if args.profile:
         print(profile_toggle())
         return 0
-    settings = Settings(0.05, 3) if args.quick else Settings(args.target, args.repetitions)
-    load_before = load_average()
-    print(f"load average before the run: {load_before}", flush=True)
+    rounds = args.rounds or args.repetitions or (5 if args.quick else 7)
+    settings = sbs.Settings(0.05, rounds, 0.1) if args.quick else sbs.Settings(args.target, rounds, 1.0)
+    load = sbs.gate(args)
     t0 = time.perf_counter()
-    results, node_out, node_note = run_all(settings)
+    results, node_versions = run_all(settings, peers=not args.no_peers)
     wall = time.perf_counter() - t0
     print_tables(results)
-    print(f"\nwhole run: {wall:.0f}s")
-    if not args.quick:
-        profile = profile_toggle()
-        text = render_markdown(results, node_out, node_note, settings, wall, load_before, profile)
-        args.output.write_text(text)
-        print(
-            f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
-        )
+    print(f"\nwhole run: {wall:.0f}s; load average after: {sbs.fmt_load(sbs.load_average())}")
+    if args.quick:
+        return 0
+    refusal = load.refuse()
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 3
+    profile = profile_toggle()
+    text = render_markdown(results, node_versions, settings, wall, load, profile)
+    args.output.write_text(text)
+    print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
     return 0
 
 

@@ -19,7 +19,7 @@ Per backend (SQLite, PostgreSQL, Redis):
   process (same protocol: sized batches, warm-up, medians); it cannot take turns with our runners.
 
 And the CPU: our step on the memory store (all CPU) against the same work on xstate in Node
-(``node/durable_cpu.mjs``, as in bench_durable.py). Target: within 1.5x of xstate-in-Node's time.
+(``node/durable.mjs``, as in bench_durable.py). Target: within 1.5x of xstate-in-Node's time.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def cpu_lines(memory: PeerRun | None, node: bd.NodeCpu) -> list[str]:
     ratio = ours / theirs
     return [
         f"CPU of one durable step (memory store, no I/O): **{ours:,.1f} µs**; the same work on xstate in Node "
-        f"({node.versions}, `node/durable_cpu.mjs`): **{theirs:,.1f} µs**; ours takes **{ratio:.2f}x** Node's time "
+        f"({node.versions}, `node/durable.mjs`): **{theirs:,.1f} µs**; ours takes **{ratio:.2f}x** Node's time "
         f"(target within {CPU_TARGET:g}x: **{'met' if ratio <= CPU_TARGET else 'missed'}**)."
     ]
 
