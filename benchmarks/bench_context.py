@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     args.output.write_text("\n".join(lines))
-    print(f"wrote {args.output.relative_to(ROOT)}")
+    print(f"wrote {args.output}")
     return 0
 
 

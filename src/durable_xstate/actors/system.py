@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from functools import partial
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from ..errors import DuplicateId
