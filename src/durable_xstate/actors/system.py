@@ -6,6 +6,7 @@ import itertools
 import logging
 import random
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from ..errors import DuplicateId
@@ -76,6 +77,7 @@ class Scheduler:
         self._events: dict[str, ScheduledEvent] = {}
         self._timers: dict[str, Any] = {}
         self._deferred: DeferredTimers | None = None
+        self._fire = self._fire_timer  # bound once: every timer's partial shares it
 
     def pending(self) -> Iterator[ScheduledEvent]:
         """The armed delayed events, in the order they were armed (deferred ones are not armed: call
@@ -138,11 +140,12 @@ class Scheduler:
             key = f"{source.session_id}.{id}"
             if self._deferred is not None and key not in self._events:
                 self._deferred.remove(source, id)  # replaced, as an armed one would be
-        clock = self.system.clock
+        system = self.system
+        clock = system.clock
         now = clock.now()
         start = now if started_at is None else started_at
-        self.system._changes += 1
-        self._events[key] = {
+        system._changes += 1
+        scheduled: ScheduledEvent = {
             "source": source,
             "target": target,
             "event": event,
@@ -150,17 +153,19 @@ class Scheduler:
             "id": id,
             "startedAt": start,
         }
-
-        def fire() -> None:
-            self.system._changes += 1
-            self._timers.pop(key, None)
-            self._events.pop(key, None)
-            self.system.relay(source, target, event)
-
-        handle = clock.set_timeout(fire, max(start + delay - now, 0))
+        self._events[key] = scheduled
+        # a partial, not a closure: many pending timers stay small (no cells), so firing them stays fast
+        handle = clock.set_timeout(partial(self._fire, key, scheduled), max(start + delay - now, 0))
         self._timers[key] = handle
         if type(handle) is ThreadTimer:
-            self.system.adopt_lock(handle.lock)
+            system.adopt_lock(handle.lock)
+
+    def _fire_timer(self, key: str, scheduled: ScheduledEvent) -> None:
+        """A delayed event falls due: forget it and deliver it."""
+        self.system._changes += 1
+        self._timers.pop(key, None)
+        self._events.pop(key, None)
+        self.system.relay(scheduled["source"], scheduled["target"], scheduled["event"])
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"

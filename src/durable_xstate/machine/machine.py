@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, overload
 
 from ..errors import ActorError, MachineConfigError, MachineLookupError, SnapshotError
@@ -22,7 +22,7 @@ from .events import init_event
 from .guards import BuiltinGuard
 from .limits import check_config_depth
 from .node import StateNode, Transition, to_state_path
-from .snapshot import MachineSnapshot, persist_context
+from .snapshot import ACTOR_TYPE_MARK, MachineSnapshot, persist_context
 from .types import MachineTypes, TContext, TEvent
 
 if TYPE_CHECKING:
@@ -240,8 +240,14 @@ class StateMachine(Generic[TContext, TEvent]):
                                history_value=history_value or {})
 
     # ------------------------------------------------------------------ persistence
-    def get_persisted_snapshot(self, snapshot: MachineSnapshot) -> dict[str, Any]:
-        """The same dict as xstate's ``getPersistedSnapshot()``, key for key and in xstate's key order."""
+    def get_persisted_snapshot(self, snapshot: MachineSnapshot, *, refs_marked: bool = True) -> dict[str, Any]:
+        """The same dict as xstate's ``getPersistedSnapshot()``, key for key and in xstate's key order.
+
+        ``refs_marked=False`` leaves the contexts (this one's and the children's) as they are, actor
+        references included, instead of copying the parts that hold one with each reference replaced by
+        its ``{"xstate$$type": 1, "id": ...}`` mark: for a JSON encoder that marks them itself
+        (:func:`marking_default` as its ``default``), which is what the persistence layer does, so a
+        large context is not walked in Python on every save."""
         children: dict[str, Any] = {}
         for cid, child in snapshot.children.items():
             if not isinstance(child.src, str):
@@ -249,7 +255,10 @@ class StateMachine(Generic[TContext, TEvent]):
                     f"An inline child actor cannot be persisted (child '{cid}'): give its logic a name in "
                     "setup(actors=...) and spawn it by that name"
                 )
-            entry: dict[str, Any] = {"snapshot": child.get_persisted_snapshot(), "src": child.src}
+            entry: dict[str, Any] = {
+                "snapshot": child.get_persisted_snapshot() if refs_marked else persisted_unmarked(child),
+                "src": child.src,
+            }
             if child.system_id is not None:
                 entry["systemId"] = child.system_id
             if child.sync_snapshot is not None:
@@ -262,7 +271,7 @@ class StateMachine(Generic[TContext, TEvent]):
             out["error"] = json_error(snapshot.error)
         out["value"] = snapshot.value
         out["historyValue"] = {k: [{"id": n.id} for n in v] for k, v in snapshot.history_value.items()}
-        out["context"] = persist_context(snapshot.context, _is_actor_ref)
+        out["context"] = persist_context(snapshot.context, _is_actor_ref) if refs_marked else snapshot.context
         out["children"] = children
         return out
 
@@ -352,6 +361,34 @@ def json_error(error: Any) -> Any:
 
 def _is_actor_ref(value: Any) -> bool:
     return getattr(value, "__xstate_actor__", False) is True
+
+
+def persisted_unmarked(actor: Any) -> dict[str, Any]:
+    """``actor.get_persisted_snapshot()`` with the actor references in its contexts left in place (a
+    machine's ``refs_marked=False``); JSON-encoded with :func:`marking_default`'s ``default`` it gives
+    the same text. Other logics persist as usual."""
+    logic = actor.logic
+    if isinstance(logic, StateMachine):
+        return logic.get_persisted_snapshot(actor.get_snapshot(), refs_marked=False)
+    persisted: dict[str, Any] = actor.get_persisted_snapshot()
+    return persisted
+
+
+def marking_default(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON encoder's ``default`` that writes what xstate persists for an actor reference (its mark)
+    or a mapping holding one (a marked copy), and leaves every other object JSON has no form for to
+    ``fallback`` (which raises, or says what to write instead)."""
+
+    def default(value: Any) -> Any:
+        if getattr(value, "__xstate_actor__", False) is True:
+            return {"xstate$$type": ACTOR_TYPE_MARK, "id": value.id}
+        if isinstance(value, Mapping):
+            copy = persist_context(value, _is_actor_ref)
+            if copy is not value:
+                return copy
+        return fallback(value)
+
+    return default
 
 
 def _revive_copy(value: Any, children: Mapping[str, Any]) -> Any:

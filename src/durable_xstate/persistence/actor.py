@@ -43,12 +43,13 @@ from ..errors import (
     _capped,
 )
 from ..machine.limits import check_event_depth
+from ..machine.machine import persisted_unmarked
 from ..stores.base import Lease, LockableStorage, validate_key
 from ..stores.sync import background_loop
 from . import telemetry
 from .index import index_entry
 from .journal import JournalPolicy, append, entry_line, is_checkpoint_due
-from .record import StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
+from .record import _ACTOR_MARK, StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
 
 __all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
 
@@ -325,6 +326,9 @@ class PersistableActor:
             if failed is not None and data.snapshot is not None:
                 data.snapshot = {**data.snapshot, "error": _error_json(failed)}
             encoded = data.encode()
+            if data.snapshot is not None and _ACTOR_MARK in encoded:  # actor references may be in it
+                marked = actor.get_persisted_snapshot()  # the record keeps the snapshot as xstate persists it
+                data.snapshot = marked if failed is None else {**marked, "error": _error_json(failed)}
         except RecursionError:
             raise RecordError(f"{self.key}: snapshot", "the actor's state is nested too deeply to store") from None
         try:
@@ -386,7 +390,9 @@ class PersistableActor:
         return snapshot is not None and bool(snapshot == actor.get_persisted_snapshot())
 
     def _next_record(self, actor: Actor, record: StoredRecord) -> StoredRecord:
-        snapshot = actor.get_persisted_snapshot()
+        # the contexts as they are: the record's encoder marks actor references while it walks them in C
+        # (save puts the marked snapshot in the record when there may be any)
+        snapshot = persisted_unmarked(actor)
         window = self.idempotency_window
         seen = record.seen
         if self._new_seen or len(seen) > window:
@@ -401,10 +407,12 @@ class PersistableActor:
         journal, journal_count = record.journal, record.journal_count
         policy = self.journal
         if policy is not None:
+            checkpoint = is_checkpoint_due(journal_count, policy, journal)
             line = entry_line(
-                record.revision + 1, updated, self._delivered, snapshot,
+                record.revision + 1, updated, self._delivered,
+                actor.get_persisted_snapshot() if checkpoint else snapshot,  # a checkpoint holds it marked
                 emitted=[o["event"] for o in self._new_outbox], keys=self._new_seen, meta=self.meta,
-                checkpoint=is_checkpoint_due(journal_count, policy, journal),
+                checkpoint=checkpoint,
             )
             journal, journal_count = append(journal, journal_count, line, policy)
         if kept is None and not scheduler.has_pending():

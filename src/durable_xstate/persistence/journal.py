@@ -23,6 +23,7 @@ from typing import Any
 
 from ..actors.clock import DurableClock
 from ..errors import InvalidArgument, RecordError
+from ..machine.machine import marking_default
 from ..stores.base import LockableStorage
 from .record import StoredRecord, parse_json
 
@@ -43,6 +44,11 @@ def _as_json(value: Any) -> Any:
 
 # events may carry objects (errors of failed children, actor references): the journal records what it can
 _encode_lenient = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_as_json).encode
+# a snapshot's contexts may come with their actor references in place (persisted_unmarked): written as
+# xstate's marks, so the fingerprint is the marked snapshot's
+_encode_snapshot = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=marking_default(_as_json)
+).encode
 _CHECKPOINT = b',"checkpoint":true'
 
 
@@ -124,7 +130,7 @@ def entry_line(
 def digest(snapshot: Mapping[str, Any]) -> str:
     """A short fingerprint of a persisted snapshot (context included): replay compares it revision by
     revision, so a change anywhere in the state shows at the revision that made it."""
-    return hashlib.blake2b(_encode_lenient(snapshot).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(_encode_snapshot(snapshot).encode(), digest_size=8).hexdigest()
 
 
 def append(journal: bytes, count: int, line: bytes, policy: JournalPolicy) -> tuple[bytes, int]:
