@@ -27,6 +27,7 @@ from durable_xstate.errors import (
     WriteConflict,
 )
 from durable_xstate.stores import Lease, Page, Versioned, validate_key
+from durable_xstate.stores.base import validate_prefix
 from durable_xstate.stores.local import LocalFileStore
 
 FRAGMENTS = [
@@ -60,6 +61,15 @@ PROPERTY = settings(max_examples=30, suppress_health_check=[HealthCheck.function
 def _is_valid(key: object) -> bool:
     try:
         validate_key(key)
+    except InvalidKey:
+        return False
+    return True
+
+
+def _is_valid_prefix(prefix: object) -> bool:
+    """A list prefix may be empty or end with '/' (a folder), unlike a key."""
+    try:
+        validate_prefix(prefix)
     except InvalidKey:
         return False
     return True
@@ -120,7 +130,8 @@ def test_any_key_succeeds_or_raises_a_typed_error_and_touches_nothing_else(
             except StoreUnavailable as err:  # a key must never reach the backend as a fault
                 raise AssertionError(f"{operation}({key!r}) reached the backend as a fault: {err}") from err
             else:
-                assert _is_valid(key) or (operation == "list" and key == ""), f"{operation} accepted {key!r}"
+                valid = _is_valid_prefix(key) if operation == "list" else _is_valid(key)
+                assert valid, f"{operation} accepted {key!r}"
                 if operation == "write":
                     got = run(store.read(key))
                     assert got is not None and got.data == b"written" and got.version == result
