@@ -186,8 +186,7 @@ class StateNode:
     ) -> None:
         """``lineage`` is the ``(ancestors, ancestor_set)`` of the parent's children, made once by the
         parent and shared by all of them (immutable); computed here when not given."""
-        # One read of each config key, in a fixed order: the checks below raise in the order they
-        # always did (the first problem found is the one reported).
+        # The checks raise in a fixed order: the first problem found is the one reported.
         if type(config) is not dict and not isinstance(config, Mapping):
             raise MachineConfigError(path_str, f"a state config must be an object, got {type(config).__name__}")
         get = config.get
@@ -257,27 +256,20 @@ class StateNode:
                     path_str=child_prefix + child_key,
                     lineage=children_lineage,
                 )
-            if node_type == "compound" and not get("initial"):
-                first = next(iter(states), "...")
-                raise MachineConfigError(
-                    _join(path_str, "initial"),
-                    f'no initial state specified for compound state node "#{self.id}"; '
-                    f'try adding {{ initial: "{first}" }}',
-                )
             children = [s for s in states.values() if s.type != "history"]
             self.children: tuple[StateNode, ...] = tuple(children)
             self.history_children: tuple[StateNode, ...] = (
                 () if len(children) == len(states) else tuple(s for s in states.values() if s.type == "history")
             )
         else:
-            if node_type == "compound" and not get("initial"):
-                raise MachineConfigError(
-                    _join(path_str, "initial"),
-                    f'no initial state specified for compound state node "#{self.id}"; '
-                    'try adding { initial: "..." }',
-                )
-            self.children = ()
-            self.history_children = ()
+            self.children = self.history_children = ()
+        if node_type == "compound" and not get("initial"):
+            first = next(iter(self.states), "...")
+            raise MachineConfigError(
+                _join(path_str, "initial"),
+                f'no initial state specified for compound state node "#{self.id}"; '
+                f'try adding {{ initial: "{first}" }}',
+            )
         self.history: str | None = "shallow" if history is True else (history or None)
         if node_type == "history" and self.history not in ("shallow", "deep"):
             if history is None:
