@@ -277,8 +277,14 @@ NOTES: dict[str, dict[str, str]] = {
         TR_MACHINE: "Not run: a flat `Machine` has no hierarchy, parallel regions or history.",
     },
     "build": {
-        DURABLE: "`create_machine(config)`.",
-        XSTATE_NODE: "`createMachine(config)`.",
+        DURABLE: (
+            "`create_machine(config)`: every state node and transition (targets resolved), the initial "
+            "transitions, and the config validated (types, ids, descriptors, nesting limits)."
+        ),
+        XSTATE_NODE: (
+            "`createMachine(config)`: every state node and transition (targets resolved) and the "
+            "machine's event names; initial transitions are formatted on first use."
+        ),
     },
 }
 

@@ -30,8 +30,15 @@ def is_array_index(key: Any) -> bool:
 def js_items(obj: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """``obj``'s items in the order ``Object.keys`` gives them (a view of ``obj`` when that is its own order:
     one key, or no integer-like key, which a first-character test rules out for almost every key)."""
-    if len(obj) <= 1 or not any(is_array_index(k) for k in obj):
-        return obj.items()
+    if len(obj) > 1:
+        for k in obj:  # an integer-like key starts with a digit: one cheap test per key decides
+            if k.__class__ is str and k[:1] in _DIGITS and is_array_index(k):
+                return _object_key_order(obj)
+    return obj.items()
+
+
+def _object_key_order(obj: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The items in ``Object.keys`` order: integer-like keys ascending, then the rest as inserted."""
     indices = sorted((kv for kv in obj.items() if is_array_index(kv[0])), key=lambda kv: int(kv[0]))
     return indices + [kv for kv in obj.items() if not is_array_index(kv[0])]
 

@@ -162,7 +162,7 @@ def _nests_deeper(value: Any, limit: int, budget: int = 4096) -> bool:
     pop, push = stack.pop, stack.append
     while stack:
         node, depth = pop()
-        for child in node.values() if isinstance(node, Mapping) else node:
+        for child in node.values() if type(node) is dict or isinstance(node, Mapping) else node:
             kind = type(child)
             if kind is dict or kind is list or kind is tuple or (
                 kind not in SCALAR_TYPES and isinstance(child, Mapping | list | tuple)

@@ -53,6 +53,8 @@ def js_number_str(value: Any) -> str:
 
 def to_state_path(state_id: str) -> list[str]:
     """Split a dotted state path; a backslash escapes the next character (xstate's ``toStatePath``)."""
+    if "\\" not in state_id:  # nothing escaped (every usual path): a plain split gives the same list
+        return state_id.split(".")
     result: list[str] = []
     segment = ""
     i = 0
@@ -110,11 +112,29 @@ class Transition:
         self.description = config.get("description")
         raw_target = config.get("target")
         if raw_target is None or raw_target == "":
-            self.target_config: list[Any] | None = None
+            self.target_config: tuple[Any, ...] | None = None
         else:
-            self.target_config = to_list(raw_target)
+            self.target_config = tuple(to_list(raw_target))
         self.target: tuple[StateNode, ...] | None = None
         self.delay = delay
+
+    @classmethod
+    def shorthand(cls, source: StateNode, event_type: str | None, target: str) -> Transition:
+        """``Transition(source, event_type, {"target": target})`` for the ``EVENT: "target"`` shorthand,
+        without reading the fields a bare target string cannot have (same object, fewer steps)."""
+        t = cls.__new__(cls)
+        t.source = source
+        t.event_type = event_type
+        t.config = {"target": target}
+        t.actions = ()
+        t.guard = None
+        t.reenter = False
+        t.meta = None
+        t.description = None
+        t.target_config = (target,) if target else None
+        t.target = None
+        t.delay = None
+        return t
 
     def __repr__(self) -> str:
         targets = [f"#{t.id}" for t in self.target] if self.target else None
@@ -143,6 +163,17 @@ class InvokeDefinition:
 class StateNode:
     """One node of the statechart. Built by :class:`StateMachine`; treat as read-only."""
 
+    # Slots: a node has more attributes than an instance keeps inline, so without them every node
+    # would carry its own attribute dict (one more object per node to allocate and for the garbage
+    # collector to walk).
+    __slots__ = (
+        "_candidates", "after", "always", "ancestor_set", "ancestors", "children", "config",
+        "config_path", "description", "entry", "exit", "has_output", "has_transitions", "history",
+        "history_children", "history_target", "id", "initial", "invoke", "is_atomic", "key",
+        "machine", "meta", "order", "output", "parent", "path", "states", "tags", "transitions",
+        "type",
+    )  # fmt: skip
+
     def __init__(
         self,
         config: Mapping[str, Any],
@@ -151,103 +182,122 @@ class StateNode:
         parent: StateNode | None,
         machine: StateMachine,
         path_str: str,
+        lineage: tuple[tuple[StateNode, ...], frozenset[StateNode]] | None = None,
     ) -> None:
-        if not _is_map(config):
+        """``lineage`` is the ``(ancestors, ancestor_set)`` of the parent's children, made once by the
+        parent and shared by all of them (immutable); computed here when not given."""
+        # The checks raise in a fixed order: the first problem found is the one reported.
+        if type(config) is not dict and not isinstance(config, Mapping):
             raise MachineConfigError(path_str, f"a state config must be an object, got {type(config).__name__}")
+        get = config.get
         self.config = config
         self.key = key
         self.parent = parent
         self.machine = machine
         self.config_path = path_str
-        self.path: tuple[str, ...] = (*parent.path, key) if parent else ()
-        custom_id = config.get("id")
+        self.path: tuple[str, ...] = (*parent.path, key) if parent is not None else ()
+        custom_id = get("id")
         if custom_id is not None and not isinstance(custom_id, str):
             raise MachineConfigError(_join(path_str, "id"), "an id must be a string")
         self.id: str = custom_id or ".".join((machine.id, *self.path))
-        states_cfg = config.get("states")
-        if states_cfg is not None and not _is_map(states_cfg):
+        states_cfg = get("states")
+        if states_cfg is not None and type(states_cfg) is not dict and not isinstance(states_cfg, Mapping):
             raise MachineConfigError(_join(path_str, "states"), "'states' must be an object")
-        declared_type = config.get("type")
+        declared_type = get("type")
         if declared_type is not None and declared_type not in STATE_TYPES:
             raise MachineConfigError(
                 _join(path_str, "type"),
                 f"unknown state type {declared_type!r}; expected one of {', '.join(STATE_TYPES)}",
             )
+        history = get("history")
         if declared_type:
             self.type: str = declared_type
         elif states_cfg:
             self.type = "compound"
-        elif config.get("history"):
+        elif history:
             self.type = "history"
         else:
             self.type = "atomic"
-        if self.type in ("history", "final", "atomic") and states_cfg:
+        node_type = self.type
+        if states_cfg and node_type in ("history", "final", "atomic"):
             raise MachineConfigError(
-                _join(path_str, "states"), f"a {self.type} state cannot have child states"
+                _join(path_str, "states"), f"a {node_type} state cannot have child states"
             )
-        self.description = config.get("description")
-        if self.id in machine.id_map and machine.strict:
-            other = machine.id_map[self.id]
+        self.description = get("description")
+        id_map = machine.id_map
+        if self.id in id_map and machine.strict:
+            other = id_map[self.id]
             raise MachineConfigError(
                 _join(path_str, "id") if custom_id else path_str,
                 f"duplicate state id {self.id!r} (also used by {other.config_path or '<root>'})",
             )
-        self.order: int = len(machine.id_map)
-        machine.id_map[self.id] = self
+        self.order: int = len(id_map)
+        id_map[self.id] = self
+        # proper ancestors, parent first
+        if lineage is None:
+            ancestors = (parent, *parent.ancestors) if parent is not None else ()
+            lineage = (ancestors, frozenset(ancestors))
+        self.ancestors: tuple[StateNode, ...] = lineage[0]
+        self.ancestor_set: frozenset[StateNode] = lineage[1]
         self.states: dict[str, StateNode] = {}
         if states_cfg:
+            states = self.states
+            child_prefix = f"{path_str}.states." if path_str else "states."
+            children_ancestors = (self, *self.ancestors)
+            children_lineage = (children_ancestors, frozenset(children_ancestors))
             for child_key, child_cfg in js_items(states_cfg):
                 if not isinstance(child_key, str) or child_key == "":
                     raise MachineConfigError(_join(path_str, "states"), f"invalid state key {child_key!r}")
-                self.states[child_key] = StateNode(
+                states[child_key] = StateNode(
                     child_cfg,
                     key=child_key,
                     parent=self,
                     machine=machine,
-                    path_str=_join(path_str, f"states.{child_key}"),
+                    path_str=child_prefix + child_key,
+                    lineage=children_lineage,
                 )
-        if self.type == "compound" and not config.get("initial"):
+            children = [s for s in states.values() if s.type != "history"]
+            self.children: tuple[StateNode, ...] = tuple(children)
+            self.history_children: tuple[StateNode, ...] = (
+                () if len(children) == len(states) else tuple(s for s in states.values() if s.type == "history")
+            )
+        else:
+            self.children = self.history_children = ()
+        if node_type == "compound" and not get("initial"):
             first = next(iter(self.states), "...")
             raise MachineConfigError(
                 _join(path_str, "initial"),
                 f'no initial state specified for compound state node "#{self.id}"; '
                 f'try adding {{ initial: "{first}" }}',
             )
-        history = config.get("history")
         self.history: str | None = "shallow" if history is True else (history or None)
-        if self.type == "history" and self.history not in ("shallow", "deep"):
+        if node_type == "history" and self.history not in ("shallow", "deep"):
             if history is None:
                 self.history = "shallow"
             else:
                 raise MachineConfigError(
                     _join(path_str, "history"), f"history must be 'shallow' or 'deep', got {history!r}"
                 )
-        self.entry: list[Any] = to_list(config.get("entry"))
-        self.exit: list[Any] = to_list(config.get("exit"))
-        self.meta = config.get("meta")
-        self.output = config.get("output") if (self.type == "final" or parent is None) else None
-        self.has_output = "output" in config and (self.type == "final" or parent is None)
-        tags = config.get("tags")
-        self.tags: tuple[str, ...] = tuple(to_list(tags))
-        # derived structure
-        self.children: tuple[StateNode, ...] = tuple(
-            s for s in self.states.values() if s.type != "history"
-        )
-        self.history_children: tuple[StateNode, ...] = tuple(
-            s for s in self.states.values() if s.type == "history"
-        )
-        anc: list[StateNode] = []
-        p = parent
-        while p is not None:
-            anc.append(p)
-            p = p.parent
-        self.ancestors: tuple[StateNode, ...] = tuple(anc)  # proper ancestors, parent first
-        self.ancestor_set: frozenset[StateNode] = frozenset(anc)
-        self.is_atomic: bool = self.type in ("atomic", "final")
+        # Read-only sequences are tuples: an empty one is the shared ``()``, so a node without entry
+        # actions, invokes or delays allocates nothing for them (less for the garbage collector to walk).
+        entry = get("entry")
+        self.entry: tuple[Any, ...] = () if entry is None else tuple(to_list(entry))
+        exit_ = get("exit")
+        self.exit: tuple[Any, ...] = () if exit_ is None else tuple(to_list(exit_))
+        self.meta = get("meta")
+        if node_type == "final" or parent is None:
+            self.output = get("output")
+            self.has_output = "output" in config
+        else:
+            self.output = None
+            self.has_output = False
+        tags = get("tags")
+        self.tags: tuple[str, ...] = () if tags is None else tuple(to_list(tags))
+        self.is_atomic: bool = node_type in ("atomic", "final")
         self.transitions: dict[str, list[Transition]] = {}
         self.always: list[Transition] | None = None
-        self.invoke: list[InvokeDefinition] = []
-        self.after: list[Transition] = []
+        self.invoke: tuple[InvokeDefinition, ...] = ()
+        self.after: tuple[Transition, ...] = ()
         self.initial: Transition | None = None
         self.history_target: tuple[StateNode, ...] | None = None
         self._candidates: BoundedCache[str, list[Transition]] = BoundedCache("candidates", CANDIDATES_MAX)
@@ -258,35 +308,46 @@ class StateNode:
         """Second pass: format transitions and resolve targets (all nodes exist by now)."""
         path = self.config_path
         cfg = self.config
-        initial_cfg = cfg.get("initial")
-        self.initial = self._format_initial(initial_cfg)
-        invoke_cfg = cfg.get("invoke")
-        for i, inv in enumerate(to_list(invoke_cfg)):
-            if not _is_map(inv) or "src" not in inv:
-                raise MachineConfigError(
-                    _join(path, f"invoke[{i}]"), "an invoke config must be an object with 'src'"
-                )
-            self.invoke.append(InvokeDefinition(self, i, inv))
+        get = cfg.get
+        initial_cfg = get("initial")
+        if initial_cfg is not None:
+            self.initial = self._format_initial(initial_cfg)
+        invoke_cfg = get("invoke")
+        if invoke_cfg is not None:
+            invokes = []
+            for i, inv in enumerate(to_list(invoke_cfg)):
+                if not _is_map(inv) or "src" not in inv:
+                    raise MachineConfigError(
+                        _join(path, f"invoke[{i}]"), "an invoke config must be an object with 'src'"
+                    )
+                invokes.append(InvokeDefinition(self, i, inv))
+            self.invoke = tuple(invokes)
         transitions: dict[str, list[Transition]] = {}
-        on_cfg = cfg.get("on")
+        on_cfg = get("on")
         if on_cfg is not None:
             if not _is_map(on_cfg):
                 raise MachineConfigError(_join(path, "on"), "'on' must be an object")
+            on_prefix = f"{path}.on." if path else "on."
             for descriptor, tcfg in js_items(on_cfg):
-                tpath = _join(path, f"on.{descriptor}")
                 if not isinstance(descriptor, str):  # a YAML key like `1:` or `null:`; JSON keys are strings
                     raise MachineConfigError(
-                        tpath, f"an event descriptor must be a string, got {type(descriptor).__name__} {descriptor!r}"
+                        _join(path, f"on.{descriptor}"),
+                        f"an event descriptor must be a string, got {type(descriptor).__name__} {descriptor!r}",
                     )
+                tpath = on_prefix + descriptor
                 if descriptor == "":
                     raise MachineConfigError(
                         tpath, 'null events ("") cannot be a transition key; use "always" instead'
                     )
-                problem = validate_descriptor(descriptor)
-                if problem and self.machine.strict:
-                    raise MachineConfigError(tpath, problem)
-                transitions[descriptor] = self._format_all(descriptor, tcfg, tpath)
-        if cfg.get("onDone") is not None:
+                if "*" in descriptor:
+                    problem = validate_descriptor(descriptor)
+                    if problem and self.machine.strict:
+                        raise MachineConfigError(tpath, problem)
+                if type(tcfg) is str:  # the usual `EVENT: "target"`
+                    transitions[descriptor] = [self._format_shorthand(descriptor, tcfg, tpath)]
+                else:
+                    transitions[descriptor] = self._format_all(descriptor, tcfg, tpath)
+        if get("onDone") is not None:
             descriptor = f"xstate.done.state.{self.id}"
             transitions[descriptor] = self._format_all(descriptor, cfg["onDone"], _join(path, "onDone"))
         for i, inv in enumerate(self.invoke):
@@ -300,15 +361,16 @@ class StateNode:
                     transitions[descriptor] = self._format_all(
                         descriptor, inv.config[key], _join(path, f"invoke[{i}].{key}")
                     )
-        after_cfg = cfg.get("after")
+        after_cfg = get("after")
         if after_cfg is not None:
             if not _is_map(after_cfg):
                 raise MachineConfigError(_join(path, "after"), "'after' must be an object")
+            entry, exit_, after = list(self.entry), list(self.exit), []
             for delay_key, tcfg in js_items(after_cfg):
                 delay = _parse_delay_key(delay_key)
                 event_type = f"xstate.after.{js_number_str(delay)}.{self.id}"
-                self.entry.append(raise_({"type": event_type}, id=event_type, delay=delay))
-                self.exit.append(cancel(event_type))
+                entry.append(raise_({"type": event_type}, id=event_type, delay=delay))
+                exit_.append(cancel(event_type))
                 tpath = _join(path, f"after.{delay_key}")
                 if isinstance(tcfg, list | tuple):
                     # xstate spreads each element of an ``after`` array into a transition object
@@ -316,14 +378,15 @@ class StateNode:
                     # transition is targetless (getDelayedTransitions). Kept on purpose: decision 0006.
                     tcfg = [{} if t is None or isinstance(t, str) else t for t in tcfg]
                 delayed = self._format_all(event_type, tcfg, tpath, delay=delay)
-                self.after.extend(delayed)
+                after.extend(delayed)
                 transitions.setdefault(event_type, []).extend(delayed)
+            self.entry, self.exit, self.after = tuple(entry), tuple(exit_), tuple(after)
         self.transitions = transitions
-        always_cfg = cfg.get("always")
+        always_cfg = get("always")
         if always_cfg is not None:
             self.always = self._format_all(None, always_cfg, _join(path, "always"))
         self.has_transitions = bool(transitions)
-        if self.type == "history" and cfg.get("target") not in (None, ""):
+        if self.type == "history" and get("target") not in (None, ""):
             assert self.parent is not None
             hpath = _join(path, "target")
             targets = to_list(cfg["target"])
@@ -343,6 +406,8 @@ class StateNode:
     def _format_all(
         self, descriptor: str | None, tcfg: Any, path: str, *, delay: Any = None
     ) -> list[Transition]:
+        if type(tcfg) is str and delay is None:  # the usual `EVENT: "target"`
+            return [self._format_shorthand(descriptor, tcfg, path)]
         items = tcfg if isinstance(tcfg, list | tuple) else [tcfg]
         many = isinstance(tcfg, list | tuple)
         out = []
@@ -361,6 +426,19 @@ class StateNode:
                 t.target = self._resolve_targets(t.target_config, ipath)
             out.append(t)
         return out
+
+    def _format_shorthand(self, descriptor: str | None, target: str, path: str) -> Transition:
+        """What :meth:`_format_all` makes of a bare target string, a sibling key resolved on the spot."""
+        t = Transition.shorthand(self, descriptor, target)
+        if target:
+            parent = self.parent
+            sibling = (
+                parent.states.get(target)
+                if parent is not None and "." not in target and "\\" not in target and target[0] != "#"
+                else None
+            )
+            t.target = (sibling,) if sibling is not None else self._resolve_targets(t.target_config, path)
+        return t
 
     def _format_initial(self, initial_cfg: Any) -> Transition | None:
         if initial_cfg is None:
@@ -389,7 +467,7 @@ class StateNode:
         t.target = (target,)
         return t
 
-    def _resolve_targets(self, targets: list[Any] | None, transition_path: str) -> tuple[StateNode, ...] | None:
+    def _resolve_targets(self, targets: tuple[Any, ...] | None, transition_path: str) -> tuple[StateNode, ...] | None:
         if targets is None:
             return None
         resolved = []
