@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 import bench_stores as bs
+import sidebyside as sbs
 
 COUNTER_CONFIG: dict[str, Any] = {
     "id": "counter",
@@ -767,6 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.2, help="seconds per timed batch (default 0.2)")
     parser.add_argument("--repetitions", type=int, default=11, help="timed batches per runner (default 11)")
     parser.add_argument("--output", type=Path, default=bs.RESULTS, help="results file (default benchmarks/RESULTS-stores.md)")
+    sbs.add_load_args(parser)
     args = parser.parse_args(argv)
     if args.profile:
         backend, _, mode = args.profile.partition(":")
@@ -778,7 +780,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = bs.Settings(0.05, 3) if args.quick else bs.Settings(args.target, args.repetitions)
     names = bs.parse_backends(args.backends)
     load_before = bs.load_average()
-    print(f"load average before the run: {load_before}", flush=True)
+    gate = sbs.gate(args)
+    refusal = None if args.quick else gate.refuse()
+    if refusal is not None:
+        raise SystemExit(refusal)
     t0 = time.perf_counter()
     runs: list[DurableRun] = []
     with bs.Servers() as servers, bs.work_directory() as workdir:
@@ -812,7 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quick:
             text = render(runs, settings, cold, imports, cold_n, phases, wall, load_before, load_after, workdir,
                           servers, profile, label, node_cpu)
-            bs.write_section("bench_durable", text, args.output)
+            bs.write_section("bench_durable", "\n".join(gate.banner()) + text, args.output)
             print(f"wrote {args.output}")
     return 0
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import bench_durable as bd
 import bench_stores as bs
+import sidebyside as sbs
 from bench_scale import RESULTS, write_section
 
 BACKENDS = ["sqlite", "postgres", "redis"]
@@ -276,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=9, help="timed batches per runner (default 9)")
     parser.add_argument("--no-node", action="store_true", help="skip the xstate-in-Node CPU comparison")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default benchmarks/RESULTS-scale.md)")
+    sbs.add_load_args(parser)
     args = parser.parse_args(argv)
     names = [n for n in args.backends.split(",") if n]
     bad = [n for n in names if n not in BACKENDS]
@@ -283,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"unknown backend(s): {', '.join(bad)}; known: {', '.join(BACKENDS)}")
     settings = bs.Settings(0.05, 3) if args.quick else bs.Settings(args.target, args.repetitions)
     load_before = bs.load_average()
-    print(f"load average before the run: {load_before}", flush=True)
+    gate = sbs.gate(args)
+    refusal = None if args.quick else gate.refuse()
+    if refusal is not None:
+        raise SystemExit(refusal)
     t0 = time.perf_counter()
     runs: list[PeerRun] = []
     with bs.Servers() as servers, bs.work_directory() as workdir:
@@ -304,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(cpu_lines(memory, node)))
         print(f"\nwhole run: {wall:.0f}s")
         if not args.quick:
-            write_section("bench_peers", render(runs, memory, node, settings, wall, load_before, load_after, workdir,
+            write_section("bench_peers", "\n".join(gate.banner()) + render(runs, memory, node, settings, wall, load_before, load_after, workdir,
                                                 servers), args.output)
             print(f"wrote {args.output}")
     return 0

@@ -380,6 +380,11 @@ def fmt_load(load: tuple[float, float, float] | None) -> str:
 def add_common_args(parser: argparse.ArgumentParser, *, rounds: int = 7) -> None:
     parser.add_argument("--rounds", type=int, default=None,
                         help=f"rounds of one batch per side, taking turns (default {rounds}; --quick: 5)")
+    add_load_args(parser)
+
+
+def add_load_args(parser: argparse.ArgumentParser) -> None:
+    """``--max-load`` and ``--force``: the guard of every script that writes a RESULTS file."""
     parser.add_argument("--max-load", type=float, default=DEFAULT_MAX_LOAD,
                         help="refuse to write RESULTS when the 1-minute load average before the run is "
                              f"above this (default {DEFAULT_MAX_LOAD}: ~0.75 per core on 2 cores)")
