@@ -24,6 +24,7 @@ from ..errors import GuardError, InfiniteLoop, InvalidArgumentType, MachineLooku
 from .actions import (
     ActionArgs,
     Assign,
+    AssignArgs,
     BuiltinAction,
     BuiltinExecutable,
     ExecutableAction,
@@ -524,6 +525,7 @@ def _resolve_and_execute(
 _STEP_ASSIGN = 0  # an Assign: object is its bound ``assign``
 _STEP_SEND = 1  # a SendTo with a fixed event, no delay and a fixed target: object is (send_to, where, key)
 _STEP_OTHER = 2  # anything else: object is the action as written
+_STEP_ASSIGN_PROPS = 3  # an Assign of property assigners: object is (assign, its assigners), run inline
 
 _SEND_PARENT, _SEND_SELF, _SEND_CHILD = 0, 1, 2
 
@@ -539,7 +541,10 @@ def compile_actions(actions: tuple[Any, ...], machine: Any) -> CompiledActions:
     for action in actions:
         resolved = impls.get(action) if type(action) is str else action
         if type(resolved) is Assign:
-            steps.append((_STEP_ASSIGN, resolved.assign))
+            if resolved.is_fn:
+                steps.append((_STEP_ASSIGN, resolved.assign))
+            else:
+                steps.append((_STEP_ASSIGN_PROPS, (resolved, resolved.assigners())))
             continue
         if (
             type(resolved) is SendTo
@@ -569,7 +574,22 @@ def run_compiled_actions(
     system = scope.system
     extra: ResolveExtra | None = None
     for kind, obj in steps:
-        if kind == _STEP_ASSIGN:
+        if kind == _STEP_ASSIGN_PROPS:  # Assign.assign, inline
+            context = current.context
+            if context is None:
+                current = obj[0].assign(scope, current, event, self_, system, None)  # raises
+                continue
+            a_args = AssignArgs(context, event, self_, system, scope, current)
+            partial = {}
+            for k, v, n in obj[1]:
+                partial[k] = v(a_args, None) if n == 2 else v if n < 0 else v(a_args) if n == 1 else v()
+            new_context = {**context, **partial} if partial else dict(context)
+            spawned = a_args.spawned
+            if spawned:
+                current = current._replace(context=new_context, children={**current.children, **spawned})
+            else:
+                current = current._with_context(new_context)
+        elif kind == _STEP_ASSIGN:
             current = obj(scope, current, event, self_, system, None)
         elif kind == _STEP_SEND:
             send, where, key = obj
@@ -858,6 +878,13 @@ def microstep(
         plan = cfg.plans.data.get(transitions[0])  # plan_microstep's cache hit
     if plan is None:
         plan = plan_microstep(transitions, snapshot, is_initial)
+    return take_plan(plan, snapshot, scope, event, internal_queue), plan
+
+
+def take_plan(
+    plan: StepPlan, snapshot: MachineSnapshot, scope: ActorScope, event: Any, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """The rest of :func:`microstep` once its plan is known: exit, transition content, entry."""
     current = snapshot
     if plan.exit_actions:
         current = exit_states(current, event, scope, plan, internal_queue)
@@ -870,10 +897,10 @@ def microstep(
         current = enter_states(current, event, scope, plan, internal_queue)
     history_value = {**snapshot.history_value, **plan.history} if plan.history else snapshot.history_value
     if current.status == "done":
-        return exit_done_machine(current, event, scope, plan, history_value, internal_queue), plan
+        return exit_done_machine(current, event, scope, plan, history_value, internal_queue)
     if plan.unchanged:
-        return current, plan
-    return current._with_config(plan.next_nodes, plan.next_cfg, history_value), plan
+        return current
+    return current._with_config(plan.next_nodes, plan.next_cfg, history_value)
 
 
 def exit_states(
@@ -1016,11 +1043,14 @@ def macrostep(
         plan = None
         if len(transitions) == 1 and not current.history_value:
             plan = cfg.plans.data.get(transitions[0])  # plan_microstep's cache hit
-        if plan is not None and plan.only_actions and plan.compiled is not None:
-            # microstep without exits, entries or a configuration change: the transition's actions only
-            current = run_compiled_actions(current, event, scope, plan.compiled, internal_queue)
-            if current.status == "done":
-                current = exit_done_machine(current, event, scope, plan, current.history_value, internal_queue)
+        if plan is not None:  # microstep with its plan cached
+            if plan.only_actions and plan.compiled is not None:
+                # no exits, entries or configuration change: the transition's actions only
+                current = run_compiled_actions(current, event, scope, plan.compiled, internal_queue)
+                if current.status == "done":
+                    current = exit_done_machine(current, event, scope, plan, current.history_value, internal_queue)
+            else:
+                current = take_plan(plan, current, scope, event, internal_queue)
         else:
             current, plan = microstep(transitions, current, scope, event, False, internal_queue)
         log.append((event, current, plan or _NO_STEP))  # _add_microstep
