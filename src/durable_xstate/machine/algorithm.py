@@ -603,9 +603,13 @@ def run_compiled_actions(
             if not target:
                 raise MachineLookupError(f"Unable to send event to actor '{to}' from machine '{current.machine.id}'.")
             exec_params = {"to": target, "targetId": to, "event": send.event, "id": send.id, "delay": None}
-            scope.action_executor(
-                BuiltinExecutable(send, ActionArgs(current.context, event, self_, system), exec_params, scope)
-            )
+            execute_builtin = getattr(scope, "execute_builtin", None)  # (optional in the ActorScope protocol)
+            if execute_builtin is not None:
+                execute_builtin(send, exec_params, current.context, event)
+            else:
+                scope.action_executor(
+                    BuiltinExecutable(send, ActionArgs(current.context, event, self_, system), exec_params, scope)
+                )
         else:
             if extra is None:
                 extra = ResolveExtra(internal_queue, None)
