@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self
 
 from ..errors import ActorError, InvalidArgumentType, MachineLookupError
-from ..machine.actions import BuiltinExecutable, ExecutableAction
+from ..machine.actions import ActionArgs, BuiltinAction, BuiltinExecutable, ExecutableAction
 from ..machine.algorithm import Macrostep, Microstep
 from ..machine.algorithm import macrostep as algorithm_macrostep
 from ..machine.callables import call_impl
@@ -62,7 +62,9 @@ class LiveActorScope:
     """What the logic sees of its live actor (xstate's ``actorScope``): implements the engine's
     :class:`~durable_xstate.machine.scope.ActorScope` protocol for one :class:`Actor`."""
 
-    __slots__ = ("action_executor", "actor", "defer", "id", "logger", "self", "session_id", "system")
+    __slots__ = (
+        "action_executor", "actor", "defer", "execute_builtin", "id", "logger", "self", "session_id", "system"
+    )
 
     def __init__(self, actor: Actor) -> None:
         self.actor = actor
@@ -73,6 +75,7 @@ class LiveActorScope:
         self.logger = actor.logger
         self.defer = actor._deferred.append
         self.action_executor = actor._execute_action
+        self.execute_builtin = actor._execute_builtin
 
     def emit(self, event: Any) -> None:
         self.actor._emit(event)
@@ -313,6 +316,13 @@ class Actor(Generic[TContext, TEvent]):
             self._run_action(action)
         else:
             self._deferred.append(lambda: self._run_action(action))
+
+    def _execute_builtin(self, action: BuiltinAction, params: Any, context: Any, event: Any) -> None:
+        """``_execute_action(BuiltinExecutable(...))`` without the executable when it runs at once."""
+        if self._status == RUNNING and not self.system.inspecting:
+            action.execute(self._scope, params)
+            return
+        self._execute_action(BuiltinExecutable(action, ActionArgs(context, event, self, self.system), params, self._scope))
 
     def _run_action(self, action: ExecutableAction) -> None:
         if self.system.inspecting:

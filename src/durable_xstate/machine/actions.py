@@ -196,6 +196,15 @@ class Assign(BuiltinAction):
         # (key, value, how many arguments the value takes or -1 for a plain value), made on first use
         self._assigners: tuple[tuple[str, Any, int], ...] | None = None
 
+    def assigners(self) -> tuple[tuple[str, Any, int], ...]:
+        """The property assigners as (key, value, arity or -1 for a plain value), made once."""
+        assigners = self._assigners
+        if assigners is None:
+            assigners = self._assigners = tuple(
+                (k, v, arity(v) if callable(v) else -1) for k, v in self.assignment.items()
+            )
+        return assigners
+
     def resolve(
         self, scope: ActorScope, snapshot: MachineSnapshot, args: ActionArgs, params: Any, extra: ResolveExtra
     ) -> Resolution:
@@ -216,9 +225,7 @@ class Assign(BuiltinAction):
         else:
             assigners = self._assigners
             if assigners is None:
-                assigners = self._assigners = tuple(
-                    (k, v, arity(v) if callable(v) else -1) for k, v in self.assignment.items()
-                )
+                assigners = self.assigners()
             partial = {}
             for k, v, n in assigners:
                 partial[k] = v(a_args, params) if n == 2 else v if n < 0 else v(a_args) if n == 1 else v()

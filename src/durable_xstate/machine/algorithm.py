@@ -24,13 +24,14 @@ from ..errors import GuardError, InfiniteLoop, InvalidArgumentType, MachineLooku
 from .actions import (
     ActionArgs,
     Assign,
+    AssignArgs,
     BuiltinAction,
     BuiltinExecutable,
     ExecutableAction,
     ResolveExtra,
 )
 from .cache import BoundedCache
-from .callables import call_impl
+from .callables import arity, call_impl
 from .configuration import (
     ConfigInfo,
     SelectProgram,
@@ -137,12 +138,17 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
         if guard is None:
             return t
         try:
-            if type(guard) is str:  # evaluate_guard's usual case: a named guard without params
-                impl = snapshot.machine.implementations.guards.get(guard)
-                if impl is not None and callable(impl) and not isinstance(impl, BuiltinGuard):
-                    passed = bool(call_impl(impl, GuardArgs(snapshot.context, event), None))
+            gc = t.guard_call
+            if gc is None:
+                gc = t.guard_call = _compile_guard(guard, snapshot.machine)
+            if gc:  # evaluate_guard's usual case: a named guard without params, its implementation resolved once
+                impl, n = gc  # type: ignore[misc]
+                if n == 2:
+                    passed = bool(impl(GuardArgs(snapshot.context, event), None))
+                elif n == 1:
+                    passed = bool(impl(GuardArgs(snapshot.context, event)))
                 else:
-                    passed = evaluate_guard(guard, snapshot.context, event, snapshot)
+                    passed = bool(impl())
             else:
                 passed = evaluate_guard(guard, snapshot.context, event, snapshot)
         except Exception as err:
@@ -155,6 +161,16 @@ def node_next(node: StateNode, snapshot: MachineSnapshot, event: Mapping[str, An
         if passed:
             return t
     return None
+
+
+def _compile_guard(guard: Any, machine: Any) -> tuple[Any, int] | bool:
+    """A named guard's plain implementation and its arity, or False (the guard goes through evaluate_guard)."""
+    if type(guard) is not str:
+        return False
+    impl = machine.implementations.guards.get(guard)
+    if impl is not None and callable(impl) and not isinstance(impl, BuiltinGuard):
+        return impl, arity(impl)
+    return False
 
 
 def select_transitions(snapshot: MachineSnapshot, event: Mapping[str, Any]) -> list[Transition]:
@@ -503,6 +519,104 @@ def _resolve_and_execute(
     return current
 
 
+# A transition's actions, resolved once per plan (so per machine and configuration, under the plans
+# cache's bound): each a (kind, object) step. The usual built-ins run without the per-event name lookup
+# and type dispatch of _resolve_and_execute; anything else takes that path, one action at a time.
+_STEP_ASSIGN = 0  # an Assign: object is its bound ``assign``
+_STEP_SEND = 1  # a SendTo with a fixed event, no delay and a fixed target: object is (send_to, where, key)
+_STEP_OTHER = 2  # anything else: object is the action as written
+_STEP_ASSIGN_PROPS = 3  # an Assign of property assigners: object is (assign, its assigners), run inline
+
+_SEND_PARENT, _SEND_SELF, _SEND_CHILD = 0, 1, 2
+
+CompiledActions = tuple[tuple[int, Any], ...]
+
+
+def compile_actions(actions: tuple[Any, ...], machine: Any) -> CompiledActions:
+    """The steps :func:`run_compiled_actions` runs for ``actions`` (transition content, no retries)."""
+    from .children import SendTo
+
+    impls = machine.implementations.actions
+    steps: list[tuple[int, Any]] = []
+    for action in actions:
+        resolved = impls.get(action) if type(action) is str else action
+        if type(resolved) is Assign:
+            if resolved.is_fn:
+                steps.append((_STEP_ASSIGN, resolved.assign))
+            else:
+                steps.append((_STEP_ASSIGN_PROPS, (resolved, resolved.assigners())))
+            continue
+        if (
+            type(resolved) is SendTo
+            and type(resolved.to) is str
+            and type(resolved.event) is dict
+            and resolved.delay is None
+        ):
+            to = resolved.to
+            if to == "#_parent":
+                steps.append((_STEP_SEND, (resolved, _SEND_PARENT, to)))
+                continue
+            if to == "#_internal":
+                steps.append((_STEP_SEND, (resolved, _SEND_SELF, to)))
+                continue
+            steps.append((_STEP_SEND, (resolved, _SEND_CHILD, to[2:] if to.startswith("#_") else to)))
+            continue
+        steps.append((_STEP_OTHER, action))
+    return tuple(steps)
+
+
+def run_compiled_actions(
+    snapshot: MachineSnapshot, event: Any, scope: ActorScope, steps: CompiledActions, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """:func:`_resolve_and_execute` over compiled steps: the same resolutions, executables and errors."""
+    current = snapshot
+    self_ = scope.self
+    system = scope.system
+    extra: ResolveExtra | None = None
+    for kind, obj in steps:
+        if kind == _STEP_ASSIGN_PROPS:  # Assign.assign, inline
+            context = current.context
+            if context is None:
+                current = obj[0].assign(scope, current, event, self_, system, None)  # raises
+                continue
+            a_args = AssignArgs(context, event, self_, system, scope, current)
+            partial = {}
+            for k, v, n in obj[1]:
+                partial[k] = v(a_args, None) if n == 2 else v if n < 0 else v(a_args) if n == 1 else v()
+            new_context = {**context, **partial} if partial else dict(context)
+            spawned = a_args.spawned
+            if spawned:
+                current = current._replace(context=new_context, children={**current.children, **spawned})
+            else:
+                current = current._with_context(new_context)
+        elif kind == _STEP_ASSIGN:
+            current = obj(scope, current, event, self_, system, None)
+        elif kind == _STEP_SEND:
+            send, where, key = obj
+            to = send.to
+            if where == _SEND_CHILD:
+                target = current.children.get(key)
+            elif where == _SEND_PARENT:
+                target = scope.parent
+            else:
+                target = self_
+            if not target:
+                raise MachineLookupError(f"Unable to send event to actor '{to}' from machine '{current.machine.id}'.")
+            exec_params = {"to": target, "targetId": to, "event": send.event, "id": send.id, "delay": None}
+            execute_builtin = getattr(scope, "execute_builtin", None)  # (optional in the ActorScope protocol)
+            if execute_builtin is not None:
+                execute_builtin(send, exec_params, current.context, event)
+            else:
+                scope.action_executor(
+                    BuiltinExecutable(send, ActionArgs(current.context, event, self_, system), exec_params, scope)
+                )
+        else:
+            if extra is None:
+                extra = ResolveExtra(internal_queue, None)
+            current = _resolve_and_execute(current, event, scope, (obj,), extra, None)
+    return current
+
+
 def resolve_output(mapper: Any, context: Any, event: Any, self_: Any) -> Any:
     if callable(mapper):
         return call_impl(mapper, OutputArgs(context, event, self_), None)
@@ -615,6 +729,8 @@ class StepPlan:
     entered: tuple[StateNode, ...] = ()
     exit_actions: bool = False  # some exit step has actions
     entry_actions: bool = False  # some entry step has actions or done events
+    compiled: CompiledActions | None = None  # transition_actions compiled on first use (compile_actions)
+    only_actions: bool = False  # unchanged, with no exit or entry actions: the step only runs its transitions' actions
 
 
 def build_step_plan(
@@ -629,7 +745,7 @@ def build_step_plan(
         exits, history = plan_exit_states(filtered, node_set, history_value)
     hv = {**history_value, **history} if history else history_value
     entries = plan_enter_states(filtered, node_set, hv, nodes[0].machine.root if is_initial else None)
-    return StepPlan(
+    plan = StepPlan(
         transitions=tuple(filtered),
         exits=exits,
         history=history,
@@ -642,6 +758,8 @@ def build_step_plan(
         exit_actions=any(e.actions for e in exits),
         entry_actions=any(e.actions or e.done is not None for e in entries),
     )
+    plan.only_actions = plan.unchanged and not plan.exit_actions and not plan.entry_actions
+    return plan
 
 
 def plan_exit_states(
@@ -764,21 +882,29 @@ def microstep(
         plan = cfg.plans.data.get(transitions[0])  # plan_microstep's cache hit
     if plan is None:
         plan = plan_microstep(transitions, snapshot, is_initial)
+    return take_plan(plan, snapshot, scope, event, internal_queue), plan
+
+
+def take_plan(
+    plan: StepPlan, snapshot: MachineSnapshot, scope: ActorScope, event: Any, internal_queue: list[Any]
+) -> MachineSnapshot:
+    """The rest of :func:`microstep` once its plan is known: exit, transition content, entry."""
     current = snapshot
     if plan.exit_actions:
         current = exit_states(current, event, scope, plan, internal_queue)
     if plan.transition_actions:  # execute_transition_content (resolve_actions_and_context without retries)
-        current = _resolve_and_execute(
-            current, event, scope, plan.transition_actions, ResolveExtra(internal_queue, None), None
-        )
+        steps = plan.compiled
+        if steps is None:
+            steps = plan.compiled = compile_actions(plan.transition_actions, snapshot.machine)
+        current = run_compiled_actions(current, event, scope, steps, internal_queue)
     if plan.entry_actions:
         current = enter_states(current, event, scope, plan, internal_queue)
     history_value = {**snapshot.history_value, **plan.history} if plan.history else snapshot.history_value
     if current.status == "done":
-        return exit_done_machine(current, event, scope, plan, history_value, internal_queue), plan
+        return exit_done_machine(current, event, scope, plan, history_value, internal_queue)
     if plan.unchanged:
-        return current, plan
-    return current._with_config(plan.next_nodes, plan.next_cfg, history_value), plan
+        return current
+    return current._with_config(plan.next_nodes, plan.next_cfg, history_value)
 
 
 def exit_states(
@@ -907,12 +1033,30 @@ def macrostep(
         prog = cfg.programs.data.get(event_type)  # select_transitions (cfg.program's cache hit)
         if prog is None:
             prog = cfg.program(current.machine.root, event_type)
-        transitions = (_run_program(prog, current, event) or []) if prog is not None else []
+        if prog is None:
+            transitions = []
+        elif not prog[2]:  # one node to ask (_run_program's simplest case)
+            t = node_next(prog[0], current, event)
+            transitions = [t] if t is not None else []
+        else:
+            transitions = _run_program(prog, current, event) or []
         if not transitions and event_type.startswith("xstate.error.actor"):
             errored = stop_children(snapshot, event, scope)._replace(status="error", error=event.get("error"))
             _add_microstep(log, scope, event, errored, _NO_STEP, [])
             return Macrostep(errored, log)
-        current, plan = microstep(transitions, current, scope, event, False, internal_queue)
+        plan = None
+        if len(transitions) == 1 and not current.history_value:
+            plan = cfg.plans.data.get(transitions[0])  # plan_microstep's cache hit
+        if plan is not None:  # microstep with its plan cached
+            if plan.only_actions and plan.compiled is not None:
+                # no exits, entries or configuration change: the transition's actions only
+                current = run_compiled_actions(current, event, scope, plan.compiled, internal_queue)
+                if current.status == "done":
+                    current = exit_done_machine(current, event, scope, plan, current.history_value, internal_queue)
+            else:
+                current = take_plan(plan, current, scope, event, internal_queue)
+        else:
+            current, plan = microstep(transitions, current, scope, event, False, internal_queue)
         log.append((event, current, plan or _NO_STEP))  # _add_microstep
         system = scope.system
         if system.inspecting:

@@ -123,7 +123,12 @@ class ConfigInfo:
         try:
             return self.programs.data[event_type]
         except KeyError:
-            return self.programs.put(event_type, _build_program(root, self.select_adj, event_type))
+            prog = _build_program(root, self.select_adj, event_type)
+            # stored from the first node that asks anything: a node without candidates of its own and
+            # one child selects what that child does (the algorithm's _run_program does the same walk)
+            while prog is not None and not prog[1] and len(prog[2]) == 1:
+                prog = prog[2][0]
+            return self.programs.put(event_type, prog)
 
 
 def _value_children(node: StateNode, kids: list[StateNode]) -> list[StateNode]:

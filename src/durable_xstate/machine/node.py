@@ -87,6 +87,7 @@ class Transition:
         "description",
         "event_type",
         "guard",
+        "guard_call",
         "meta",
         "reenter",
         "source",
@@ -107,6 +108,8 @@ class Transition:
         self.config = config
         self.actions: tuple[Any, ...] = tuple(to_list(config.get("actions")))
         self.guard = config.get("guard")
+        #: the named guard's implementation and arity, resolved on first use (False: evaluate_guard's way)
+        self.guard_call: tuple[Any, int] | bool | None = None
         self.reenter: bool = bool(config.get("reenter", False))
         self.meta = config.get("meta")
         self.description = config.get("description")
@@ -128,6 +131,7 @@ class Transition:
         t.config = {"target": target}
         t.actions = ()
         t.guard = None
+        t.guard_call = None
         t.reenter = False
         t.meta = None
         t.description = None

@@ -45,6 +45,10 @@ class ActorScope(Protocol):
     @property
     def action_executor(self) -> Callable[[ExecutableAction], None]: ...
 
+    # Optional (the engine reads it with getattr): ``execute_builtin(action, params, context, event)`` does
+    # what ``action_executor(BuiltinExecutable(action, ActionArgs(context, event, self, system), params,
+    # scope))`` does, without making the executable when the runtime runs the built-in at once.
+
     @property
     def defer(self) -> Callable[[Callable[[], None]], None]: ...
 
