@@ -469,6 +469,10 @@ class PersistableActor:
             if actor is not None and actor.parent is None and not actor.is_stopped:
                 actor.system.scheduler.forget_deferred()  # stored timers stay stored: stopping is not cancelling
                 actor.stop()
+            if actor is not None and self.journal is not None:
+                # the journal's observer holds this PersistableActor: without it, the actor (a cycle with its
+                # system, freed by the garbage collector) no longer keeps this one and its record alive
+                actor.observe_events(None)
         finally:
             if self._renewer is not None or self.lease is not None or self._renewal_timer is not None:
                 await self._release_quietly()
