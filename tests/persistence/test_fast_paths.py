@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from durable_xstate.errors import RecordError
 from durable_xstate.persistence import StoredRecord
 from durable_xstate.persistence.index import index_entry, state_label
+from durable_xstate.persistence.journal import _encode_entry, _encode_lenient, entry_line
 from durable_xstate.persistence.record import (
     _encode_json,
     check_depth,
@@ -198,3 +199,46 @@ def test_stored_timers_without_a_next_due_time_are_refused() -> None:
     assert (caught.value.where, caught.value.problem) == ("a.json: nextDueAt", "missing, but the record has timers")
     # the same record with no timer is fine
     assert not StoredRecord.decode(empty.encode(), key="a.json", version="1").timers
+
+
+_tricky_text = st.text(max_size=6) | st.sampled_from([',"snapshot":0,', '"snapshot":0', '\\",\\"snapshot\\":0,', ","])
+
+
+@FAST
+@given(context=_storable, id=_tricky_text, machine=st.none() | _tricky_text, version=st.none() | _tricky_text,
+       journal=st.booleans())
+def test_a_record_written_with_its_snapshot_encoded_beforehand_has_the_same_bytes(
+    context: Any, id: str, machine: Any, version: Any, journal: bool,
+) -> None:
+    snapshot = {"status": "active", "value": {"a": "b"}, "context": context}
+    record = StoredRecord(id=id, machine_id=machine, machine_version=version, snapshot=snapshot, revision=3,
+                          journal=b'[\n{"revision":3}\n]' if journal else b"[]", journal_count=int(journal))
+    assert record.encode(encode_json_fast(snapshot)) == record.encode()
+
+
+@FAST
+@given(snapshot=st.dictionaries(st.sampled_from(["value", "status", "context"]), _storable, max_size=3),
+       events=st.lists(_json_like, max_size=2), checkpoint=st.booleans())
+def test_a_journal_entry_from_the_snapshots_text_is_the_one_from_the_snapshot(
+    snapshot: dict[str, Any], events: list[Any], checkpoint: bool,
+) -> None:
+    def line(snapshot_json: str | None) -> tuple[str, Any]:
+        return _outcome(lambda e: entry_line(4, "2026-01-01T00:00:00.000Z", e, snapshot, emitted=[], keys=["k"],
+                                             meta=None, checkpoint=checkpoint, snapshot_json=snapshot_json), events)
+
+    assert line(encode_json_fast(snapshot)) == line(None)
+
+
+@FAST
+@given(value=_json_like)
+def test_a_journal_entry_is_encoded_as_the_lenient_encoder_does(value: Any) -> None:
+    entry = {"revision": 1, "events": [value], "emitted": [ValueError("x"), value]}
+    assert _outcome(_encode_entry, entry) == _outcome(_encode_lenient, entry)
+
+
+def test_a_cyclic_journal_entry_fails_as_the_lenient_encoder_does() -> None:
+    cyclic: dict[str, Any] = {"a": 1}
+    cyclic["self"] = cyclic
+    entry = {"events": [cyclic]}
+    assert _outcome(_encode_entry, entry) == _outcome(_encode_lenient, entry) == (
+        "ValueError", "Circular reference detected")

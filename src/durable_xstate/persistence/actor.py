@@ -49,7 +49,15 @@ from ..stores.sync import background_loop
 from . import telemetry
 from .index import index_entry
 from .journal import JournalPolicy, append, entry_line, is_checkpoint_due
-from .record import _ACTOR_MARK, StoredRecord, StoredTimers, Timer, now_iso, stored_snapshot
+from .record import (
+    _ACTOR_MARK,
+    StoredRecord,
+    StoredTimers,
+    Timer,
+    encode_json_fast,
+    now_iso,
+    stored_snapshot,
+)
 
 __all__ = ["Locking", "OnError", "PersistableActor", "with_persistable_actor"]
 
@@ -62,6 +70,8 @@ Locking = Literal["write", "read-write"] | None
 OnError = Literal["raise", "save"]
 ActorCreator = Callable[[str, Any], Actor]
 Migrate = Callable[[dict[str, Any]], dict[str, Any]]
+_ACTOR_MARK_TEXT = _ACTOR_MARK.decode()
+_DEFAULT_JOURNAL = JournalPolicy()  # frozen: one for every actor that keeps the default journal
 
 
 class PersistableActor:
@@ -103,7 +113,7 @@ class PersistableActor:
             raise InvalidArgument(f"on_error must be 'raise' or 'save', got {on_error!r}")
         self.on_error = on_error
         #: how much journal the record keeps (None: no journal; see persistence/journal.py)
-        self.journal: JournalPolicy | None = JournalPolicy() if journal is True else (journal or None)
+        self.journal: JournalPolicy | None = _DEFAULT_JOURNAL if journal is True else (journal or None)
         #: what the journal says about this run beside its events (who, why): JSON, set before save
         self.meta = meta
         self._delivered: list[dict[str, Any]] = []  # the events delivered to the actor in this run
@@ -131,6 +141,7 @@ class PersistableActor:
         self._new_outbox: list[dict[str, Any]] = []
         self._new_seen: list[str] = []
         self._stored: bytes | None = None  # the record's bytes as read at init
+        self._snapshot_json: str | None = None  # the next record's snapshot as JSON, from _next_record to save
         self._changes = -1  # the actor system's change count once the record was loaded
         self._migrated = False
         self._revision = 0  # the revision this run's save writes
@@ -216,7 +227,7 @@ class PersistableActor:
             actor.observe_events(lambda source, event: self._deliver(actor, source, event))
         actor.start()
         timers = self.record.timers
-        if isinstance(timers, StoredTimers) and self._own_clock and timers:
+        if type(timers) is not list and isinstance(timers, StoredTimers) and self._own_clock and timers:
             self._keep(actor, timers)  # parsed only if one falls due or the run touches them
         elif timers:
             self._rearm(actor, timers)
@@ -323,10 +334,15 @@ class PersistableActor:
                     await self.storage.delete(self.key, record.version, lease=self.lease)
                 record.version = None
                 return ""  # finished and deleted (or finished in its first run: never written)
+            snapshot_json = self._snapshot_json
+            self._snapshot_json = None
             if failed is not None and data.snapshot is not None:
                 data.snapshot = {**data.snapshot, "error": _error_json(failed)}
-            encoded = data.encode()
-            if data.snapshot is not None and _ACTOR_MARK in encoded:  # actor references may be in it
+                snapshot_json = None
+            encoded = data.encode(snapshot_json)
+            if data.snapshot is not None and (  # actor references may be in it
+                _ACTOR_MARK_TEXT in snapshot_json if snapshot_json is not None else _ACTOR_MARK in encoded
+            ):
                 marked = actor.get_persisted_snapshot()  # the record keeps the snapshot as xstate persists it
                 data.snapshot = marked if failed is None else {**marked, "error": _error_json(failed)}
         except RecursionError:
@@ -407,12 +423,18 @@ class PersistableActor:
         journal, journal_count = record.journal, record.journal_count
         policy = self.journal
         if policy is not None:
+            # the snapshot's JSON, encoded once: the entry's digest and the record's snapshot (save) are both it
+            try:
+                snapshot_json: str | None = encode_json_fast(snapshot)
+            except (TypeError, ValueError, RecursionError):  # the old way says what is wrong (or copes)
+                snapshot_json = None
+            self._snapshot_json = snapshot_json
             checkpoint = is_checkpoint_due(journal_count, policy, journal)
             line = entry_line(
                 record.revision + 1, updated, self._delivered,
                 actor.get_persisted_snapshot() if checkpoint else snapshot,  # a checkpoint holds it marked
                 emitted=[o["event"] for o in self._new_outbox], keys=self._new_seen, meta=self.meta,
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, snapshot_json=snapshot_json,
             )
             journal, journal_count = append(journal, journal_count, line, policy)
         if kept is None and not scheduler.has_pending():
@@ -447,6 +469,10 @@ class PersistableActor:
             if actor is not None and actor.parent is None and not actor.is_stopped:
                 actor.system.scheduler.forget_deferred()  # stored timers stay stored: stopping is not cancelling
                 actor.stop()
+            if actor is not None and self.journal is not None:
+                # the journal's observer holds this PersistableActor: without it, the actor (a cycle with its
+                # system, freed by the garbage collector) no longer keeps this one and its record alive
+                actor.observe_events(None)
         finally:
             if self._renewer is not None or self.lease is not None or self._renewal_timer is not None:
                 await self._release_quietly()
@@ -708,7 +734,7 @@ async def with_persistable_actor(
             try:
                 if tel is None:
                     result = callback(pa.actor)
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         result = await result
                 else:
                     with tel.child("durable_xstate.events", step, {telemetry.ACTOR_ID: pa.id}):

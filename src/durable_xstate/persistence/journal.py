@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ..actors.clock import DurableClock
@@ -44,6 +45,13 @@ def _as_json(value: Any) -> Any:
 
 # events may carry objects (errors of failed children, actor references): the journal records what it can
 _encode_lenient = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_as_json).encode
+# the C encoder behind _encode_lenient, made once instead of per call and without its circular-reference
+# bookkeeping (see _encode_entry); None where the C accelerator is missing
+_unchecked_lenient = (
+    c_make_encoder(None, _as_json, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
 # a snapshot's contexts may come with their actor references in place (persisted_unmarked): written as
 # xstate's marks, so the fingerprint is the marked snapshot's
 _encode_snapshot = json.JSONEncoder(
@@ -104,16 +112,31 @@ class JournalEntry:
         return out
 
 
+def _encode_entry(entry: dict[str, Any]) -> str:
+    """``_encode_lenient(entry)`` with less per-call work. A cyclic value recurses here until
+    RecursionError and is then encoded the checking way, which raises what ``_encode_lenient`` raises:
+    the same results and the same errors."""
+    if _unchecked_lenient is None:
+        return _encode_lenient(entry)
+    try:
+        return "".join(_unchecked_lenient(entry, 0))
+    except RecursionError:
+        return _encode_lenient(entry)
+
+
 def entry_line(
     revision: int, at: str, events: list[dict[str, Any]], snapshot: Mapping[str, Any], *, emitted: list[Any],
-    keys: list[str], meta: Any, checkpoint: bool,
+    keys: list[str], meta: Any, checkpoint: bool, snapshot_json: str | None = None,
 ) -> bytes:
-    """The JSON line of one entry (``"checkpoint":true`` right after the revision, so a trim finds it)."""
+    """The JSON line of one entry (``"checkpoint":true`` right after the revision, so a trim finds it).
+
+    ``snapshot_json``: the snapshot's JSON text as the record writes it, when the caller has it already
+    (the digest is taken from it instead of encoding the snapshot again)."""
     entry: dict[str, Any] = {"revision": revision}
     if checkpoint:
         entry["checkpoint"] = True
     entry.update(at=at, events=events, state=snapshot.get("value"), status=snapshot.get("status"),
-                 digest=digest(snapshot), emitted=emitted)
+                 digest=digest(snapshot) if snapshot_json is None else _digest_text(snapshot_json), emitted=emitted)
     if keys:
         entry["idempotencyKeys"] = keys
     if meta is not None:
@@ -121,7 +144,7 @@ def entry_line(
     if checkpoint:
         entry["snapshot"] = snapshot
     try:
-        return _encode_lenient(entry).encode()
+        return _encode_entry(entry).encode()
     except ValueError:  # NaN or infinity in a payload: recorded as text rather than refusing the save
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=_as_json).replace(
             "NaN", '"NaN"').replace("Infinity", '"Infinity"').encode()
@@ -130,7 +153,12 @@ def entry_line(
 def digest(snapshot: Mapping[str, Any]) -> str:
     """A short fingerprint of a persisted snapshot (context included): replay compares it revision by
     revision, so a change anywhere in the state shows at the revision that made it."""
-    return hashlib.blake2b(_encode_snapshot(snapshot).encode(), digest_size=8).hexdigest()
+    return _digest_text(_encode_snapshot(snapshot))
+
+
+def _digest_text(text: str) -> str:
+    """:func:`digest` of a snapshot whose JSON text is ``text``."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def append(journal: bytes, count: int, line: bytes, policy: JournalPolicy) -> tuple[bytes, int]:

@@ -440,12 +440,13 @@ class StoredRecord:
             return None
         return min((t.due_at for t in timers), default=None)
 
-    def _fields(self) -> dict[str, Any]:
-        """Every field but ``format`` and ``timers``, in the order they are written."""
+    def _fields(self, snapshot: Any = None) -> dict[str, Any]:
+        """Every field but ``format`` and ``timers``, in the order they are written (``snapshot`` in place
+        of the record's when given)."""
         fields = {
             "id": self.id,
             "machine": {"id": self.machine_id, "version": self.machine_version},
-            "snapshot": self.snapshot,
+            "snapshot": self.snapshot if snapshot is None else snapshot,
             "nextDueAt": self.next_due_at,
             "outbox": self.outbox,
             "seen": self.seen,
@@ -473,8 +474,11 @@ class StoredRecord:
     def _snapshot_where(self) -> str:
         return f"{self.id}.json: snapshot"
 
-    def encode(self) -> bytes:
+    def encode(self, snapshot_json: str | None = None) -> bytes:
         """The record's bytes: the timers first (one per line, unparsed ones as read), then the rest.
+
+        ``snapshot_json``: ``encode_json_fast(self.snapshot)``, when the caller has it already (it is
+        written as is instead of encoding the snapshot again).
 
         RecordError (nothing to write) for what ``decode`` would refuse to read back; the timers kept
         unparsed were read from a record that passed this check when it was written."""
@@ -482,7 +486,10 @@ class StoredRecord:
         stored = timers if type(timers) is not list and isinstance(timers, StoredTimers) else None
         try:
             timers_json = stored.json_text() if stored is not None else _timers_text(timers)
-            rest_json = encode_json_fast(self._fields()).encode()
+            if snapshot_json is None or self.snapshot is None:
+                rest_json = encode_json_fast(self._fields()).encode()
+            else:
+                rest_json = _with_snapshot(encode_json_fast(self._fields(_PLACEHOLDER)), snapshot_json).encode()
         except RecursionError:
             raise RecordError(self._snapshot_where, f"the actor's state is nested too deeply to store (at most {MAX_DEPTH} levels)") from None
         except (TypeError, ValueError) as err:
@@ -612,6 +619,18 @@ class StoredRecord:
             journal,
             journal_count,
         )
+
+
+_PLACEHOLDER = 0  # stands for the snapshot in _fields when its JSON text is spliced in (see _with_snapshot)
+_PLACEHOLDER_TEXT = ',"snapshot":0,'
+
+
+def _with_snapshot(text: str, snapshot_json: str) -> str:
+    """The record fields' JSON ``text``, encoded with _PLACEHOLDER for the snapshot, with ``snapshot_json``
+    in its place. The first ``,"snapshot":0,`` is the field's: before it come only the id and machine
+    strings, and a string never holds an unescaped quote."""
+    at = text.index(_PLACEHOLDER_TEXT) + len(_PLACEHOLDER_TEXT) - 2
+    return "".join((text[:at], snapshot_json, text[at + 1 :]))
 
 
 def _split(data: bytes) -> tuple[bytes, bytes | None, bytes | None]:
