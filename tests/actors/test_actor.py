@@ -188,3 +188,49 @@ def test_done_status_and_output() -> None:
     assert snap.status == "done"
     assert snap.output == {"via": "xstate.done.state.m.done", "inner": {"x": 1}}
     assert completed == [True]
+
+
+def _freed_without_the_cycle_collector(make: Any) -> bool:
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        actor = make()
+        refs = [weakref.ref(actor), weakref.ref(actor.system), weakref.ref(actor.system.scheduler)]
+        del actor
+        return all(ref() is None for ref in refs)
+    finally:
+        gc.enable()
+
+
+def test_a_stopped_root_actor_is_freed_by_reference_counting() -> None:
+    from durable_xstate import SimulatedClock
+
+    machine = create_machine(
+        {"initial": "a", "context": {"n": 0}, "states": {"a": {"after": {1000: "b"}, "on": {"T": "b"}}, "b": {}}}
+    )
+
+    def run_and_stop() -> Any:
+        actor = create_actor(machine, clock=SimulatedClock()).start()
+        actor.send({"type": "T"})
+        return actor.stop()
+
+    assert _freed_without_the_cycle_collector(run_and_stop)
+    assert _freed_without_the_cycle_collector(lambda: create_actor(machine, clock=SimulatedClock()).start().stop())  # a timer pending
+    assert _freed_without_the_cycle_collector(lambda: create_actor(create_machine(TOGGLE), clock=SimulatedClock()).stop())  # never started
+
+
+def test_a_stopped_root_actor_still_answers_and_restarts() -> None:
+    inspected: list[Any] = []
+    actor = create_actor(create_machine(TOGGLE), inspect=inspected.append).start()
+    actor.send({"type": "T"})
+    actor.stop()
+    assert actor.system.root is actor
+    assert actor.get_snapshot().value == "b"
+    assert actor.is_stopped and actor.parent is None
+    assert actor.get_persisted_snapshot()["value"] == "b"
+    actor.start()  # a new scope for the restarted actor
+    assert actor.is_running
+    assert inspected[-1]["rootId"] == actor.session_id

@@ -16,7 +16,7 @@ from ..machine.actions import ActionArgs, BuiltinAction, BuiltinExecutable, Exec
 from ..machine.algorithm import Macrostep, Microstep
 from ..machine.algorithm import macrostep as algorithm_macrostep
 from ..machine.callables import call_impl
-from ..machine.children import resolve_referenced_actor
+from ..machine.children import SendTo, resolve_referenced_actor
 from ..machine.events import XSTATE_STOP, init_event
 from ..machine.limits import SCALAR_TYPES, check_event_depth
 from ..machine.machine import StateMachine
@@ -248,7 +248,8 @@ class Actor(Generic[TContext, TEvent]):
         self.system_id = system_id
         self.options_input = input
         self._status = NOT_STARTED
-        self._deferred: list[Callable[[], None]] = []
+        # callables, and (target, event) pairs: a send to deliver (see _execute_builtin)
+        self._deferred: list[Any] = []
         self._mailbox: deque[Any] | None = None  # made by the first event that has to wait
         self._processing = False
         self._mailbox_active = False
@@ -320,9 +321,18 @@ class Actor(Generic[TContext, TEvent]):
     def _execute_builtin(self, action: BuiltinAction, params: Any, context: Any, event: Any) -> None:
         """``_execute_action(BuiltinExecutable(...))`` without the executable when it runs at once."""
         if self._status == RUNNING and not self.system.inspecting:
+            if type(action) is SendTo and params["delay"] is None:
+                # what SendTo.execute defers, without a closure: (target, event), delivered by the
+                # deferred loop of _process/_update as LiveActorScope.relay would (params are final here:
+                # the engine's compiled steps, which call this, resolve no target later)
+                event = params["event"]
+                if event.get("type") != "xstate.error":
+                    self._deferred.append((params["to"], event))
+                    return
             action.execute(self._scope, params)
             return
-        self._execute_action(BuiltinExecutable(action, ActionArgs(context, event, self, self.system), params, self._scope))
+        scope = getattr(self, "_scope", None) or LiveActorScope(self)
+        self._execute_action(BuiltinExecutable(action, ActionArgs(context, event, self, self.system), params, scope))
 
     def _run_action(self, action: ExecutableAction) -> None:
         if self.system.inspecting:
@@ -373,6 +383,8 @@ class Actor(Generic[TContext, TEvent]):
                 system.settle()
 
     def _start(self) -> Self:
+        if not hasattr(self, "_scope"):  # dropped when this root stopped
+            self._scope = LiveActorScope(self)
         if self.sync_snapshot and self._parent is not None:
             parent = self._parent
 
@@ -491,7 +503,30 @@ class Actor(Generic[TContext, TEvent]):
             self.system._changes += 1
             self._error(err)
             return
-        self._update(next_snapshot, event)
+        # _update, inline: commit, run what was deferred, then notify (nothing to do for an active snapshot
+        # nobody observes or inspects)
+        system = self.system
+        if next_snapshot is not self._snapshot:
+            system._changes += 1
+        self._snapshot = next_snapshot
+        deferred = self._deferred
+        while deferred:
+            fn = deferred.pop(0)
+            try:
+                if type(fn) is tuple:  # a send (see _execute_builtin): LiveActorScope.relay, inline
+                    target, ev = fn
+                    if system.inspecting or target._event_observer is not None:
+                        system.relay(self, target, ev)
+                    else:
+                        target._send(ev)
+                else:
+                    fn()
+            except Exception as err:
+                deferred.clear()
+                self._snapshot = next_snapshot._replace(status="error", error=err)
+                system._changes += 1
+        if self._observers or system.inspecting or self._snapshot.status != "active":
+            self._notify(next_snapshot, event)
         if event["type"] == XSTATE_STOP:
             self._stop_procedure()
             self._complete()
@@ -505,11 +540,23 @@ class Actor(Generic[TContext, TEvent]):
         while deferred:
             fn = deferred.pop(0)
             try:
-                fn()
+                if type(fn) is tuple:  # a send (see _execute_builtin)
+                    target, ev = fn
+                    if system.inspecting or target._event_observer is not None:
+                        system.relay(self, target, ev)
+                    else:
+                        target._send(ev)
+                else:
+                    fn()
             except Exception as err:
                 deferred.clear()
                 self._snapshot = snapshot._replace(status="error", error=err)
                 system._changes += 1
+        self._notify(snapshot, event)
+
+    def _notify(self, snapshot: Any, event: Any) -> None:
+        """After a commit: tell the observers, finish a done or failed actor, inspect."""
+        system = self.system
         status = self._snapshot.status
         if status == "active":
             if self._observers:
@@ -557,6 +604,8 @@ class Actor(Generic[TContext, TEvent]):
             self._mailbox.clear()
         if self._status == NOT_STARTED:
             self._status = STOPPED
+            if self._parent is None:
+                del self._scope  # as in _stop_procedure
             return self
         self._send({"type": XSTATE_STOP})
         return self
@@ -570,6 +619,10 @@ class Actor(Generic[TContext, TEvent]):
         self._mailbox_active = False
         self._status = STOPPED
         self.system.unregister(self)
+        if self._parent is None:
+            # the scope and the actor point at each other: a stopped root drops its scope (a scope in use
+            # keeps its actor) so it is freed without the garbage collector; a restart makes a new one
+            del self._scope
 
     def _complete(self) -> None:
         for obs in list(self._observers):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from ..errors import DuplicateId
+from ..errors import ActorError, DuplicateId
 from .clock import Clock, ThreadTimer
 
 if TYPE_CHECKING:
@@ -73,11 +74,20 @@ class Scheduler:
     :meth:`forget_deferred` drops them without cancelling anything."""
 
     def __init__(self, system: ActorSystem) -> None:
-        self.system = system
+        # weak: the system owns its scheduler, and a pending timer keeps the system alive through the
+        # actors of its event; no cycle, so a stopped actor's system is freed without the garbage collector
+        self._system = weakref.ref(system)
         self._events: dict[str, ScheduledEvent] = {}
         self._timers: dict[str, Any] = {}
         self._deferred: DeferredTimers | None = None
-        self._fire = self._fire_timer  # bound once: every timer's partial shares it
+
+    @property
+    def system(self) -> ActorSystem:
+        """The system this scheduler belongs to."""
+        system = self._system()
+        if system is None:  # only a scheduler kept beyond its system's life
+            raise ActorError("The actor system of this scheduler no longer exists")
+        return system
 
     def pending(self) -> Iterator[ScheduledEvent]:
         """The armed delayed events, in the order they were armed (deferred ones are not armed: call
@@ -155,17 +165,18 @@ class Scheduler:
         }
         self._events[key] = scheduled
         # a partial, not a closure: many pending timers stay small (no cells), so firing them stays fast
-        handle = clock.set_timeout(partial(self._fire, key, scheduled), max(start + delay - now, 0))
+        handle = clock.set_timeout(partial(_fire_timer, self, key, scheduled), max(start + delay - now, 0))
         self._timers[key] = handle
         if type(handle) is ThreadTimer:
             system.adopt_lock(handle.lock)
 
     def _fire_timer(self, key: str, scheduled: ScheduledEvent) -> None:
         """A delayed event falls due: forget it and deliver it."""
-        self.system._changes += 1
+        system = self.system
+        system._changes += 1
         self._timers.pop(key, None)
         self._events.pop(key, None)
-        self.system.relay(scheduled["source"], scheduled["target"], scheduled["event"])
+        system.relay(scheduled["source"], scheduled["target"], scheduled["event"])
 
     def cancel(self, source: Actor, id: str) -> None:
         key = f"{source.session_id}.{id}"
@@ -185,6 +196,9 @@ class Scheduler:
                 self.cancel(actor, ev["id"])
 
 
+_fire_timer = Scheduler._fire_timer  # what a timer's partial calls (no bound method: no cycle, one call)
+
+
 class ActorSystem:
     """Shared by a root actor and all its descendants."""
 
@@ -200,7 +214,7 @@ class ActorSystem:
         self._keyed: dict[str, Actor] = {}
         self._observers: list[Any] = []
         self.inspecting = False
-        self.root: Actor | None = None
+        self._root: weakref.ref[Actor] | None = None
         self.scheduler = Scheduler(self)
         self._changes = 0
 
@@ -222,6 +236,16 @@ class ActorSystem:
         if self._held_until_idle and not self._starting and not any(a._processing for a in self._actors.values()):
             self._held_until_idle = False
             self.lock.release()
+
+    @property
+    def root(self) -> Actor | None:
+        """The root actor (held weakly: the root holds its system, so no cycle keeps either alive)."""
+        ref = self._root
+        return ref() if ref is not None else None
+
+    @root.setter
+    def root(self, actor: Actor | None) -> None:
+        self._root = weakref.ref(actor) if actor is not None else None
 
     @property
     def changes(self) -> int:
