@@ -14,7 +14,10 @@ collection: the child actors, their snapshots and scopes, and their share of the
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
+import os
+import platform
 import sys
 import tracemalloc
 from pathlib import Path
@@ -50,12 +53,30 @@ def bytes_per_actor(count: int, top: int = 0) -> float:
     return (after - before) / count
 
 
+RESULTS = Path(__file__).resolve().parent / "RESULTS-memory.md"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10_000, help="live children to spawn (default 10,000)")
     parser.add_argument("--top", type=int, default=0, help="also print the N largest allocation sites")
+    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS-memory.md")
     args = parser.parse_args(argv)
-    print(f"{bytes_per_actor(args.count, args.top):.0f} bytes per live actor ({args.count:,} children)")
+    per_actor = bytes_per_actor(args.count, args.top)
+    print(f"{per_actor:.0f} bytes per live actor ({args.count:,} children)")
+    if args.write:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        RESULTS.write_text(
+            "# Memory per live actor\n\n"
+            f"Written by `benchmarks/bench_actor_memory.py` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+            f"CPython {platform.python_version()}; load average {load}. Method: the `spawn` workload's parent "
+            f"(bench_actors.py) spawns a few children first (caches warm), then {args.count:,} more that stay "
+            "alive; tracemalloc counts what those spawns leave allocated after a garbage collection (the child "
+            "actors, their snapshots and scopes, their share of the parent's `children` map), divided by their "
+            "number. Target (issue 17): at most 2 KB.\n\n"
+            f"| live children | bytes per actor |\n|---:|---:|\n| {args.count:,} | {per_actor:,.0f} |\n"
+        )
+        print(f"wrote {RESULTS}")
     return 0
 
 
