@@ -74,7 +74,7 @@ TIMER_GROUPS = 10  # delays 100, 200, ..., 1000 ms; the clock advances 10 x 100 
 
 # --------------------------------------------------------------------------- machine configs
 # Sent to Node as JSON. Actions, guards and actors are referenced by name and implemented the same
-# way on both sides (python_*_machine below, *Machine in node/bench_actors.mjs).
+# way on both sides (python_*_machine below, *Machine in node/actors.mjs).
 
 SPAWN_CHILD_CONFIG: dict[str, Any] = {
     "id": "child",
