@@ -598,11 +598,25 @@ def workload_rows(rs: list[Result]) -> list[list[str]]:
     return rows
 
 
+#: The goals of issue 17 (durable_xstate / xstate, side by side); workloads without one are reported only.
+TARGETS = {"pingpong": 1.0, "timers": 1.0}
+
+
+def target_text(key: str, results: dict[str, list[Result]]) -> str:
+    goal = TARGETS.get(key)
+    if goal is None:
+        return "-"
+    measured = ratio(results[key])
+    verdict = "not measured" if measured is None else ("met" if measured >= goal else "**missed**")
+    return f">= {goal:g}x: {verdict}"
+
+
 def summary_rows(results: dict[str, list[Result]]) -> list[list[str]]:
     rows = []
     for key in results:
         d, x = results[key]
-        rows.append([SHORT[key], d.unit, fmt_ops(d), fmt_ops(x), fmt_pair_ratio(results[key])])
+        rows.append([SHORT[key], d.unit, fmt_ops(d), fmt_ops(x), fmt_pair_ratio(results[key]),
+                     target_text(key, results)])
     return rows
 
 
@@ -699,7 +713,7 @@ def render_markdown(
     lines.append(
         md_table(
             summary_rows(results),
-            ["workload", "unit", "durable_xstate", "xstate (Node)", "durable_xstate / xstate"],
+            ["workload", "unit", "durable_xstate", "xstate (Node)", "durable_xstate / xstate", "target"],
         )
     )
     for key in WORKLOADS:
@@ -764,7 +778,7 @@ def print_tables(results: dict[str, list[Result]]) -> None:
             )
         )
     print()
-    print(table(summary_rows(results), ["workload", "unit", "durable", "xstate", "durable/xstate"]))
+    print(table(summary_rows(results), ["workload", "unit", "durable", "xstate", "durable/xstate", "target"]))
 
 
 # --------------------------------------------------------------------------- profiling
