@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 
 from durable_xstate import (
     ActorError,
@@ -258,7 +259,7 @@ def test_delays_without_an_event_loop_fire_on_the_timer_thread() -> None:
     machine = create_machine({"initial": "wait", "states": {"wait": {"after": {"20": "late"}}, "late": {}}})
     actor = create_actor(machine).start()
     assert actor.get_snapshot().status == "active"
-    assert wait_for_sync(actor, lambda s: s.value == "late", timeout=5).value == "late"
+    assert wait_for_sync(actor, lambda s: s.value == "late", timeout=HANG_SECONDS).value == "late"
 
 
 def test_machines_without_delays_need_no_event_loop() -> None:

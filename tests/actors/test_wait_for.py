@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from harness import HANG_SECONDS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -159,7 +160,7 @@ async def test_to_promise_of_an_actor_stopped_while_waiting_is_none() -> None:
 async def test_async_wait_for_on_real_delays_and_timeout_on_to_promise() -> None:
     machine = create_machine({"initial": "a", "states": {"a": {"after": {"10": "b"}}, "b": {"type": "final"}}, "output": 1})
     actor = create_actor(machine).start()
-    assert await to_promise(actor, timeout=5) == 1
+    assert await to_promise(actor, timeout=HANG_SECONDS) == 1
     with pytest.raises(WaitTimeout):
         await to_promise(create_actor(create_machine(ABC)).start(), timeout=0.01)
 
@@ -204,7 +205,7 @@ def test_sync_on_the_real_clock_without_a_loop() -> None:
     actor = create_actor(machine).start()
     actor.send({"type": "GO"})
     assert actor.get_snapshot().status == "active"
-    assert to_promise_sync(actor, timeout=5) == {"ok": True}
+    assert to_promise_sync(actor, timeout=HANG_SECONDS) == {"ok": True}
     with pytest.raises(WaitTimeout, match=r"Timeout of 0\.02 s"):
         wait_for_sync(create_actor(create_machine(ABC)).start(), lambda s: s.matches("c"), timeout=0.02)
 
@@ -259,7 +260,7 @@ def test_a_plain_script_with_after_works() -> None:
     actor = create_actor(machine).start()
     actor.send({"type": "GO"})
     assert actor.get_snapshot().status == "active" and actor.get_snapshot().value == "wait"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + HANG_SECONDS  # a cap for a hang only: the loop ends when it fired
     while actor.get_snapshot().value != "late" and time.monotonic() < deadline:
         time.sleep(0.005)
     assert actor.get_snapshot().value == "late" and actor.get_snapshot().status == "active"
@@ -281,7 +282,7 @@ def test_cancelled_timers_do_not_fire_and_sends_are_serialised_with_timers() -> 
     fired_before = actor.get_snapshot().context["n"]
     for _ in range(500):
         actor.send({"type": "INC"})
-    wait_for_sync(actor, lambda s: s.context["n"] >= fired_before + 510, timeout=10)
+    wait_for_sync(actor, lambda s: s.context["n"] >= fired_before + 510, timeout=HANG_SECONDS)
     actor.send({"type": "LEAVE"})
     n = actor.get_snapshot().context["n"]
     actor.stop()  # cancels the pending timer of "off"
@@ -306,5 +307,5 @@ def test_a_delay_armed_inside_a_nested_send_is_locked_from_the_outermost_call() 
 
     actor.subscribe(observer)
     actor.send({"type": "GO"})
-    assert wait_for_sync(actor, lambda s: s.value == "c", timeout=5).value == "c"
+    assert wait_for_sync(actor, lambda s: s.value == "c", timeout=HANG_SECONDS).value == "c"
     assert order == ["sent", "outer done in b"]

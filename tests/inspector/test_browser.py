@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from harness import HANG_SECONDS
 from order_store import ACTORS, fill
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -29,9 +30,11 @@ ORDER = "durable_xstate.examples.order:machine"
 #: Chromium as the machine-wide probe runs it: no sandbox (root in a container), no calls home.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STARTUP_SECONDS = 30.0
+STARTUP_SECONDS = HANG_SECONDS  # caps for a hang only: each wait ends as soon as its condition holds
+LIVE_MS = HANG_SECONDS * 1000
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=LIVE_MS)  # Playwright's 5 s default is a wall-time budget; ours is a hang cap
 
 
 def chromium() -> str:
@@ -118,6 +121,7 @@ def own_store(tmp_path: Path) -> str:
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page that fails the test on a script error or on any request beyond 127.0.0.1."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(LIVE_MS)
     opened = context.new_page()
     errors: list[str] = []
     elsewhere: list[str] = []
@@ -242,12 +246,12 @@ def test_the_page_follows_the_store_live(page: Page, own_store: str) -> None:
         open_actor(page, "cart-2")
         assert marked(page) == {"s_cart"}
         fill(own_store, {"cart-2": [{"type": "CHECKOUT"}], "new-1": [{"type": "ADD_ITEM", "sku": "n", "price": 1}]})
-        expect(page.locator("#actor-state")).to_have_text("awaitingPayment", timeout=10_000)
+        expect(page.locator("#actor-state")).to_have_text("awaitingPayment", timeout=LIVE_MS)
         expect(page.locator("#actor-revision")).to_have_text("2")
         page.wait_for_function("() => [...document.querySelectorAll('#diagram svg g.node.active')]"
                                ".some(n => n.id.includes('s_awaitingPayment'))")
         expect(page.locator("#journal li")).to_have_count(2)
-        expect(page.locator("#actors tbody tr[data-id='new-1']")).to_be_visible(timeout=10_000)
+        expect(page.locator("#actors tbody tr[data-id='new-1']")).to_be_visible(timeout=LIVE_MS)
     finally:
         server.stop()
 
