@@ -503,12 +503,25 @@ class Actor(Generic[TContext, TEvent]):
             self.system._changes += 1
             self._error(err)
             return
-        # _update, inline: commit, run what was deferred, then notify (nothing to do for an active snapshot
-        # nobody observes or inspects)
+        self._commit(next_snapshot)
+        # notify only when there is something to do: an active snapshot nobody observes or inspects has none
+        if self._observers or self.system.inspecting or self._snapshot.status != "active":
+            self._notify(next_snapshot, event)
+        if event["type"] == XSTATE_STOP:
+            self._stop_procedure()
+            self._complete()
+
+    def _update(self, snapshot: Any, event: Any) -> None:
+        self._commit(snapshot)
+        self._notify(snapshot, event)
+
+    def _commit(self, snapshot: Any) -> None:
+        """Make ``snapshot`` current, then run what its step deferred (sends, effects) in order; a deferred
+        item that raises fails the actor and drops the rest."""
         system = self.system
-        if next_snapshot is not self._snapshot:
+        if snapshot is not self._snapshot:
             system._changes += 1
-        self._snapshot = next_snapshot
+        self._snapshot = snapshot
         deferred = self._deferred
         while deferred:
             fn = deferred.pop(0)
@@ -523,36 +536,8 @@ class Actor(Generic[TContext, TEvent]):
                     fn()
             except Exception as err:
                 deferred.clear()
-                self._snapshot = next_snapshot._replace(status="error", error=err)
-                system._changes += 1
-        if self._observers or system.inspecting or self._snapshot.status != "active":
-            self._notify(next_snapshot, event)
-        if event["type"] == XSTATE_STOP:
-            self._stop_procedure()
-            self._complete()
-
-    def _update(self, snapshot: Any, event: Any) -> None:
-        system = self.system
-        if snapshot is not self._snapshot:
-            system._changes += 1
-        self._snapshot = snapshot
-        deferred = self._deferred
-        while deferred:
-            fn = deferred.pop(0)
-            try:
-                if type(fn) is tuple:  # a send (see _execute_builtin)
-                    target, ev = fn
-                    if system.inspecting or target._event_observer is not None:
-                        system.relay(self, target, ev)
-                    else:
-                        target._send(ev)
-                else:
-                    fn()
-            except Exception as err:
-                deferred.clear()
                 self._snapshot = snapshot._replace(status="error", error=err)
                 system._changes += 1
-        self._notify(snapshot, event)
 
     def _notify(self, snapshot: Any, event: Any) -> None:
         """After a commit: tell the observers, finish a done or failed actor, inspect."""
