@@ -20,30 +20,17 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreUnavailable, WriteConflict
 from ._azure_blobs import BACKEND, Blobs
-from ._entries import INDEX_DIR, key_hash, label_dir, sortable_due
+from ._entries import INDEX_DIR, Live, key_hash, label_dir, sortable_due
 from .base import IndexEntry
 
 __all__ = ["AzureIndex"]
 
 _ATTEMPTS = 60  # compare-and-set rounds on one record (with jittered backoff) before giving up
 _log = logging.getLogger("durable_xstate.stores.azure")
-
-
-@dataclass(frozen=True)
-class Live:
-    """A live entry of a key's record (as the S3 index's; kept here so that this store needs no boto3)."""
-
-    id: str
-    due: float | None
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def same(self, entry: IndexEntry) -> bool:
-        return self.due == entry.due and self.labels == dict(entry.labels)
 
 
 class AzureIndex:

@@ -12,18 +12,32 @@ import hashlib
 import json
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CorruptValue
 from .base import IndexEntry
 
 __all__ = [
-    "INDEX_DIR", "decode_record", "encode_record", "has_labels", "key_hash", "label_dir", "same_entries", "sortable_due",
+    "INDEX_DIR", "Live", "decode_record", "encode_record", "has_labels", "key_hash", "label_dir", "same_entries", "sortable_due",
 ]
 
 #: the reserved directory (file store) or object prefix (S3) of the index: no key segment may start with '.'
 INDEX_DIR = ".index"
 _FLIP = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Live:
+    """A live entry of a key's index record in an object store (S3, Azure): a random id, its due time and
+    labels (see _s3_index.py for the invariant the ids keep)."""
+
+    id: str
+    due: float | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def same(self, entry: IndexEntry) -> bool:
+        return self.due == entry.due and self.labels == dict(entry.labels)
 
 
 def sortable_due(due: float) -> str:

@@ -22,30 +22,19 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreUnavailable, WriteConflict
 from ._aws import AwsClient, ClientError
-from ._entries import INDEX_DIR, key_hash, label_dir, sortable_due
+from ._entries import INDEX_DIR, Live, key_hash, label_dir, sortable_due
 from .base import IndexEntry
 
-__all__ = ["Live", "S3Index"]
+__all__ = ["S3Index"]
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}) | _MISSING
 _ATTEMPTS = 60  # compare-and-set rounds on one record (with jittered backoff) before giving up
 _log = logging.getLogger("durable_xstate.stores.s3")
-
-
-@dataclass(frozen=True)
-class Live:
-    id: str
-    due: float | None
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def same(self, entry: IndexEntry) -> bool:
-        return self.due == entry.due and self.labels == dict(entry.labels)
 
 
 class S3Index:
