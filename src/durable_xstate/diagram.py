@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .machine.guards import BuiltinGuard
@@ -120,27 +120,40 @@ def _children(node: StateNode, ids: _Ids, depth: int) -> list[str]:
     return lines
 
 
+def labelled_transitions(
+    node: StateNode, delay_text: Callable[[float], str]
+) -> Iterable[tuple[Transition, str]]:
+    """Each transition of ``node`` (events, delays, always) with its label: ``EVENT``, ``after 15m``,
+    ``onDone``, ``always``, and `` [guard]`` when guarded; ``delay_text`` writes a numeric delay. The
+    Mermaid and DOT diagrams draw from this one walk."""
+    for descriptor, transitions in node.transitions.items():
+        for t in transitions:
+            yield t, _guarded(_event_label(descriptor, t, delay_text), t)
+    for t in node.always or ():
+        yield t, _guarded("always", t)
+
+
+def _guarded(label: str, t: Transition) -> str:
+    return label if t.guard is None else f"{label} [{guard_label(t.guard)}]"
+
+
 def _transitions(machine: StateMachine, ids: _Ids) -> Iterable[str]:
     for node in sorted(machine.id_map.values(), key=lambda n: n.order):
-        for descriptor, transitions in node.transitions.items():
-            for t in transitions:
-                yield from _edges(node, t, _event_label(descriptor, t), ids)
-        for t in node.always or ():
-            yield from _edges(node, t, "always", ids)
+        for t, label in labelled_transitions(node, lambda ms: f"{ms}ms"):
+            yield from _edges(node, t, label, ids)
         if node.history_target:
             for target in node.history_target:
                 yield f"{ids[node]} --> {ids[target]}"
 
 
-def _edges(node: StateNode, t: Transition, event: str, ids: _Ids) -> Iterable[str]:
-    label = event if t.guard is None else f"{event} [{guard_label(t.guard)}]"
+def _edges(node: StateNode, t: Transition, label: str, ids: _Ids) -> Iterable[str]:
     for target in t.target or (node,):
         yield f"{ids[node]} --> {ids[target]} : {_text(label)}"
 
 
-def _event_label(descriptor: str, t: Transition) -> str:
+def _event_label(descriptor: str, t: Transition, delay_text: Callable[[float], str]) -> str:
     if t.delay is not None:
-        return f"after {t.delay}ms" if isinstance(t.delay, int | float) else f"after {t.delay}"
+        return f"after {delay_text(t.delay)}" if isinstance(t.delay, int | float) else f"after {t.delay}"
     if descriptor.startswith("xstate.done.state."):
         return "onDone"
     for prefix, name in _EVENT_PREFIXES:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .describe import duration_text
-from .diagram import _EVENT_PREFIXES, _Ids, guard_label
+from .diagram import _Ids, labelled_transitions
 from .errors import DiagramRenderError
 from .machine.machine import StateMachine
 from .machine.node import StateNode, Transition
@@ -149,17 +149,13 @@ def _contents(node: StateNode, ids: _Ids, active: frozenset[StateNode], depth: i
 # ---------------------------------------------------------------------------------------------- transitions
 def _edges(machine: StateMachine, ids: _Ids) -> Iterable[str]:
     for node in sorted(machine.id_map.values(), key=lambda n: n.order):
-        for descriptor, transitions in node.transitions.items():
-            for t in transitions:
-                yield from _transition(node, t, _event_label(descriptor, t), ids)
-        for t in node.always or ():
-            yield from _transition(node, t, "always", ids)
+        for t, label in labelled_transitions(node, duration_text):
+            yield from _transition(node, t, label, ids)
         for target in node.history_target or ():
             yield f"{_edge_end(node, ids)} -> {_edge_end(target, ids)}{_attrs([*_cluster_head(node, target, ids), 'style=dashed'])};"
 
 
-def _transition(node: StateNode, t: Transition, event: str, ids: _Ids) -> Iterable[str]:
-    label = event if t.guard is None else f"{event} [{guard_label(t.guard)}]"
+def _transition(node: StateNode, t: Transition, label: str, ids: _Ids) -> Iterable[str]:
     for target in t.target or (node,):
         attrs = [f"label={_quote(label)}"]
         if node.states and target is not node and target not in node.ancestor_set and node not in target.ancestor_set:
@@ -179,17 +175,6 @@ def _cluster_head(source: StateNode, target: StateNode, ids: _Ids) -> list[str]:
 
 def _edge_end(node: StateNode, ids: _Ids) -> str:
     return _anchor(node, ids)
-
-
-def _event_label(descriptor: str, t: Transition) -> str:
-    if t.delay is not None:
-        return f"after {duration_text(t.delay)}" if isinstance(t.delay, int | float) else f"after {t.delay}"
-    if descriptor.startswith("xstate.done.state."):
-        return "onDone"
-    for prefix, name in _EVENT_PREFIXES:
-        if descriptor.startswith(prefix):
-            return f"{name} {descriptor[len(prefix):]}"
-    return descriptor
 
 
 def _attrs(attrs: list[str]) -> str:
